@@ -1,0 +1,246 @@
+"""Typed errors, each carrying its HTTP status and a VOD-style ``Code``.
+
+Tree (status in brackets)::
+
+    VodfcError [500 InternalError]
+    ├── ClientError
+    │   ├── InvalidParameter [400]        (field-level validation; ``field`` names the parameter)
+    │   │   └── MissingParameter [400]
+    │   ├── MalformedBody [400]
+    │   ├── Unauthorized [401 InvalidToken]
+    │   ├── InvalidSignature [401]        (VOD callback signature or timestamp)
+    │   ├── Forbidden [403]               (operator policy refuses a value)
+    │   ├── QuotaExceeded [403]
+    │   ├── NotFound [404 InvalidVideo.NotFound]
+    │   ├── MethodNotAllowed [405]
+    │   ├── Conflict [409]                (idempotency key reused with another body, wrong state)
+    │   ├── PayloadTooLarge [413]
+    │   └── UnsupportedMediaType [415]
+    ├── UpstreamError [502 BadGateway]    (VOD answered garbage or refused our own credentials)
+    │   └── VodApiError [status chosen from VOD's Code]
+    ├── Throttled [503 Throttling]        (``retry_after`` seconds)
+    ├── ServiceUnavailable [503]
+    │   └── StoreUnavailable [503]
+    └── GatewayTimeout [504]
+
+Everything is rendered by :func:`render` and nowhere else. Statuses are never chosen by
+matching message text; the class (or, for VOD's own errors, VOD's ``Code``) decides.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ClientError",
+    "Conflict",
+    "Forbidden",
+    "GatewayTimeout",
+    "InvalidParameter",
+    "InvalidSignature",
+    "MalformedBody",
+    "MethodNotAllowed",
+    "MissingParameter",
+    "NotFound",
+    "PayloadTooLarge",
+    "QuotaExceeded",
+    "ServiceUnavailable",
+    "StoreUnavailable",
+    "Throttled",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "UpstreamError",
+    "VodApiError",
+    "VodfcError",
+    "render",
+]
+
+
+class VodfcError(Exception):
+    """Base of every error vodfc answers with; ``status`` and ``code`` decide the HTTP answer."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "InternalError"
+    default_message: ClassVar[str] = "The request processing has failed due to some unknown error."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        field: str | None = None,
+        retry_after: int | None = None,
+        vod_request_id: str | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # per-instance override of the class default
+        if status is not None:
+            self.status = status  # type: ignore[misc]
+        self.field = field
+        self.retry_after = retry_after
+        self.vod_request_id = vod_request_id
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (``Retry-After`` for throttling and unavailability)."""
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+
+
+class ClientError(VodfcError):
+    status = 400
+    code = "InvalidParameter"
+    default_message = "The request is invalid."
+
+
+class InvalidParameter(ClientError):
+    status = 400
+    code = "InvalidParameter"
+    default_message = "The specified parameter is invalid."
+
+
+class MissingParameter(InvalidParameter):
+    code = "MissingParameter"
+    default_message = "A required parameter is missing."
+
+
+class MalformedBody(ClientError):
+    status = 400
+    code = "MalformedBody"
+    default_message = "The request body is not valid JSON."
+
+
+class Unauthorized(ClientError):
+    status = 401
+    code = "InvalidToken"
+    default_message = "A valid bearer token is required."
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="vodfc"'}
+
+
+class InvalidSignature(ClientError):
+    status = 401
+    code = "InvalidSignature"
+    default_message = "The callback signature or timestamp is invalid."
+
+
+class Forbidden(ClientError):
+    status = 403
+    code = "Forbidden"
+    default_message = "The operation is not allowed."
+
+
+class QuotaExceeded(ClientError):
+    status = 403
+    code = "QuotaExceeded.PendingUploads"
+    default_message = "Too many uploads are pending for this user."
+
+
+class NotFound(ClientError):
+    status = 404
+    code = "InvalidVideo.NotFound"
+    default_message = "The video does not exist."
+
+
+class MethodNotAllowed(ClientError):
+    status = 405
+    code = "MethodNotAllowed"
+    default_message = "The method is not allowed for this resource."
+
+
+class Conflict(ClientError):
+    status = 409
+    code = "Conflict"
+    default_message = "The request conflicts with the current state."
+
+
+class PayloadTooLarge(ClientError):
+    status = 413
+    code = "PayloadTooLarge"
+    default_message = "The request body is too large."
+
+
+class UnsupportedMediaType(ClientError):
+    status = 415
+    code = "UnsupportedMediaType"
+    default_message = "The request body must be application/json."
+
+
+class UpstreamError(VodfcError):
+    status = 502
+    code = "BadGateway"
+    default_message = "ApsaraVideo VOD returned an invalid answer."
+
+
+class VodApiError(UpstreamError):
+    """An error body from VOD (``Code``, ``Message``, ``RequestId``), status chosen from the code."""
+
+    # VOD codes that describe the client's own input: passed through as 4xx with VOD's code.
+    CLIENT_CODES: ClassVar[dict[str, int]] = {
+        "InvalidParameter": 400,
+        "MissingParameter": 400,
+        "InvalidFileName.Extension": 400,
+        "IllegalCharacters": 400,
+        "LengthExceededMax": 400,
+        "TagsExceededMax": 400,
+        "VideoIdsExceededMax": 400,
+        "InvalidVideo.NotFound": 404,
+        "InvalidVideo.Damaged": 400,
+        "InvalidFile.NotFound": 404,
+        "Forbidden.IllegalStatus": 403,
+    }
+
+    @classmethod
+    def from_vod(cls, code: str, message: str, http_status: int, vod_request_id: str | None) -> VodfcError:
+        """Translate one VOD error body into the error vodfc answers with."""
+        if code.startswith("Throttling") or http_status == 429:
+            return Throttled(message, code=code, retry_after=1, vod_request_id=vod_request_id)
+        if code in cls.CLIENT_CODES:
+            return cls(message, code=code, status=cls.CLIENT_CODES[code], vod_request_id=vod_request_id)
+        if http_status >= 500 or code in {"InternalError", "ServiceUnAvailable", "DeleteVideoFailed"}:
+            return ServiceUnavailable(message, code=code, retry_after=2, vod_request_id=vod_request_id)
+        # Signature, key, RAM or configuration problems are ours, not the caller's: 502.
+        return cls(message, code=code, status=502, vod_request_id=vod_request_id)
+
+
+class Throttled(VodfcError):
+    status = 503
+    code = "Throttling"
+    default_message = "Request was denied due to flow control; retry later."
+
+    def __init__(self, message: str | None = None, **kw: Any) -> None:
+        kw.setdefault("retry_after", 1)
+        super().__init__(message, **kw)
+
+
+class ServiceUnavailable(VodfcError):
+    status = 503
+    code = "ServiceUnavailable"
+    default_message = "The service is temporarily unavailable; retry later."
+
+    def __init__(self, message: str | None = None, **kw: Any) -> None:
+        kw.setdefault("retry_after", 2)
+        super().__init__(message, **kw)
+
+
+class StoreUnavailable(ServiceUnavailable):
+    code = "ServiceUnavailable.Store"
+    default_message = "The upload store is temporarily unavailable; retry later."
+
+
+class GatewayTimeout(VodfcError):
+    status = 504
+    code = "GatewayTimeout"
+    default_message = "ApsaraVideo VOD did not answer in time."
+
+
+def render(error: VodfcError, request_id: str) -> dict[str, Any]:
+    """The one error body: VOD's ``{"RequestId", "Code", "Message"}`` plus ``Field`` when known."""
+    body: dict[str, Any] = {"RequestId": request_id, "Code": error.code, "Message": error.message}
+    if error.field:
+        body["Field"] = error.field
+    if error.vod_request_id:
+        body["VodRequestId"] = error.vod_request_id
+    return body

@@ -1,0 +1,180 @@
+"""Settings: one typed model, read from the environment once per instance.
+
+Only this module reads the environment. Services receive a :class:`Settings`; tests build one
+directly (init arguments beat environment variables). Every field is documented in README.md.
+List-valued settings are comma-separated strings (``ALLOWED_EXTENSIONS=mp4,mov,webm``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["DEFAULT_EXTENSIONS", "Settings", "get_settings"]
+
+# VOD's supported upload extensions ("Upload overview": video and audio formats).
+DEFAULT_EXTENSIONS: tuple[str, ...] = (
+    # video
+    "3gp", "asf", "avi", "dat", "dv", "flv", "f4v", "gif", "m2t", "m4v", "mj2", "mjpeg", "mkv",
+    "mov", "mp4", "mpe", "mpg", "mpeg", "mts", "ogg", "qt", "rm", "rmvb", "swf", "ts", "vob",
+    "wmv", "webm", "m3u8",
+    # audio
+    "aac", "ac3", "acm", "amr", "ape", "caf", "flac", "m4a", "mp3", "ra", "wav", "wma",
+)  # fmt: skip
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+CommaIntList = Annotated[tuple[int, ...], NoDecode]
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """All of vodfc's settings; environment variable = upper-case field name."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # --- VOD ---------------------------------------------------------------------------------
+    vod_region: str = "cn-shanghai"
+    vod_endpoint: str | None = None
+    vod_signature_version: Literal["v3", "v1"] = "v3"
+    vod_connect_timeout: float = Field(2.0, gt=0)
+    vod_read_timeout: float = Field(5.0, gt=0)
+    vod_deadline_seconds: float = Field(10.0, gt=0)
+    vod_max_attempts: int = Field(3, ge=1, le=10)
+    alibaba_cloud_access_key_id: str | None = None
+    alibaba_cloud_access_key_secret: SecretStr | None = None
+    alibaba_cloud_security_token: SecretStr | None = None
+
+    # --- store --------------------------------------------------------------------------------
+    database_url: SecretStr = SecretStr("sqlite:///.vodfc/vodfc.db")
+    db_connect_timeout: float = Field(3.0, gt=0)
+
+    # --- authentication of web clients --------------------------------------------------------
+    auth_mode: Literal["jwt", "none"] = "jwt"
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_algorithms: CommaList = ()
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: int = Field(30, ge=0, le=300)
+
+    # --- VOD callbacks ------------------------------------------------------------------------
+    callback_url: str | None = None
+    callback_auth_key: SecretStr | None = None
+    callback_auth_key_previous: SecretStr | None = None
+    callback_max_skew_seconds: int = Field(300, ge=0)
+    callback_confirm_with_vod: bool = True
+    upload_binding_key: SecretStr | None = None
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    allowed_origins: CommaList = ()
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+
+    # --- upload policy ------------------------------------------------------------------------
+    allowed_extensions: CommaList = DEFAULT_EXTENSIONS
+    max_file_size: int = Field(10 * 1024**3, ge=1)
+    max_pending_uploads_per_owner: int = Field(10, ge=1)
+    client_extend_max_bytes: int = Field(256, ge=0, le=400)
+    default_template_group_id: str | None = None
+    allowed_template_group_ids: CommaList = ()
+    default_workflow_id: str | None = None
+    allowed_workflow_ids: CommaList = ()
+    default_storage_location: str | None = None
+    allowed_storage_locations: CommaList = ()
+    default_app_id: str | None = None
+    allowed_app_ids: CommaList = ()
+    default_cate_id: int | None = None
+    allowed_cate_ids: CommaIntList = ()
+    credential_refresh_margin_seconds: int = Field(600, ge=0, le=2900)
+    idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
+
+    # --- cleanup ------------------------------------------------------------------------------
+    stale_upload_seconds: int = Field(3000 + 3600, ge=60)
+    cleanup_dry_run: bool = False
+    cleanup_time_budget_seconds: float = Field(240.0, gt=0)
+    cleanup_max_uploads_per_run: int = Field(200_000, ge=1)
+    dedupe_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
+    orphan_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
+
+    log_level: str = "INFO"
+
+    @field_validator(
+        "jwt_algorithms",
+        "allowed_origins",
+        "allowed_template_group_ids",
+        "allowed_workflow_ids",
+        "allowed_storage_locations",
+        "allowed_app_ids",
+        "allowed_cate_ids",
+        mode="before",
+    )
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        return _split(value)
+
+    @field_validator("allowed_extensions", mode="before")
+    @classmethod
+    def _split_extensions(cls, value: Any) -> Any:
+        value = _split(value)
+        if isinstance(value, (tuple, list)):
+            return tuple(str(v).lower().lstrip(".") for v in value)
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Credentials (Authorization) are sent cross-origin, so a wildcard would be unsafe.
+        if "*" in value:
+            raise ValueError("ALLOWED_ORIGINS takes exact origins; '*' is not allowed")
+        return tuple(v.rstrip("/") for v in value)
+
+    @field_validator("jwt_public_key")
+    @classmethod
+    def _pem_newlines(cls, value: str | None) -> str | None:
+        # Environment variables often carry PEM with literal "\n".
+        return value.replace("\\n", "\n") if value else value
+
+    # --- derived values -----------------------------------------------------------------------
+    @property
+    def vod_base_url(self) -> str:
+        """VOD's OpenAPI endpoint (``https://vod.<region>.aliyuncs.com`` unless overridden)."""
+        return (self.vod_endpoint or f"https://vod.{self.vod_region}.aliyuncs.com").rstrip("/")
+
+    @property
+    def effective_jwt_algorithms(self) -> tuple[str, ...]:
+        """Accepted JWT algorithms; never mixes HMAC with public-key ones (HS/RS confusion)."""
+        if self.jwt_algorithms:
+            return self.jwt_algorithms
+        return ("RS256", "ES256") if self.jwt_public_key else ("HS256",)
+
+    @property
+    def callback_keys(self) -> tuple[str, ...]:
+        """Callback auth keys to try, current first, then the previous one during rotation."""
+        keys = (self.callback_auth_key, self.callback_auth_key_previous)
+        return tuple(k.get_secret_value() for k in keys if k is not None and k.get_secret_value())
+
+    def binding_key(self) -> bytes:
+        """Key of the HMAC that binds an upload to its owner inside VOD's ``Extend`` data.
+
+        ``UPLOAD_BINDING_KEY`` when set; otherwise derived from the callback key (both the
+        credentials and the callback function know it), so a deployment needs no extra secret.
+        """
+        for secret in (self.upload_binding_key, self.callback_auth_key, self.jwt_secret):
+            if secret is not None and secret.get_secret_value():
+                return hmac.new(secret.get_secret_value().encode(), b"vodfc-binding", hashlib.sha256).digest()
+        return b"vodfc-local-binding-key"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The instance's settings, built once; ``get_settings.cache_clear()`` resets it in tests."""
+    return Settings()
