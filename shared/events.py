@@ -1,0 +1,698 @@
+"""VOD event notifications (HTTP callback bodies and MNS message bodies).
+
+One model per ``EventType`` of VOD's catalogue, joined in the :data:`VodEvent` union; types we do
+not know become :class:`GenericEvent` (acknowledged and logged, never rejected). The models are
+tolerant because VOD's bodies are not type-stable (reference D.2): extra fields are kept, numbers
+may arrive as strings, keys may carry trailing spaces, nested JSON may arrive as a string, and
+``EventTime`` comes as ``…ssZ``, ``…ss.SSSZ`` or ``…ss:SSSZ``. What makes an event unusable (no
+media id, a non-object body) is an error.
+
+``parse_event(raw)`` is the entry point; it raises :class:`errors.MalformedBody` for a body that
+is not a JSON object and :class:`errors.InvalidParameter` for a known event that lacks what it
+needs (``field`` names the VOD field).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from shared import errors
+from shared.models import LooseFloat, LooseInt, LooseTime, parse_vod_time
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+__all__ = [
+    "EVENT_TYPES",
+    "AIMediaAuditComplete",
+    "AIMediaDNAComplete",
+    "AIVideoTagComplete",
+    "AddLiveRecordVideoComplete",
+    "AttachedMediaUploadComplete",
+    "CreateAuditComplete",
+    "DeleteMediaComplete",
+    "DynamicImageComplete",
+    "DynamicImageJobInfo",
+    "FileUploadComplete",
+    "GenericEvent",
+    "ImageUploadComplete",
+    "LiveRecordVideoComposeStart",
+    "MediaBaseChangeComplete",
+    "ProduceMediaComplete",
+    "SnapshotComplete",
+    "SnapshotInfo",
+    "StreamInfo",
+    "StreamTranscodeComplete",
+    "TranscodeComplete",
+    "UploadByURLComplete",
+    "VideoAnalysisComplete",
+    "VideoUploadComplete",
+    "VodEvent",
+    "event_adapter",
+    "normalise_event_time",
+    "parse_event",
+]
+
+# Where each kind of event keeps the id of its media, in the order we look for it.
+MEDIA_ID_FIELDS: tuple[str, ...] = ("VideoId", "MediaId", "ImageId", "AttachedMediaId")
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _strip_keys(value: Any) -> Any:
+    """Strip whitespace around keys at every level (a documented sample has ``"SourceURL "``)."""
+    if isinstance(value, dict):
+        return {(k.strip() if isinstance(k, str) else k): _strip_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_keys(v) for v in value]
+    return value
+
+
+def _maybe_json(value: Any) -> Any:
+    """A JSON object or array delivered as a string becomes the object; anything else stays."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in ("{", "["):
+            try:
+                return _strip_keys(json.loads(text))
+            except ValueError:
+                return value
+    return value
+
+
+def _extend(value: Any) -> Any:
+    """``Extend``: a JSON string (as VOD sends it) or an object → dict; a plain string stays."""
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        parsed = _maybe_json(value)
+        return parsed if isinstance(parsed, dict) else value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _str_list(value: Any) -> Any:
+    """A list of ids, or a comma-separated string of them."""
+    value = _maybe_json(value)
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _event_time(value: Any) -> Any:
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            return parse_vod_time(value)
+        except ValueError:
+            raise ValueError("EventTime is not a time VOD sends (yyyy-MM-ddTHH:mm:ssZ).") from None
+    raise ValueError("EventTime must be a string.")
+
+
+def normalise_event_time(value: datetime | None) -> str:
+    """``yyyy-MM-ddTHH:mm:ss.SSSZ`` in UTC, so ``…17Z`` and ``…17.000Z`` give the same key."""
+    if value is None:
+        return ""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+EventTimeField = Annotated[datetime | None, BeforeValidator(_event_time)]
+ExtendField = Annotated[dict[str, Any] | str | None, BeforeValidator(_extend)]
+JsonValue = Annotated[Any, BeforeValidator(_maybe_json)]
+StrList = Annotated[list[str], BeforeValidator(_str_list)]
+
+_TOLERANT = ConfigDict(
+    extra="allow",
+    defer_build=True,
+    coerce_numbers_to_str=True,
+    str_strip_whitespace=True,
+)
+
+
+class _Tolerant(BaseModel):
+    model_config = _TOLERANT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys(cls, data: Any) -> Any:
+        data = _maybe_json(data)
+        return _strip_keys(data) if isinstance(data, dict) else data
+
+
+# --- nested structures --------------------------------------------------------------------------
+
+
+class StreamInfo(_Tolerant):
+    """One transcoded stream (a StreamTranscodeComplete body, or a TranscodeComplete entry)."""
+
+    Status: str | None = None
+    Bitrate: LooseFloat = None  # Kbit/s
+    Definition: str | None = None  # FD, LD, SD, HD, OD, 2K, 4K, AUTO; may carry a suffix (HD-MP4)
+    Duration: LooseFloat = None  # seconds
+    Codec: str | None = None
+    Encrypt: bool | None = None
+    EncryptType: str | None = None
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+    FileUrl: str | None = None
+    Format: str | None = None
+    Fps: LooseFloat = None
+    Height: LooseInt = None
+    Width: LooseInt = None
+    Size: LooseInt = None  # bytes
+    JobId: str | None = None
+    WatermarkId: str | None = None
+    IsAudio: bool | None = None
+    StartTime: LooseTime = None
+    FinishTime: LooseTime = None
+
+    @field_validator("Encrypt", "IsAudio", mode="before")
+    @classmethod
+    def _bool(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            return True if lowered == "true" else False if lowered == "false" else None
+        return value if isinstance(value, bool) or value is None else None
+
+
+class SnapshotInfo(_Tolerant):
+    """One snapshot job of a SnapshotComplete event."""
+
+    Status: str | None = None
+    SnapshotType: str | None = None  # CoverSnapshot, NormalSnapshot, SpriteSnapshot
+    SnapshotCount: LooseInt = None
+    SnapshotFormat: str | None = None
+    SnapshotRegular: str | None = None  # URL template; {SnapshotCount} → 5-digit, zero-padded
+    JobId: str | None = None
+
+    def urls(self) -> list[str]:
+        """The snapshot URLs the ``SnapshotRegular`` template describes."""
+        if not self.SnapshotRegular or not self.SnapshotCount:
+            return []
+        count = min(self.SnapshotCount, 10_000)
+        return [self.SnapshotRegular.replace("{SnapshotCount}", f"{n:05d}") for n in range(1, count + 1)]
+
+
+class DynamicImageJobInfo(_Tolerant):
+    """A DynamicImageComplete result (delivered by VOD as a JSON string)."""
+
+    JobId: str | None = None
+    Status: str | None = None
+    FileURL: str | None = None
+    FileSize: LooseInt = None
+    Fps: LooseFloat = None
+    Height: LooseInt = None
+    Width: LooseInt = None
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+class _Event(_Tolerant):
+    """Fields every VOD event has, and the behaviour every event model shares."""
+
+    EventType: str
+    EventTime: EventTimeField = None
+    Status: str | None = None
+    Extend: ExtendField = None
+
+    # The field holding the media id, for the id-carrying event types.
+    MEDIA_ID_FIELD: ClassVar[str | None] = None
+
+    @property
+    def media_id(self) -> str | None:
+        """The VideoId / MediaId / ImageId / AttachedMediaId the event is about."""
+        names = (self.MEDIA_ID_FIELD,) if self.MEDIA_ID_FIELD else MEDIA_ID_FIELDS
+        for name in names:
+            value = getattr(self, name, None)
+            if isinstance(value, str) and value:
+                return value
+        return None
+
+    @property
+    def job_id(self) -> str | None:
+        """The job the event reports on, when it has one."""
+        value = getattr(self, "JobId", None)
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def succeeded(self) -> bool:
+        """``Status == "success"`` (case-insensitive)."""
+        return (self.Status or "").lower() == "success"
+
+    @property
+    def event_time(self) -> datetime | None:
+        """``EventTime`` as an aware UTC datetime (``None`` when absent)."""
+        return self.EventTime
+
+    def extend_dict(self) -> dict[str, Any]:
+        """``Extend`` as a dict; ``{}`` when absent or not a JSON object."""
+        return dict(self.Extend) if isinstance(self.Extend, dict) else {}
+
+    @property
+    def event_time_key(self) -> str:
+        """``EventTime`` normalised (see :func:`normalise_event_time`)."""
+        return normalise_event_time(self.EventTime)
+
+    def _dedupe_parts(self) -> tuple[str, ...]:
+        return ()
+
+    def dedupe_key(self) -> str:
+        """A stable key of this delivery: VOD retries with the same body, so the same event gives
+        the same key. ``EventType|media id|JobId|EventTime|Status[|extra]``."""
+        parts = (
+            self.EventType,
+            self.media_id or "",
+            self.job_id or "",
+            self.event_time_key,
+            (self.Status or "").lower(),
+            *self._dedupe_parts(),
+        )
+        return "|".join(parts)
+
+
+class _VideoEvent(_Event):
+    MEDIA_ID_FIELD: ClassVar[str | None] = "VideoId"
+
+    VideoId: str = Field(min_length=1)
+
+
+class _MediaEvent(_Event):
+    MEDIA_ID_FIELD: ClassVar[str | None] = "MediaId"
+
+    MediaId: str = Field(min_length=1)
+
+
+class FileUploadComplete(_VideoEvent):
+    """The source file of a video or audio reached VOD (no event is sent on failure)."""
+
+    EventType: Literal["FileUploadComplete"]
+    Size: LooseInt = None
+    FileUrl: str | None = None
+
+
+class VideoUploadComplete(_VideoEvent):
+    """Upload done with the "No Transcoding" template group (instead of TranscodeComplete)."""
+
+    EventType: Literal["VideoUploadComplete"]
+    Size: LooseInt = None
+    FileUrl: str | None = None
+
+
+class ImageUploadComplete(_Event):
+    """An image reached VOD (EventTime may carry milliseconds after a colon)."""
+
+    MEDIA_ID_FIELD: ClassVar[str | None] = "ImageId"
+
+    EventType: Literal["ImageUploadComplete"]
+    ImageId: str = Field(min_length=1)
+    Size: LooseInt = None
+    FileURL: str | None = None
+    AppId: str | None = None
+
+
+class AttachedMediaUploadComplete(_Event):
+    """An attached media file (watermark, subtitle, material) reached VOD."""
+
+    MEDIA_ID_FIELD: ClassVar[str | None] = "AttachedMediaId"
+
+    EventType: Literal["AttachedMediaUploadComplete"]
+    AttachedMediaId: str = Field(min_length=1)
+    Size: LooseInt = None
+    FileURL: str | None = None
+
+
+class StreamTranscodeComplete(StreamInfo, _VideoEvent):
+    """One definition and format of a video is transcoded (playable from the first one)."""
+
+    EventType: Literal["StreamTranscodeComplete"]
+    Status: str | None = None
+
+    def _dedupe_parts(self) -> tuple[str, ...]:
+        # Several streams of one video may finish within the same second; JobId tells them apart,
+        # and Definition/Format do when JobId is missing.
+        return () if self.job_id else (self.Definition or "", self.Format or "")
+
+
+class TranscodeComplete(_VideoEvent):
+    """All streams of a video are transcoded; ``success`` if at least one stream is."""
+
+    EventType: Literal["TranscodeComplete"]
+    StreamInfos: list[StreamInfo] = Field(default_factory=list)
+
+    @field_validator("StreamInfos", mode="before")
+    @classmethod
+    def _streams(cls, value: Any) -> Any:
+        value = _maybe_json(value)
+        return [] if value is None else value
+
+    @property
+    def duration(self) -> float | None:
+        """The longest duration among the successful streams, in seconds."""
+        values = [s.Duration for s in self.StreamInfos if s.Duration is not None and s.Status != "fail"]
+        return max(values) if values else None
+
+    @property
+    def streams_size(self) -> int | None:
+        """The total size of the successful streams, in bytes (not the source file's size)."""
+        values = [s.Size for s in self.StreamInfos if s.Size is not None and s.Status != "fail"]
+        return sum(values) if values else None
+
+
+class SnapshotComplete(_VideoEvent):
+    """Snapshots (cover, normal, sprite) of a video are taken."""
+
+    EventType: Literal["SnapshotComplete"]
+    SubType: str | None = None
+    CoverUrl: str | None = None
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+    SnapshotInfos: list[SnapshotInfo] = Field(default_factory=list)
+
+    @field_validator("SnapshotInfos", mode="before")
+    @classmethod
+    def _infos(cls, value: Any) -> Any:
+        value = _maybe_json(value)
+        return [] if value is None else value
+
+    @property
+    def job_id(self) -> str | None:
+        jobs = sorted(info.JobId for info in self.SnapshotInfos if info.JobId)
+        return ",".join(jobs) or None
+
+    def _dedupe_parts(self) -> tuple[str, ...]:
+        return (self.SubType or "",)
+
+
+_DynamicImageJobInfo = DynamicImageJobInfo
+
+
+class DynamicImageComplete(_VideoEvent):
+    """An animated image (GIF) of a video is made."""
+
+    EventType: Literal["DynamicImageComplete"]
+    JobId: str | None = None
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+    DynamicImageJobInfo: _DynamicImageJobInfo | None = None
+
+    @field_validator("DynamicImageJobInfo", mode="before")
+    @classmethod
+    def _info(cls, value: Any) -> Any:
+        value = _maybe_json(value)
+        if isinstance(value, list):  # documented as an array type, sent as one object
+            value = value[0] if value else None
+        return value if isinstance(value, dict) else None
+
+
+class VideoAnalysisComplete(_VideoEvent):
+    """VOD analysed the source file (duration, resolution, bitrate, frame rate)."""
+
+    EventType: Literal["VideoAnalysisComplete"]
+    Width: LooseInt = None
+    Height: LooseInt = None
+    Duration: LooseFloat = None
+    Bitrate: LooseFloat = None
+    Fps: LooseFloat = None
+    Size: LooseInt = None
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+
+
+class _AIEvent(_MediaEvent):
+    JobId: str | None = None
+    Code: str | None = None
+    Message: str | None = None
+    Data: JsonValue = None  # the result: a JSON string in the docs' table, an object in a sample
+
+
+class AIMediaAuditComplete(_AIEvent):
+    """Automated review finished."""
+
+    EventType: Literal["AIMediaAuditComplete"]
+
+
+class AIMediaDNAComplete(_AIEvent):
+    """Video DNA (duplicate detection) finished."""
+
+    EventType: Literal["AIMediaDNAComplete"]
+
+
+class AIVideoTagComplete(_AIEvent):
+    """Smart tagging finished."""
+
+    EventType: Literal["AIVideoTagComplete"]
+
+
+class CreateAuditComplete(_MediaEvent):
+    """Manual review done: ``AuditStatus`` ``Normal`` or ``Blocked``."""
+
+    EventType: Literal["CreateAuditComplete"]
+    SubType: str | None = None
+    AuditStatus: str | None = None
+    CreationTime: LooseTime = None
+    Auditor: str | None = None
+    Reason: str | None = None
+
+    def _dedupe_parts(self) -> tuple[str, ...]:
+        return (self.AuditStatus or "",)
+
+
+class AddLiveRecordVideoComplete(_VideoEvent):
+    """A live stream was recorded as a video."""
+
+    EventType: Literal["AddLiveRecordVideoComplete"]
+    StreamName: str | None = None
+    DomainName: str | None = None
+    AppName: str | None = None
+    RecordStartTime: LooseTime = None
+    RecordEndTime: LooseTime = None
+
+
+class LiveRecordVideoComposeStart(_VideoEvent):
+    """Production of a recorded live stream started."""
+
+    EventType: Literal["LiveRecordVideoComposeStart"]
+    StreamName: str | None = None
+    DomainName: str | None = None
+    AppName: str | None = None
+
+
+class UploadByURLComplete(_Event):
+    """UploadMediaByURL finished; a failed pull has a JobId but no VideoId."""
+
+    MEDIA_ID_FIELD: ClassVar[str | None] = "VideoId"
+
+    EventType: Literal["UploadByURLComplete"]
+    VideoId: str | None = None
+    JobId: str = Field(min_length=1)
+    SourceURL: str | None = None
+    Size: LooseInt = None
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+    FileType: str | None = None
+    StreamFileURL: str | None = None
+
+
+class DeleteMediaComplete(_MediaEvent):
+    """DeleteVideo finished (``DeleteType``: all, mezzanine or stream)."""
+
+    EventType: Literal["DeleteMediaComplete"]
+    MediaType: str | None = None
+    DeleteType: str | None = None
+    JobIds: StrList = Field(default_factory=list)
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+
+    def _dedupe_parts(self) -> tuple[str, ...]:
+        return (self.DeleteType or "", ",".join(sorted(self.JobIds)))
+
+
+class MediaBaseChangeComplete(_MediaEvent):
+    """A media's base information was created, updated or deleted.
+
+    ``MediaContent`` maps a field (Title, Description, CoverURL, CateId, Tags) to
+    ``{"OldValue", "NewValue"}``; VOD sends the map and each value as JSON strings, or as objects.
+    """
+
+    EventType: Literal["MediaBaseChangeComplete"]
+    MediaType: str | None = None
+    OperateMode: str | None = None
+    MediaContent: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("MediaContent", mode="before")
+    @classmethod
+    def _content(cls, value: Any) -> Any:
+        value = _maybe_json(value)
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            return {key: _maybe_json(item) for key, item in value.items()}
+        return value
+
+    def _dedupe_parts(self) -> tuple[str, ...]:
+        # Two updates within a second differ only by content.
+        content = json.dumps(self.MediaContent, sort_keys=True, separators=(",", ":"), default=str)
+        return (self.OperateMode or "", hashlib.sha256(content.encode()).hexdigest()[:16])
+
+
+class ProduceMediaComplete(_MediaEvent):
+    """Online editing produced a media."""
+
+    EventType: Literal["ProduceMediaComplete"]
+    ProjectId: str | None = None
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+
+
+class GenericEvent(_Event):
+    """Any event type we do not model: acknowledged and logged, never rejected."""
+
+    def _dedupe_parts(self) -> tuple[str, ...]:
+        if self.media_id or self.job_id:
+            return ()
+        # Nothing identifies it: fall back to the whole body.
+        body = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return (hashlib.sha256(body.encode()).hexdigest()[:16],)
+
+
+EVENT_TYPES: dict[str, type[_Event]] = {
+    cls.__name__: cls
+    for cls in (
+        FileUploadComplete,
+        VideoUploadComplete,
+        ImageUploadComplete,
+        AttachedMediaUploadComplete,
+        StreamTranscodeComplete,
+        TranscodeComplete,
+        SnapshotComplete,
+        DynamicImageComplete,
+        VideoAnalysisComplete,
+        AIMediaAuditComplete,
+        AIMediaDNAComplete,
+        AIVideoTagComplete,
+        CreateAuditComplete,
+        AddLiveRecordVideoComplete,
+        LiveRecordVideoComposeStart,
+        UploadByURLComplete,
+        DeleteMediaComplete,
+        MediaBaseChangeComplete,
+        ProduceMediaComplete,
+    )
+}
+_GENERIC_TAG = "*"
+
+
+def _event_tag(value: Any) -> str:
+    if isinstance(value, dict):
+        event_type = next(
+            (v for k, v in value.items() if isinstance(k, str) and k.strip() == "EventType"), None
+        )
+    else:
+        event_type = getattr(value, "EventType", None)
+    if isinstance(event_type, str) and event_type.strip() in EVENT_TYPES:
+        return event_type.strip()
+    return _GENERIC_TAG
+
+
+VodEvent = Annotated[
+    Union[  # noqa: UP007  (one member per line; the | form does not wrap)
+        Annotated[FileUploadComplete, Tag("FileUploadComplete")],
+        Annotated[VideoUploadComplete, Tag("VideoUploadComplete")],
+        Annotated[ImageUploadComplete, Tag("ImageUploadComplete")],
+        Annotated[AttachedMediaUploadComplete, Tag("AttachedMediaUploadComplete")],
+        Annotated[StreamTranscodeComplete, Tag("StreamTranscodeComplete")],
+        Annotated[TranscodeComplete, Tag("TranscodeComplete")],
+        Annotated[SnapshotComplete, Tag("SnapshotComplete")],
+        Annotated[DynamicImageComplete, Tag("DynamicImageComplete")],
+        Annotated[VideoAnalysisComplete, Tag("VideoAnalysisComplete")],
+        Annotated[AIMediaAuditComplete, Tag("AIMediaAuditComplete")],
+        Annotated[AIMediaDNAComplete, Tag("AIMediaDNAComplete")],
+        Annotated[AIVideoTagComplete, Tag("AIVideoTagComplete")],
+        Annotated[CreateAuditComplete, Tag("CreateAuditComplete")],
+        Annotated[AddLiveRecordVideoComplete, Tag("AddLiveRecordVideoComplete")],
+        Annotated[LiveRecordVideoComposeStart, Tag("LiveRecordVideoComposeStart")],
+        Annotated[UploadByURLComplete, Tag("UploadByURLComplete")],
+        Annotated[DeleteMediaComplete, Tag("DeleteMediaComplete")],
+        Annotated[MediaBaseChangeComplete, Tag("MediaBaseChangeComplete")],
+        Annotated[ProduceMediaComplete, Tag("ProduceMediaComplete")],
+        Annotated[GenericEvent, Tag(_GENERIC_TAG)],
+    ],
+    Discriminator(_event_tag),
+]
+"""Every VOD event, discriminated on ``EventType``; unknown types validate as GenericEvent."""
+
+
+@lru_cache(maxsize=1)
+def event_adapter() -> TypeAdapter[VodEvent]:
+    """The :data:`VodEvent` TypeAdapter, built on first use (not at import)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(VodEvent)
+
+
+# --- parse_event --------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _translate(exc: ValidationError, event_type: str) -> errors.InvalidParameter:
+    err = exc.errors(include_url=False, include_input=False)[0]
+    loc = tuple(err["loc"])
+    field = str(loc[0])[:64] if loc else None
+    path = ".".join(str(part) for part in loc)[:128] or "The event"
+    if err["type"] == "missing":
+        return errors.MissingParameter(f"{event_type} event lacks {path}.", field=field)
+    if err["type"] == "value_error":
+        message = str(err.get("ctx", {}).get("error", "")) or f"{path} is invalid."
+        return errors.InvalidParameter(message, field=field)
+    return errors.InvalidParameter(f"{event_type} event has an invalid {path}.", field=field)
+
+
+def parse_event(raw: bytes | str) -> VodEvent:
+    """Parse one VOD event body into its model (GenericEvent for unknown types).
+
+    Raises :class:`errors.MalformedBody` when the body is not UTF-8 JSON holding an object, and
+    :class:`errors.InvalidParameter` (``field`` = the VOD field) when a known event is unusable.
+    """
+    try:
+        text = raw.decode("utf-8-sig") if isinstance(raw, (bytes, bytearray)) else raw
+        data = json.loads(text, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise errors.MalformedBody("The event body is not valid UTF-8.") from exc
+    except (ValueError, RecursionError) as exc:
+        raise errors.MalformedBody("The event body is not valid JSON.") from exc
+    if not isinstance(data, dict):
+        raise errors.MalformedBody("The event body must be a JSON object.")
+    data = _strip_keys(data)
+    event_type = data.get("EventType")
+    if not isinstance(event_type, str) or not event_type.strip():
+        raise errors.MissingParameter("The event has no EventType.", field="EventType")
+    data["EventType"] = event_type = event_type.strip()
+    cls = EVENT_TYPES.get(event_type, GenericEvent)
+    try:
+        event = cls.model_validate(data)
+    except ValidationError as exc:
+        raise _translate(exc, event_type if cls is not GenericEvent else "The") from exc
+    return event  # type: ignore[return-value]  # cls is one of the union's members

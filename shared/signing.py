@@ -1,0 +1,298 @@
+"""Alibaba Cloud OpenAPI request signing (V3 and RPC V1) and VOD callback verification.
+
+Pure functions: time and nonces are arguments, nothing here reads a clock or the network.
+Sources: "V3 request structure and signature" (ACS3-HMAC-SHA256), VOD "Signature method"
+(HMAC-SHA1, ``SignatureVersion=1.0``), VOD "HTTP callback authentication";
+see ``/work/shared/reference/vod-api.md`` sections A, B and E.
+
+The ``httpx.Auth`` adapter (:class:`AcsAuth`) lives in :mod:`shared.vod`, the one module that
+needs httpx, so that verifying a callback never pays for importing httpx. ``shared.signing.AcsAuth``
+still works: it is re-exported lazily by the module ``__getattr__`` below (and is left out of
+``__all__`` so that ``import *`` stays httpx-free).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from shared import errors
+
+if TYPE_CHECKING:
+    from shared.vod import AcsAuth as AcsAuth
+
+__all__ = [
+    "EMPTY_SHA256",
+    "V3_ALGORITHM",
+    "Credentials",
+    "callback_signature",
+    "canonical_query_string",
+    "format_timestamp",
+    "new_nonce",
+    "percent_encode",
+    "rpc_v1_common_params",
+    "rpc_v1_signature",
+    "rpc_v1_string_to_sign",
+    "v3_authorization",
+    "v3_canonical_request",
+    "v3_sign_headers",
+    "verify_callback",
+]
+
+V3_ALGORITHM = "ACS3-HMAC-SHA256"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+CALLBACK_TIMESTAMP_HEADER = "x-vod-timestamp"
+CALLBACK_SIGNATURE_HEADER = "x-vod-signature"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An AccessKey pair, with the STS token when the key is temporary; ``repr`` hides secrets."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+
+
+def new_nonce() -> str:
+    """A fresh signature nonce (32 hex characters, like the SDKs send)."""
+    return uuid.uuid4().hex
+
+
+def format_timestamp(timestamp: datetime) -> str:
+    """``yyyy-MM-ddTHH:mm:ssZ`` in UTC; a naive datetime is taken to be UTC already."""
+    if timestamp.tzinfo is not None:
+        timestamp = timestamp.astimezone(timezone.utc)
+    return timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def percent_encode(value: str) -> str:
+    """RFC 3986 encoding of the UTF-8 bytes: only ``A-Za-z0-9-_.~`` stay literal."""
+    # quote() keeps "~" and "_.-" always; safe="" makes "/" encoded too. Upper-case hex, " " -> %20.
+    return quote(value, safe="", encoding="utf-8", errors="strict")
+
+
+def canonical_query_string(params: Mapping[str, str]) -> str:
+    """Parameters sorted by name, each ``percent_encode(k)=percent_encode(v)``, joined by ``&``."""
+    # Sort the raw names, as both SDKs do: str order is code-point order, which is UTF-8 byte order.
+    return "&".join(f"{percent_encode(k)}={percent_encode(params[k])}" for k in sorted(params))
+
+
+# --- RPC "V1" (HMAC-SHA1, SignatureVersion=1.0) -------------------------------------------------
+
+
+def rpc_v1_common_params(
+    *,
+    action: str,
+    version: str,
+    access_key_id: str,
+    timestamp: datetime,
+    nonce: str,
+    security_token: str | None,
+) -> dict[str, str]:
+    """The RPC common parameters (without ``Signature``); ``Format=JSON`` because VOD defaults to XML."""
+    params = {
+        "Action": action,
+        "Version": version,
+        "Format": "JSON",
+        "AccessKeyId": access_key_id,
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0",
+        "SignatureNonce": nonce,
+        "Timestamp": format_timestamp(timestamp),
+    }
+    if security_token:
+        params["SecurityToken"] = security_token
+    return params
+
+
+def rpc_v1_string_to_sign(method: str, params: Mapping[str, str]) -> str:
+    """``METHOD&%2F&percent_encode(canonical query)``; a ``Signature`` entry is never signed."""
+    signed = {k: v for k, v in params.items() if k != "Signature"}
+    return f"{method.upper()}&%2F&{percent_encode(canonical_query_string(signed))}"
+
+
+def rpc_v1_signature(method: str, params: Mapping[str, str], access_key_secret: str) -> str:
+    """Base64 HMAC-SHA1 of the string-to-sign, keyed with ``secret + "&"`` (the published vectors need it)."""
+    key = (access_key_secret + "&").encode("utf-8")
+    digest = hmac.new(key, rpc_v1_string_to_sign(method, params).encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+# --- V3 (ACS3-HMAC-SHA256) ----------------------------------------------------------------------
+
+
+def v3_canonical_request(
+    method: str,
+    canonical_uri: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    hashed_payload: str,
+) -> tuple[str, str]:
+    """The canonical request and the ``SignedHeaders`` list; every header passed in is signed."""
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key == "authorization":
+            raise ValueError("the Authorization header is never signed")
+        if key in lowered:
+            raise ValueError(f"header {key!r} given twice")
+        lowered[key] = value.strip()
+    names = sorted(lowered)
+    canonical_headers = "".join(f"{name}:{lowered[name]}\n" for name in names)
+    signed_headers = ";".join(names)
+    canonical = "\n".join(
+        (
+            method.upper(),
+            canonical_uri or "/",
+            canonical_query_string(query),
+            canonical_headers,
+            signed_headers,
+            hashed_payload,
+        )
+    )
+    return canonical, signed_headers
+
+
+def v3_authorization(
+    *,
+    method: str,
+    canonical_uri: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    body: bytes,
+    credentials: Credentials,
+) -> str:
+    """The ``Authorization`` header value over exactly ``headers`` (which must not include it)."""
+    canonical, signed_headers = v3_canonical_request(
+        method, canonical_uri, query, headers, hashlib.sha256(body).hexdigest()
+    )
+    string_to_sign = f"{V3_ALGORITHM}\n{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
+    # Unlike V1, the V3 key is the bare secret (no "&").
+    signature = hmac.new(
+        credentials.access_key_secret.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256
+    ).hexdigest()
+    return (
+        f"{V3_ALGORITHM} Credential={credentials.access_key_id},"
+        f"SignedHeaders={signed_headers},Signature={signature}"
+    )
+
+
+def v3_sign_headers(
+    *,
+    method: str,
+    host: str,
+    action: str,
+    version: str,
+    query: Mapping[str, str],
+    body: bytes,
+    credentials: Credentials,
+    timestamp: datetime,
+    nonce: str,
+    content_type: str | None = None,
+    canonical_uri: str = "/",
+) -> dict[str, str]:
+    """Every header to send for a V3 call (``host``, ``x-acs-*``, ``content-type``, ``Authorization``).
+
+    ``canonical_uri`` is the request's encoded path: ``/`` for VOD (an RPC-style API).
+    """
+    headers = {
+        "host": host,
+        "x-acs-action": action,
+        "x-acs-version": version,
+        "x-acs-date": format_timestamp(timestamp),
+        "x-acs-signature-nonce": nonce,
+        "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
+    }
+    if credentials.security_token:
+        headers["x-acs-security-token"] = credentials.security_token
+    if content_type is not None:
+        headers["content-type"] = content_type
+    headers["Authorization"] = v3_authorization(
+        method=method,
+        canonical_uri=canonical_uri,
+        query=query,
+        headers=headers,
+        body=body,
+        credentials=credentials,
+    )
+    return headers
+
+
+# --- VOD HTTP callbacks -------------------------------------------------------------------------
+
+
+def callback_signature(url: str, timestamp: str, key: str) -> str:
+    """VOD's callback signature: lower-case hex MD5 of ``url|timestamp|key`` (the body is not covered)."""
+    # MD5 is VOD's choice, not ours; it authenticates, it is not used for security-sensitive hashing.
+    return hashlib.md5(f"{url}|{timestamp}|{key}".encode(), usedforsecurity=False).hexdigest()
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def verify_callback(
+    headers: Mapping[str, str],
+    *,
+    url: str,
+    keys: Sequence[str],
+    now: float,
+    max_skew_seconds: int = 300,
+) -> int:
+    """Check ``X-VOD-TIMESTAMP`` / ``X-VOD-SIGNATURE`` against each key in turn; return the timestamp.
+
+    ``url`` is the callback URL exactly as configured in VOD (scheme, host, path, query, trailing
+    slash all matter). Raises :class:`errors.InvalidSignature`; messages never carry the expected
+    signature or a key.
+    """
+    if not keys:
+        raise errors.VodfcError("No callback authentication key is configured.")
+    raw_ts = _header(headers, CALLBACK_TIMESTAMP_HEADER)
+    raw_sig = _header(headers, CALLBACK_SIGNATURE_HEADER)
+    if raw_ts is None or not raw_ts.strip():
+        raise errors.InvalidSignature("The X-VOD-TIMESTAMP header is missing.", field="X-VOD-TIMESTAMP")
+    if raw_sig is None or not raw_sig.strip():
+        raise errors.InvalidSignature("The X-VOD-SIGNATURE header is missing.", field="X-VOD-SIGNATURE")
+    ts_text = raw_ts.strip()
+    # ASCII digits only: no sign, no fraction, no exponent, no Unicode digits; 1-12 digits covers
+    # any plausible Unix time in seconds (VOD sends 10), while milliseconds (13) are refused.
+    if not (ts_text.isascii() and ts_text.isdigit() and len(ts_text) <= 12):
+        raise errors.InvalidSignature(
+            "The X-VOD-TIMESTAMP header must be a Unix time in whole seconds.", field="X-VOD-TIMESTAMP"
+        )
+    timestamp = int(ts_text)
+    if abs(now - timestamp) > max_skew_seconds:
+        raise errors.InvalidSignature(
+            f"The X-VOD-TIMESTAMP header is more than {max_skew_seconds} seconds away from the server time.",
+            field="X-VOD-TIMESTAMP",
+        )
+    given = raw_sig.strip().lower().encode("ascii", errors="replace")
+    matched = False
+    for key in keys:
+        # Every key is compared (no early exit), each in constant time.
+        expected = callback_signature(url, ts_text, key).encode("ascii")
+        matched |= hmac.compare_digest(expected, given)
+    if not matched:
+        raise errors.InvalidSignature("The X-VOD-SIGNATURE header does not match.", field="X-VOD-SIGNATURE")
+    return timestamp
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy re-export, see the module docstring: httpx is imported only when AcsAuth is asked for.
+    if name == "AcsAuth":
+        from shared.vod import AcsAuth
+
+        return AcsAuth
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,685 @@
+"""The ApsaraVideo VOD client: signed OpenAPI calls over httpx, bounded retries, typed errors.
+
+Wire convention (reference E.1): ``POST <endpoint>/`` with every business parameter in the query,
+an empty body, and the operation in ``x-acs-action`` / ``x-acs-version`` headers; :class:`AcsAuth`
+turns that into a V3 (default) or RPC V1 signed request whose wire query is exactly the canonical
+query string, so nothing between us and VOD can re-encode what was signed.
+
+Retries (throttling, 5xx, network errors) use exponential backoff with full jitter and all fit in
+``settings.vod_deadline_seconds``, which also caps every attempt's timeouts. httpx and pydantic
+errors never leave this module: they become :mod:`shared.errors` types (``raise ... from``).
+
+:class:`AcsAuth` lives here rather than in :mod:`shared.signing` because it subclasses
+``httpx.Auth``: keeping httpx out of ``shared.signing`` keeps callback verification cheap to import.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random as _random
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import parse_qsl
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from shared import errors, models
+from shared.clock import utcnow
+from shared.signing import (
+    Credentials,
+    canonical_query_string,
+    new_nonce,
+    percent_encode,
+    rpc_v1_common_params,
+    rpc_v1_signature,
+    v3_sign_headers,
+)
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from shared.settings import Settings
+
+__all__ = [
+    "MAX_IDS",
+    "VOD_VERSION",
+    "AcsAuth",
+    "CredentialChain",
+    "VodClient",
+    "credentials_from",
+    "get_vod_client",
+    "reset_vod_client",
+]
+
+log = logging.getLogger("vodfc.vod")
+
+VOD_VERSION = "2017-03-21"
+MAX_IDS = 20  # GetVideoInfos and DeleteVideo take at most 20 ids (reference C.5, C.7)
+MAX_PAGE_SIZE = 100  # SearchMedia (reference C.8)
+BASE_DELAY = 0.2  # seconds; attempt n waits uniform(0, min(MAX_DELAY, BASE_DELAY * 2**(n-1)))
+MAX_DELAY = 2.0
+MIN_ATTEMPT_SECONDS = 0.05  # an attempt with less time than this left is not worth starting
+MAX_MESSAGE_CHARS = 500
+
+# Gateway codes whose messages echo the server's string-to-sign (AccessKeyId, SecurityToken):
+# their text is replaced by our own.
+_SIGNING_CODES = (
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "InvalidAccessKeyId",
+    "InvalidSecurityToken",
+    "SignatureNonceUsed",
+    "InvalidTimeStamp",
+    "MissingSecurityToken",
+)
+
+M = TypeVar("M", bound=BaseModel)
+CredentialsProvider = Callable[[], Credentials]
+
+
+# --- httpx.Auth ---------------------------------------------------------------------------------
+
+
+class AcsAuth(httpx.Auth):
+    """Signs a ``POST /`` request carrying ``x-acs-action`` / ``x-acs-version`` headers.
+
+    Credentials come from ``credentials()`` on every request (STS credentials rotate). ``v3``
+    adds the ``x-acs-*`` headers and ``Authorization``; ``v1`` moves action and version into the
+    query with the RPC common parameters and ``Signature``. Either way the request's query is
+    replaced by the canonical query string.
+    """
+
+    requires_request_body = True  # V3 hashes the body; V1 signs form-body parameters
+
+    def __init__(
+        self,
+        credentials: CredentialsProvider,
+        *,
+        signature_version: Literal["v3", "v1"] = "v3",
+        clock: Callable[[], datetime] = utcnow,
+        nonce: Callable[[], str] = new_nonce,
+    ) -> None:
+        if signature_version not in ("v3", "v1"):
+            raise ValueError(f"unknown signature version {signature_version!r}")
+        self._credentials = credentials
+        self._version = signature_version
+        self._clock = clock
+        self._nonce = nonce
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        yield self.sign(request)
+
+    def sign(self, request: httpx.Request) -> httpx.Request:
+        """Sign ``request`` in place (and return it)."""
+        action = request.headers.get("x-acs-action")
+        version = request.headers.get("x-acs-version")
+        if not action or not version:
+            raise ValueError("AcsAuth needs the x-acs-action and x-acs-version headers")
+        params = _single_valued(request.url.params.multi_items())
+        body = request.content
+        credentials = self._credentials()
+        if self._version == "v3":
+            headers = v3_sign_headers(
+                method=request.method,
+                host=request.headers.get("host") or request.url.netloc.decode("ascii"),
+                action=action,
+                version=version,
+                query=params,
+                body=body,
+                credentials=credentials,
+                timestamp=self._clock(),
+                nonce=self._nonce(),
+                content_type=request.headers.get("content-type"),
+                canonical_uri=request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
+            )
+            request.headers.update(headers)
+            wire = params
+        else:
+            del request.headers["x-acs-action"]
+            del request.headers["x-acs-version"]
+            common = rpc_v1_common_params(
+                action=action,
+                version=version,
+                access_key_id=credentials.access_key_id,
+                timestamp=self._clock(),
+                nonce=self._nonce(),
+                security_token=credentials.security_token,
+            )
+            clash = sorted((set(common) | {"Signature"}) & set(params))
+            if clash:
+                raise ValueError(f"parameters reserved for signing: {', '.join(clash)}")
+            wire = {**params, **common}
+            signed = dict(wire)
+            content_type = request.headers.get("content-type", "")
+            if body and content_type.startswith("application/x-www-form-urlencoded"):
+                # RPC signs the union of query and form-body parameters (reference A.1 step 1).
+                signed.update(_single_valued(parse_qsl(body.decode("utf-8"), keep_blank_values=True)))
+            wire["Signature"] = rpc_v1_signature(request.method, signed, credentials.access_key_secret)
+        # VOD answers XML unless asked otherwise; V3 has no Format parameter, V1 sends both.
+        request.headers["accept"] = "application/json"
+        query = canonical_query_string(wire)
+        # httpx keeps an already-encoded query verbatim (only A-Za-z0-9-_.~%=& appear in it).
+        request.url = request.url.copy_with(query=query.encode("ascii") if query else None)
+        return request
+
+
+def _single_valued(items: Sequence[tuple[str, str]]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for key, value in items:
+        if key in result:
+            raise ValueError(f"parameter {key!r} given twice; VOD parameters are single-valued")
+        result[key] = value
+    return result
+
+
+# --- credentials --------------------------------------------------------------------------------
+
+
+class CredentialChain:
+    """Credentials from, in order: explicit settings, the FC ``context``, ``ALIBABA_CLOUD_*`` env vars.
+
+    Called on every request, so a rotated STS credential is picked up. ``context`` may be replaced
+    by each invocation (:func:`get_vod_client` does), because FC hands the newest STS credentials
+    to each invocation's context.
+    """
+
+    def __init__(self, settings: Settings, context: Any = None, *, environ: Mapping[str, str] | None = None):
+        self._settings = settings
+        self.context = context
+        self._environ = environ
+
+    def __call__(self) -> Credentials:
+        s = self._settings
+        secret = (
+            s.alibaba_cloud_access_key_secret.get_secret_value() if s.alibaba_cloud_access_key_secret else ""
+        )
+        token = s.alibaba_cloud_security_token.get_secret_value() if s.alibaba_cloud_security_token else ""
+        found = _complete("settings", s.alibaba_cloud_access_key_id or "", secret, token)
+        if found is not None:
+            return found
+        context_creds = getattr(self.context, "credentials", None) if self.context is not None else None
+        if context_creds is not None:
+            found = _complete(
+                "the FC context",
+                _text(getattr(context_creds, "access_key_id", None)),
+                _text(getattr(context_creds, "access_key_secret", None)),
+                _text(getattr(context_creds, "security_token", None)),
+            )
+            if found is not None:
+                return found
+        # Read at call time, not import time: FC 3.0 runtimes refresh these variables.
+        env = self._environ if self._environ is not None else os.environ
+        found = _complete(
+            "the environment",
+            env.get("ALIBABA_CLOUD_ACCESS_KEY_ID", ""),
+            env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ""),
+            env.get("ALIBABA_CLOUD_SECURITY_TOKEN", ""),
+        )
+        if found is not None:
+            return found
+        raise _missing_credentials(
+            "No Alibaba Cloud credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and "
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET, or give the function a service role."
+        )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _complete(source: str, key_id: str, secret: str, token: str) -> Credentials | None:
+    if key_id and secret:
+        return Credentials(key_id, secret, token or None)
+    if key_id or secret:
+        # Half a key pair is a configuration mistake; falling through would hide it.
+        missing = "AccessKeySecret" if key_id else "AccessKeyId"
+        raise _missing_credentials(f"The Alibaba Cloud credentials from {source} lack the {missing}.")
+    return None
+
+
+def _missing_credentials(message: str) -> errors.ServiceUnavailable:
+    return errors.ServiceUnavailable(message, code="MissingCredentials", retry_after=None)
+
+
+def credentials_from(settings: Settings, context: Any = None) -> CredentialChain:
+    """The credentials provider: settings > FC ``context.credentials`` > ``ALIBABA_CLOUD_*`` env vars."""
+    return CredentialChain(settings, context)
+
+
+# --- the client ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Failure:
+    """A failed attempt: the error to raise, its foreign cause, and how to treat it."""
+
+    error: errors.VodfcError
+    cause: BaseException | None
+    sent: bool  # VOD may have received (and acted on) the request
+    retryable: bool = True
+    retry_after: float | None = None
+
+
+@dataclass
+class _CallState:
+    """What the attempts of one logical call learnt; ``ambiguous`` = VOD may have acted on one."""
+
+    deadline: float
+    ambiguous: bool = False
+
+
+class VodClient:
+    """One VOD endpoint, with a lazily built ``httpx.Client`` reused across warm invocations.
+
+    ``clock`` is monotonic seconds (deadlines), ``utcnow`` the wall clock for signatures;
+    ``sleep``, ``random`` and ``nonce`` are injectable so tests run instantly and deterministically.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        credentials: CredentialsProvider | None = None,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = _random.random,
+        nonce: Callable[[], str] = new_nonce,
+        utcnow: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self._credentials: CredentialsProvider = credentials or credentials_from(settings)
+        self._transport = transport
+        self._clock = clock
+        self._sleep = sleep
+        self._random = random
+        self._nonce = nonce
+        self._utcnow = utcnow
+        self._http: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    # --- operations -----------------------------------------------------------------------------
+
+    def create_upload_video(self, params: Mapping[str, str]) -> models.UploadCredentials:
+        """CreateUploadVideo: creates the media record and returns its upload address and credential.
+
+        Retrying is safe only because ``params`` carry our ``ReferenceId``, which VOD keeps unique
+        per user: if an attempt's answer is lost (timeout, 5xx, dropped connection), the media may
+        exist, and a second create with the same ReferenceId cannot make another one. VOD then
+        refuses the retry (no documented error code), so after an ambiguous attempt any refusal
+        or final failure is resolved by looking the media up with GetVideoInfos(ReferenceIds) and,
+        if found, issuing a fresh credential with RefreshUploadVideo (same VideoId and address).
+        If that cannot settle it, the error is raised and the caller's reservation (which holds
+        the ReferenceId) must be left for cleanup, which deletes by ReferenceId. Without a
+        ReferenceId only attempts VOD certainly never processed are retried (connection refused,
+        throttled): a blind second create could leave an untracked, billable media.
+        """
+        reference_id = params.get("ReferenceId") or None
+        state = _CallState(deadline=self._clock() + self.settings.vod_deadline_seconds)
+        try:
+            return self._call(
+                "CreateUploadVideo",
+                params,
+                models.UploadCredentials,
+                state=state,
+                retry_ambiguous=reference_id is not None,
+            )
+        except errors.VodfcError as exc:
+            if reference_id is None or not state.ambiguous:
+                raise
+            resolved = self._resolve_created(reference_id, state)
+            if resolved is None:
+                raise
+            log.warning(
+                "CreateUploadVideo answer was lost; resolved by ReferenceId",
+                extra={"video_id": resolved.VideoId, "vod_code": exc.code},
+            )
+            return resolved
+
+    def refresh_upload_video(self, video_id: str) -> models.UploadCredentials:
+        """RefreshUploadVideo: a new credential for the same VideoId and upload address."""
+        _check_ids("VideoId", [video_id], limit=1)
+        return self._call("RefreshUploadVideo", {"VideoId": video_id}, models.UploadCredentials)
+
+    def get_video_info(self, video_id: str) -> models.Video:
+        """GetVideoInfo; raises :class:`errors.NotFound` when VOD has no such video."""
+        _check_ids("VideoId", [video_id], limit=1)
+        return self._call("GetVideoInfo", {"VideoId": video_id}, models.GetVideoInfoResponse).Video
+
+    def get_video_infos(self, video_ids: Sequence[str]) -> models.GetVideoInfosResponse:
+        """GetVideoInfos for at most 20 ids; missing ids are listed in ``NonExistVideoIds``."""
+        if not video_ids:
+            return models.GetVideoInfosResponse()
+        _check_ids("VideoIds", video_ids)
+        return self._call("GetVideoInfos", {"VideoIds": ",".join(video_ids)}, models.GetVideoInfosResponse)
+
+    def get_mezzanine_info(self, video_id: str) -> models.Mezzanine:
+        """GetMezzanineInfo (the source file); ``Status`` ``Normal`` means the upload finished."""
+        _check_ids("VideoId", [video_id], limit=1)
+        params = {"VideoId": video_id, "OutputType": "oss"}
+        return self._call("GetMezzanineInfo", params, models.GetMezzanineInfoResponse).Mezzanine
+
+    def delete_videos(self, video_ids: Sequence[str] = (), reference_ids: Sequence[str] = ()) -> str:
+        """DeleteVideo by at most 20 VideoIds or 20 ReferenceIds; returns VOD's RequestId."""
+        if bool(video_ids) == bool(reference_ids):
+            raise errors.InvalidParameter(
+                "DeleteVideo takes VideoIds or ReferenceIds (one of them, not both).", field="VideoIds"
+            )
+        if video_ids:
+            _check_ids("VideoIds", video_ids)
+            params = {"VideoIds": ",".join(video_ids)}
+        else:
+            _check_ids("ReferenceIds", reference_ids)
+            params = {"ReferenceIds": ",".join(reference_ids)}
+        answer = self._call("DeleteVideo", params, models.DeleteVideoResponse)
+        if not answer.RequestId:
+            raise errors.UpstreamError("VOD answered DeleteVideo without a RequestId.")
+        return answer.RequestId
+
+    def search_media(
+        self, match: str, *, page_no: int = 1, page_size: int = 100, scroll_token: str | None = None
+    ) -> models.SearchMediaResponse:
+        """SearchMedia over videos with a ``Match`` expression (reference C.8)."""
+        if page_no < 1:
+            raise errors.InvalidParameter("PageNo must be at least 1.", field="PageNo")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise errors.InvalidParameter(f"PageSize must be 1 to {MAX_PAGE_SIZE}.", field="PageSize")
+        params = {"SearchType": "video", "Match": match, "PageNo": str(page_no), "PageSize": str(page_size)}
+        if scroll_token:
+            params["ScrollToken"] = scroll_token
+        return self._call("SearchMedia", params, models.SearchMediaResponse)
+
+    def use_context(self, context: Any) -> None:
+        """Read credentials from this invocation's FC context from now on (if the chain uses one)."""
+        if isinstance(self._credentials, CredentialChain):
+            self._credentials.context = context
+
+    def close(self) -> None:
+        """Close the connection pool; the next call dials again."""
+        with self._lock:
+            http, self._http = self._http, None
+        if http is not None:
+            http.close()
+
+    # --- machinery ------------------------------------------------------------------------------
+
+    def _client(self) -> httpx.Client:
+        with self._lock:
+            if self._http is None:
+                s = self.settings
+                self._http = httpx.Client(
+                    base_url=s.vod_base_url,
+                    transport=self._transport,
+                    auth=AcsAuth(
+                        self._credentials,
+                        signature_version=s.vod_signature_version,
+                        clock=self._utcnow,
+                        nonce=self._nonce,
+                    ),
+                    timeout=httpx.Timeout(s.vod_read_timeout, connect=s.vod_connect_timeout),
+                    headers={"user-agent": "vodfc"},
+                    follow_redirects=False,
+                )
+            return self._http
+
+    def _timeout(self, remaining: float) -> httpx.Timeout:
+        s = self.settings
+        connect = min(s.vod_connect_timeout, remaining)
+        read = min(s.vod_read_timeout, remaining)
+        return httpx.Timeout(read, connect=connect, pool=connect)
+
+    def _call(
+        self,
+        action: str,
+        params: Mapping[str, str],
+        model: type[M],
+        *,
+        state: _CallState | None = None,
+        retry_ambiguous: bool = True,
+    ) -> M:
+        """One logical call: attempts until success, a final error, the attempt cap or the deadline.
+
+        ``retry_ambiguous=False`` retries only failures VOD certainly did not act on (no connection,
+        a 4xx verdict such as throttling); timeouts, broken connections and 5xx are then final.
+        """
+        if state is None:
+            state = _CallState(deadline=self._clock() + self.settings.vod_deadline_seconds)
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = state.deadline - self._clock()
+            if remaining < MIN_ATTEMPT_SECONDS:
+                raise errors.GatewayTimeout(
+                    f"VOD did not answer {action} within {self.settings.vod_deadline_seconds:g} seconds."
+                )
+            outcome = self._attempt(action, params, remaining)
+            if isinstance(outcome, httpx.Response):
+                try:
+                    return _parse(action, outcome, model)
+                except errors.VodfcError:
+                    state.ambiguous = True  # something answered 200: VOD may well have acted
+                    raise
+            if outcome.sent:
+                state.ambiguous = True
+            error = outcome.error
+            if not outcome.retryable or (outcome.sent and not retry_ambiguous):
+                raise error from outcome.cause
+            if attempt >= self.settings.vod_max_attempts:
+                raise error from outcome.cause
+            delay = self._backoff(attempt, outcome.retry_after)
+            if self._clock() + delay + MIN_ATTEMPT_SECONDS > state.deadline:
+                raise error from outcome.cause
+            log.warning(
+                "VOD call failed; retrying",
+                extra={
+                    "action": action,
+                    "attempt": attempt,
+                    "delay": round(delay, 3),
+                    "vod_code": error.code,
+                    "vod_request_id": error.vod_request_id,
+                },
+            )
+            self._sleep(delay)
+
+    def _attempt(self, action: str, params: Mapping[str, str], remaining: float) -> httpx.Response | _Failure:
+        """One HTTP exchange: VOD's 200 answer, or what went wrong (foreign errors translated)."""
+        try:
+            client = self._client()
+            request = client.build_request(
+                "POST",
+                "/",
+                params=dict(params),
+                headers={"x-acs-action": action, "x-acs-version": VOD_VERSION},
+                timeout=self._timeout(remaining),
+            )
+            response = client.send(request)
+        except httpx.TimeoutException as exc:
+            # Before the connection exists nothing reached VOD; afterwards VOD may have acted.
+            sent = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            return _Failure(errors.GatewayTimeout(f"VOD did not answer {action} in time."), exc, sent=sent)
+        except (httpx.ConnectError, httpx.ProxyError) as exc:
+            return _Failure(
+                errors.ServiceUnavailable(f"Could not connect to VOD for {action}."), exc, sent=False
+            )
+        except (
+            httpx.UnsupportedProtocol,
+            httpx.LocalProtocolError,
+            httpx.DecodingError,
+            httpx.InvalidURL,
+        ) as exc:
+            # Our configuration or request is at fault; retrying cannot help.
+            raise errors.VodfcError(f"Could not call VOD for {action} ({type(exc).__name__}).") from exc
+        except httpx.HTTPError as exc:
+            # ReadError, WriteError, RemoteProtocolError, CloseError: the request may have arrived.
+            broken = errors.ServiceUnavailable(f"The connection to VOD broke during {action}.")
+            return _Failure(broken, exc, sent=True)
+        if response.status_code == 200:
+            return response
+        error, retryable, retry_after = self._error_from(action, response)
+        # A 4xx is VOD's verdict that it did nothing (throttling included); a 5xx is not.
+        return _Failure(
+            error, None, sent=response.status_code >= 500, retryable=retryable, retry_after=retry_after
+        )
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        return self._random() * min(MAX_DELAY, BASE_DELAY * 2.0 ** (attempt - 1))
+
+    def _error_from(
+        self, action: str, response: httpx.Response
+    ) -> tuple[errors.VodfcError, bool, float | None]:
+        """The error for a non-200 answer, whether it is worth retrying, and VOD's retry hint."""
+        status = response.status_code
+        retry_after = _retry_after(response.headers)
+        body = _json_object(response)
+        parsed: models.VodErrorBody | None = None
+        if body is not None:
+            try:
+                parsed = models.VodErrorBody.model_validate(body)
+            except ValidationError:
+                parsed = None
+        if parsed is None or not parsed.Code:
+            request_id = parsed.RequestId if parsed is not None else None
+            if status == 429:
+                error: errors.VodfcError = errors.Throttled(
+                    f"VOD throttled {action}.", vod_request_id=request_id
+                )
+            elif status >= 500:
+                error = errors.ServiceUnavailable(
+                    f"VOD answered {action} with HTTP {status}.", vod_request_id=request_id
+                )
+            else:
+                error = errors.UpstreamError(
+                    f"VOD answered {action} with HTTP {status} and no error code.", vod_request_id=request_id
+                )
+        else:
+            code = parsed.Code
+            message = self._safe_message(code, parsed.Message)
+            error = errors.VodApiError.from_vod(code, message, status, parsed.RequestId)
+            if code == "InvalidVideo.NotFound":
+                error = errors.NotFound(message, vod_request_id=parsed.RequestId)
+        retryable = isinstance(error, (errors.Throttled, errors.ServiceUnavailable))
+        if isinstance(error, errors.Throttled) and retry_after is not None:
+            error.retry_after = max(1, math.ceil(retry_after))
+        return error, retryable, retry_after if retryable else None
+
+    def _safe_message(self, code: str, message: str | None) -> str:
+        if code.startswith(_SIGNING_CODES):
+            return f"VOD refused our request signature or credentials ({code})."
+        text = (message or code)[:MAX_MESSAGE_CHARS]
+        try:
+            creds = self._credentials()
+        except errors.VodfcError:
+            return text
+        for secret in (creds.access_key_secret, creds.security_token):
+            if secret:
+                for form in {secret, percent_encode(secret), percent_encode(percent_encode(secret))}:
+                    text = text.replace(form, "[REDACTED]")
+        return text
+
+    def _resolve_created(self, reference_id: str, state: _CallState) -> models.UploadCredentials | None:
+        """The media a lost CreateUploadVideo answer made, with a fresh credential; ``None`` if unknown."""
+        try:
+            found = self._call(
+                "GetVideoInfos", {"ReferenceIds": reference_id}, models.GetVideoInfosResponse, state=state
+            )
+            matches = [v for v in found.VideoList if v.ReferenceId == reference_id]
+            if len(matches) != 1:
+                return None
+            return self._call(
+                "RefreshUploadVideo", {"VideoId": matches[0].VideoId}, models.UploadCredentials, state=state
+            )
+        except errors.VodfcError as exc:
+            log.warning("could not resolve a lost CreateUploadVideo answer", extra={"vod_code": exc.code})
+            return None
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _check_ids(name: str, ids: Sequence[str], *, limit: int = MAX_IDS) -> None:
+    if isinstance(ids, str):
+        raise TypeError(f"{name} must be a sequence of ids, not one string")
+    if len(ids) > limit:
+        raise errors.InvalidParameter(
+            f"{name} takes at most {limit} ids (got {len(ids)}).", code="VideoIdsExceededMax", field=name
+        )
+    for value in ids:
+        # Ids are joined with commas on the wire, so a comma would smuggle in another id.
+        if not value or "," in value or not value.isprintable() or len(value) > 128:
+            raise errors.InvalidParameter(f"{name} has an invalid id.", field=name)
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _parse(action: str, response: httpx.Response, model: type[M]) -> M:
+    body = _json_object(response)
+    if body is None:
+        raise errors.UpstreamError(f"VOD answered {action} with something other than a JSON object.")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors(include_input=False)[0]["loc"]) or "the answer"
+        # Not chained: the pydantic error carries the input, which may hold UploadAuth (a secret).
+        raise errors.UpstreamError(f"VOD's {action} answer is malformed at {where}.") from None
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    for name in ("x-acs-retry-after", "retry-after"):
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        if math.isfinite(value) and value >= 0:
+            return value
+    return None
+
+
+# --- the instance's client ----------------------------------------------------------------------
+
+_instance: VodClient | None = None
+_instance_lock = threading.Lock()
+
+
+def get_vod_client(settings: Settings, context: Any = None) -> VodClient:
+    """The instance's client, built once per ``settings`` and reused while warm.
+
+    Each invocation's ``context`` (when given) becomes the credential source's context, so the
+    STS credentials FC hands to the newest invocation are the ones used.
+    """
+    global _instance
+    with _instance_lock:
+        client = _instance
+        if client is None or client.settings is not settings:
+            if client is not None:
+                client.close()
+            client = _instance = VodClient(settings, credentials=credentials_from(settings, context))
+        elif context is not None:
+            client.use_context(context)
+        return client
+
+
+def reset_vod_client() -> None:
+    """Close and forget the instance's client (tests; after settings change)."""
+    global _instance
+    with _instance_lock:
+        client, _instance = _instance, None
+    if client is not None:
+        client.close()
