@@ -1,0 +1,163 @@
+"""``vodfc``: local tooling around the three functions (never deployed).
+
+Each command imports what it needs when it runs, so ``vodfc --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ("upload_credentials", "vod_callback", "cleanup")
+
+
+def load_handler_module(function: str) -> ModuleType:
+    """Import ``functions/<function>/index.py`` as FC would (its own module, shared/ importable)."""
+    if function not in FUNCTIONS:
+        raise SystemExit(f"unknown function {function!r}; one of: {', '.join(FUNCTIONS)}")
+    path = ROOT / "functions" / function / "index.py"
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    spec = importlib.util.spec_from_file_location(f"vodfc_fn_{function}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def resign_callback_event(event: dict[str, Any], *, now: int | None = None) -> dict[str, Any]:
+    """Give a sample callback event fresh X-VOD-* headers for the configured URL and key."""
+    from shared.settings import get_settings
+    from shared.signing import callback_signature
+
+    settings = get_settings()
+    if not settings.callback_url or not settings.callback_keys:
+        return event
+    ts = str(now if now is not None else int(time.time()))
+    headers = {k: v for k, v in event.get("headers", {}).items() if k.lower() not in {"x-vod-timestamp", "x-vod-signature"}}
+    headers["X-VOD-TIMESTAMP"] = ts
+    headers["X-VOD-SIGNATURE"] = callback_signature(settings.callback_url, ts, settings.callback_keys[0])
+    return {**event, "headers": headers}
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    from shared.context import make_context
+
+    event_bytes = Path(args.event).read_bytes()
+    if args.function == "vod_callback" and not args.no_resign:
+        event_bytes = json.dumps(resign_callback_event(json.loads(event_bytes))).encode()
+    module = load_handler_module(args.function)
+    context = make_context(function_name=args.function)
+    result = module.handler(event_bytes, context)
+    if isinstance(result, (bytes, bytearray)):
+        result = result.decode()
+    print(result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from shared.settings import get_settings
+    from shared.store import open_store
+
+    settings = get_settings()
+    url = args.database_url or settings.database_url.get_secret_value()
+    version = open_store(url, connect_timeout=settings.db_connect_timeout).migrate()
+    print(f"schema version {version}")
+    return 0
+
+
+def cmd_sign_callback(args: argparse.Namespace) -> int:
+    from shared.signing import callback_signature
+
+    ts = str(args.timestamp if args.timestamp is not None else int(time.time()))
+    print(f"X-VOD-TIMESTAMP: {ts}")
+    print(f"X-VOD-SIGNATURE: {callback_signature(args.url, ts, args.key)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from devkit.serve import serve
+
+    return serve(args)
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from devkit.upload import upload
+
+    return upload(args)
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    from devkit.package import package
+
+    return package(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vodfc",
+        description="vodfc local tooling: run the stack offline, upload, invoke handlers, package.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run all functions locally against an emulated VOD and OSS")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--vod-endpoint", help="a real or external VOD endpoint instead of the emulator")
+    p.add_argument("--database-url", help="default: sqlite:///.vodfc/vodfc.db")
+    p.add_argument("--cleanup-every", type=float, help="run cleanup every N seconds instead of the cron")
+    p.add_argument("--data-dir", default=".vodfc", help="where SQLite and emulated OSS files live")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("upload", help="upload a file through a vodfc API (the reference client)")
+    p.add_argument("file")
+    p.add_argument("--api", required=True, help="base URL of the API, e.g. http://127.0.0.1:8000")
+    p.add_argument("--token", default=os.environ.get("VODFC_TOKEN"), help="bearer JWT (or $VODFC_TOKEN)")
+    p.add_argument("--title")
+    p.add_argument("--part-size", type=int, default=1024 * 1024)
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for 'ready'")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for the status to become ready")
+    p.set_defaults(func=cmd_upload)
+
+    p = sub.add_parser("invoke", help="run one handler in-process with a sample event")
+    p.add_argument("function", choices=FUNCTIONS)
+    p.add_argument("--event", required=True, help="event JSON file, e.g. events/http/create_upload.json")
+    p.add_argument(
+        "--no-resign",
+        action="store_true",
+        help="keep a callback event's X-VOD-* headers instead of signing it afresh",
+    )
+    p.set_defaults(func=cmd_invoke)
+
+    p = sub.add_parser("migrate", help="apply the store's schema migrations (idempotent)")
+    p.add_argument("--database-url")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("sign-callback", help="print X-VOD-* headers for a hand-made callback")
+    p.add_argument("--url", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--timestamp", type=int)
+    p.set_defaults(func=cmd_sign_callback)
+
+    p = sub.add_parser("package", help="build one deployment zip per function")
+    p.add_argument("--out", default="dist")
+    p.set_defaults(func=cmd_package)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``vodfc`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Business logic: one function per route or trigger, with its dependencies passed in."""

@@ -1,0 +1,147 @@
+"""VOD event notifications: verify, validate, and apply to the upload record idempotently.
+
+VOD's callback signature covers the URL, the timestamp and the key, not the body. So:
+- the signature and its timestamp window are checked first (shared.signing);
+- our owner binding inside ``Extend`` (an HMAC over upload id and owner) must match the record;
+- an event that would make an upload ``ready`` or ``failed`` is confirmed with VOD
+  (GetVideoInfo) before it is applied (``CALLBACK_CONFIRM_WITH_VOD``), and VOD's own answer
+  decides the status.
+Events carry no id, so the dedupe key is derived from their content; a replay changes nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import TYPE_CHECKING, Any, Mapping
+
+from shared import errors
+from shared.events import GenericEvent, parse_event
+from shared.services.credentials import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_signature
+from shared.signing import verify_callback
+from shared.states import allowed_from, status_from_vod
+
+if TYPE_CHECKING:
+    from shared.events import VodEvent
+    from shared.services.deps import Deps
+    from shared.store import Upload
+
+__all__ = ["handle_callback", "target_status"]
+
+log = logging.getLogger("vodfc.callbacks")
+
+FINAL = frozenset({"ready", "failed"})
+
+
+def target_status(event: VodEvent) -> str | None:
+    """The status an event claims for its upload, or None when it only gets recorded."""
+    kind = event.EventType
+    ok = event.succeeded
+    if kind == "FileUploadComplete":
+        return "uploaded" if ok else "failed"
+    if kind == "VideoUploadComplete":
+        # "No Transcoding" template group: this replaces TranscodeComplete.
+        return "ready" if ok else "failed"
+    if kind == "StreamTranscodeComplete":
+        return "processing"
+    if kind == "TranscodeComplete":
+        return "ready" if ok else "failed"
+    if kind == "DeleteMediaComplete":
+        return "deleted" if ok else None
+    return None
+
+
+def _fields(event: VodEvent) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    duration = getattr(event, "Duration", None)
+    size = getattr(event, "Size", None)
+    if duration is None:
+        for stream in getattr(event, "StreamInfos", None) or ():
+            duration = duration or getattr(stream, "Duration", None)
+    if duration is not None:
+        fields["duration"] = float(duration)
+    if size is not None and event.EventType in {"FileUploadComplete", "VideoUploadComplete"}:
+        fields["size"] = int(size)
+    if not event.succeeded:
+        message = getattr(event, "ErrorMessage", None) or getattr(event, "ErrorCode", None)
+        if message:
+            fields["error"] = str(message)[:512]
+    return fields
+
+
+def _check_binding(deps: Deps, event: VodEvent, upload: Upload) -> None:
+    extend = event.extend_dict()
+    if not extend or EXTEND_UPLOAD_KEY not in extend:
+        return
+    expected = binding_signature(deps.settings.binding_key(), upload.upload_id, upload.owner)
+    if str(extend.get(EXTEND_UPLOAD_KEY)) != upload.upload_id or not hmac.compare_digest(
+        str(extend.get(EXTEND_SIG_KEY, "")), expected
+    ):
+        raise errors.InvalidSignature(
+            "The event's upload binding does not match the record.", code="InvalidSignature.Binding"
+        )
+
+
+def _confirm(deps: Deps, video_id: str, claimed: str, fields: dict[str, Any]) -> str | None:
+    """Ask VOD for the media's real status; VOD's answer decides what is applied."""
+    video = deps.vod.get_video_info(video_id)
+    actual = status_from_vod(video.Status or "")
+    if video.Duration is not None:
+        fields["duration"] = float(video.Duration)
+    if video.Size is not None:
+        fields["size"] = int(video.Size)
+    if actual != claimed:
+        log.warning(
+            "callback not confirmed by VOD",
+            extra={"video_id": video_id, "claimed": claimed, "vod_status": video.Status},
+        )
+    return actual
+
+
+def handle_callback(deps: Deps, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """POST /callbacks/vod: the answer VOD gets (always 200 once the signature is good)."""
+    settings = deps.settings
+    if not settings.callback_url or not settings.callback_keys:
+        raise errors.ServiceUnavailable(
+            "Callbacks are not configured (CALLBACK_URL and CALLBACK_AUTH_KEY).",
+            code="CallbackNotConfigured",
+        )
+    verify_callback(
+        headers,
+        url=settings.callback_url,
+        keys=settings.callback_keys,
+        now=deps.clock().timestamp(),
+        max_skew_seconds=settings.callback_max_skew_seconds,
+    )
+    event = parse_event(body)
+    if isinstance(event, GenericEvent):
+        log.info("unknown event type acknowledged", extra={"event_type": event.EventType})
+        return {"Result": "ignored", "EventType": event.EventType}
+    video_id = event.media_id
+    if not video_id:
+        return {"Result": "ignored", "EventType": event.EventType}
+
+    to = target_status(event)
+    fields = _fields(event)
+    upload = deps.store.get_by_video_id(video_id)
+    if upload is not None:
+        _check_binding(deps, event, upload)
+        if to in FINAL and settings.callback_confirm_with_vod and upload.status not in FINAL:
+            # VOD may say "not finished yet": then we move only as far as VOD confirms.
+            to = _confirm(deps, video_id, to, fields)
+    result = deps.store.apply_event(
+        video_id,
+        dedupe_key=event.dedupe_key(),
+        event_type=event.EventType,
+        event_time=event.event_time,
+        to=to,
+        allowed_from=allowed_from(to) if to else frozenset(),
+        fields=fields,
+        payload=event.model_dump(mode="json"),
+        now=deps.clock(),
+    )
+    log.info(
+        "callback applied",
+        extra={"video_id": video_id, "event_type": event.EventType, "result": str(result.value)},
+    )
+    return {"Result": result.value, "EventType": event.EventType, "VideoId": video_id}

@@ -1,0 +1,155 @@
+"""Scheduled cleanup: expire abandoned uploads, reconcile lost callbacks, prune bookkeeping.
+
+An upload is abandoned when its credential was issued, nothing arrived, and it is older than
+``STALE_UPLOAD_SECONDS`` (default: the 3,000 s credential life plus an hour). VOD sends no event
+for an abandoned upload (uploads are resumable), so we ask: GetVideoInfos in batches of 20, then
+DeleteVideo in batches of 20 for the ones still ``Uploading``/``UploadFail``. Uploads VOD already
+has (a callback was lost) are reconciled instead. Rows claimed by one run are leased, so two
+overlapping runs never handle the same upload; the run stops at its time budget.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Callable
+
+from shared import errors
+from shared.states import allowed_from, status_from_vod
+
+if TYPE_CHECKING:
+    from shared.services.deps import Deps
+    from shared.store import Upload
+
+__all__ = ["BATCH", "CleanupSummary", "run_cleanup"]
+
+log = logging.getLogger("vodfc.cleanup")
+
+BATCH = 20  # GetVideoInfos and DeleteVideo both take at most 20 ids.
+ABANDONED_VOD_STATUSES = frozenset({"Uploading", "UploadFail"})
+
+
+@dataclass
+class CleanupSummary:
+    """One run's counts, logged as one JSON line."""
+
+    scanned: int = 0
+    confirmed: int = 0
+    deleted: int = 0
+    reconciled: int = 0
+    errors: int = 0
+    pruned: int = 0
+    dry_run: bool = False
+    vod_calls: int = 0
+    out_of_time: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _expire(deps: Deps, uploads: list[Upload], summary: CleanupSummary) -> None:
+    ids = [u.video_id for u in uploads if u.video_id]
+    if not ids:
+        return
+    summary.vod_calls += 1
+    try:
+        deps.vod.delete_videos(ids)
+    except errors.VodfcError as exc:
+        if exc.code != "InvalidVideo.NotFound":
+            raise
+    now = deps.clock()
+    for video_id in ids:
+        if deps.store.transition(video_id, to="expired", allowed_from=frozenset({"created"}), now=now):
+            summary.deleted += 1
+
+
+def _handle_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> None:
+    dry_run = deps.settings.cleanup_dry_run
+    reservations = [u for u in batch if u.video_id is None]
+    if reservations and not dry_run:
+        # A crash between CreateUploadVideo and the record write: only our ReferenceId ties
+        # a possible media to the row, so delete by ReferenceId, then drop the reservation.
+        summary.vod_calls += 1
+        try:
+            deps.vod.delete_videos(reference_ids=[u.reference_id for u in reservations])
+        except errors.VodfcError as exc:
+            if exc.code != "InvalidVideo.NotFound":
+                raise
+        for u in reservations:
+            deps.store.discard_reservation(u.upload_id)
+            summary.deleted += 1
+
+    by_id = {u.video_id: u for u in batch if u.video_id}
+    if not by_id:
+        return
+    summary.vod_calls += 1
+    infos = deps.vod.get_video_infos(list(by_id))
+    summary.confirmed += len(infos.VideoList) + len(infos.NonExistVideoIds)
+    abandoned = [by_id[vid] for vid in infos.NonExistVideoIds if vid in by_id]
+    now = deps.clock()
+    for video in infos.VideoList:
+        upload = by_id.get(video.VideoId)
+        if upload is None:
+            continue
+        if (video.Status or "") in ABANDONED_VOD_STATUSES:
+            abandoned.append(upload)
+            continue
+        actual = status_from_vod(video.Status or "")
+        if actual and not dry_run:
+            fields: dict[str, Any] = {}
+            if video.Duration is not None:
+                fields["duration"] = float(video.Duration)
+            if video.Size is not None:
+                fields["size"] = int(video.Size)
+            if deps.store.transition(
+                video.VideoId, to=actual, allowed_from=allowed_from(actual), now=now, fields=fields
+            ):
+                summary.reconciled += 1
+    if abandoned and not dry_run:
+        _expire(deps, abandoned, summary)
+
+
+def run_cleanup(
+    deps: Deps, *, budget_seconds: float | None = None, monotonic: Callable[[], float] = time.monotonic
+) -> CleanupSummary:
+    """One cleanup run: claim stale uploads 20 at a time until none are left or time runs out."""
+    settings = deps.settings
+    summary = CleanupSummary(dry_run=settings.cleanup_dry_run)
+    budget = budget_seconds if budget_seconds is not None else settings.cleanup_time_budget_seconds
+    deadline = monotonic() + budget
+    cutoff = deps.clock() - timedelta(seconds=settings.stale_upload_seconds)
+    # Claims outlive this run's budget, so a dry run or an interrupted run does not see the
+    # same rows again before the lease ends, and an overlapping run skips them.
+    lease = int(budget) + 60
+    while summary.scanned < settings.cleanup_max_uploads_per_run:
+        if monotonic() >= deadline:
+            summary.out_of_time = True
+            break
+        batch = deps.store.claim_stale(created_before=cutoff, limit=BATCH, lease_seconds=lease, now=deps.clock())
+        if not batch:
+            break
+        summary.scanned += len(batch)
+        try:
+            _handle_batch(deps, batch, summary)
+        except errors.VodfcError as exc:
+            summary.errors += 1
+            log.warning("cleanup batch failed", extra={"code": exc.code, "size": len(batch)})
+            if isinstance(exc, errors.StoreUnavailable):
+                break
+    if not summary.out_of_time:
+        now = deps.clock()
+        try:
+            pruned = deps.store.prune(
+                now=now,
+                dedupe_before=now - timedelta(seconds=settings.dedupe_ttl_seconds),
+                idempotency_before=now - timedelta(seconds=settings.idempotency_ttl_seconds),
+                orphans_before=now - timedelta(seconds=settings.orphan_ttl_seconds),
+            )
+            summary.pruned = pruned.dedupe + pruned.idempotency + pruned.orphans
+        except errors.VodfcError:
+            summary.errors += 1
+    print(json.dumps({"cleanup": summary.to_dict()}, separators=(",", ":")), flush=True)
+    return summary

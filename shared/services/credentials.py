@@ -1,0 +1,377 @@
+"""Upload credentials: create, refresh, status, list and cancel, for the owner only.
+
+Order of a create, chosen so that nothing is lost or half-written:
+
+1. validate the body against every rule of CreateUploadVideo, then the operator's policy
+   (no call to VOD for a request that is invalid or not allowed);
+2. reserve the record (atomic per-owner quota, idempotency key) with our ``ReferenceId``;
+3. call VOD; on failure release the reservation;
+4. attach the VideoId to the record, and only then return the credentials. If that write
+   fails, the media is deleted again; if even that fails, the reservation row (status
+   ``creating``, with its ReferenceId) is what cleanup finds and removes from VOD.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shared import errors
+from shared.models import CreateUploadVideoRequest, parse_request
+from shared.states import PUBLIC_STATUSES, allowed_from
+
+if TYPE_CHECKING:
+    from shared.models import UploadCredentials
+    from shared.services.deps import Deps
+    from shared.settings import Settings
+    from shared.store import Upload
+
+__all__ = [
+    "EXTEND_SIG_KEY",
+    "EXTEND_UPLOAD_KEY",
+    "binding_signature",
+    "create_upload",
+    "delete_upload",
+    "get_upload",
+    "list_uploads",
+    "refresh_upload",
+    "upload_view",
+]
+
+log = logging.getLogger("vodfc.credentials")
+
+# Our keys inside VOD's UserData.Extend; VOD echoes Extend in its callbacks.
+EXTEND_UPLOAD_KEY = "vodfc_uid"
+EXTEND_SIG_KEY = "vodfc_sig"
+_RESERVED_PREFIX = "vodfc"
+MAX_LIST_LIMIT = 100
+
+
+def binding_signature(key: bytes, upload_id: str, owner: str) -> str:
+    """HMAC that binds an upload id to its owner (checked again when callbacks come back)."""
+    mac = hmac.new(key, f"{upload_id}\n{owner}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:18]).decode()
+
+
+def _request_hash(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _choose(field: str, requested: Any, default: Any, allowed: tuple[Any, ...]) -> Any:
+    """The operator's default, or the client's value when the operator allows exactly that value."""
+    if requested is None or requested == default:
+        return default
+    if requested in allowed:
+        return requested
+    raise errors.Forbidden(
+        f"{field} {requested!s:.64} is not allowed for uploads here; omit it to use the default.",
+        code=f"Forbidden.{field}",
+        field=field,
+    )
+
+
+def apply_policy(req: CreateUploadVideoRequest, settings: Settings) -> dict[str, Any]:
+    """The operator's policy over a valid request: what is actually sent to VOD (minus ids)."""
+    ext = req.extension
+    if ext not in settings.allowed_extensions:
+        raise errors.InvalidParameter(
+            f"Files of type .{ext} are not accepted here. Allowed: "
+            + ", ".join(sorted(settings.allowed_extensions)),
+            code="InvalidFileName.Extension",
+            field="FileName",
+        )
+    if req.FileSize is not None and req.FileSize > settings.max_file_size:
+        raise errors.InvalidParameter(
+            f"FileSize {req.FileSize} exceeds the maximum of {settings.max_file_size} bytes.",
+            code="InvalidParameter.FileSize",
+            field="FileSize",
+        )
+    if req.ReferenceId is not None:
+        raise errors.Forbidden(
+            "ReferenceId is assigned by the server.", code="Forbidden.ReferenceId", field="ReferenceId"
+        )
+    user_data = req.UserData
+    if user_data is not None and user_data.MessageCallback is not None:
+        raise errors.InvalidParameter(
+            "UserData.MessageCallback is set by the server and cannot be overridden.",
+            code="InvalidParameter.MessageCallback",
+            field="UserData.MessageCallback",
+        )
+    extend = dict(user_data.Extend or {}) if user_data is not None else {}
+    if any(str(k).lower().startswith(_RESERVED_PREFIX) for k in extend):
+        raise errors.InvalidParameter(
+            "UserData.Extend keys starting with 'vodfc' are reserved.", field="UserData.Extend"
+        )
+    extend_size = len(json.dumps(extend, separators=(",", ":"), ensure_ascii=False).encode())
+    if extend and extend_size > settings.client_extend_max_bytes:
+        raise errors.InvalidParameter(
+            f"UserData.Extend is {extend_size} bytes; at most {settings.client_extend_max_bytes} are allowed.",
+            code="InvalidParameter.Extend",
+            field="UserData.Extend",
+        )
+    workflow = _choose("WorkflowId", req.WorkflowId, settings.default_workflow_id, settings.allowed_workflow_ids)
+    template = _choose(
+        "TemplateGroupId",
+        req.TemplateGroupId,
+        settings.default_template_group_id,
+        settings.allowed_template_group_ids,
+    )
+    return {
+        "WorkflowId": workflow,
+        # VOD lets WorkflowId win when both are sent; we send only the one that applies.
+        "TemplateGroupId": None if workflow else template,
+        "StorageLocation": _choose(
+            "StorageLocation",
+            req.StorageLocation,
+            settings.default_storage_location,
+            settings.allowed_storage_locations,
+        ),
+        "AppId": _choose("AppId", req.AppId, settings.default_app_id, settings.allowed_app_ids),
+        "CateId": _choose("CateId", req.CateId, settings.default_cate_id, settings.allowed_cate_ids),
+        "Extend": extend,
+        "AccelerateConfig": user_data.AccelerateConfig if user_data is not None else None,
+    }
+
+
+def _vod_params(
+    req: CreateUploadVideoRequest, chosen: dict[str, Any], upload_id: str, owner: str, settings: Settings
+) -> dict[str, str]:
+    extend = dict(chosen["Extend"])
+    extend[EXTEND_UPLOAD_KEY] = upload_id
+    extend[EXTEND_SIG_KEY] = binding_signature(settings.binding_key(), upload_id, owner)
+    user_data: dict[str, Any] = {"Extend": extend}
+    if settings.callback_url:
+        user_data["MessageCallback"] = {"CallbackURL": settings.callback_url, "CallbackType": "http"}
+    if chosen["AccelerateConfig"] is not None:
+        user_data["AccelerateConfig"] = chosen["AccelerateConfig"].model_dump(exclude_none=True)
+    params: dict[str, str] = {"Title": req.Title, "FileName": req.FileName, "ReferenceId": upload_id}
+    optional = {
+        "FileSize": req.FileSize,
+        "Description": req.Description,
+        "CoverURL": req.CoverURL,
+        "Tags": req.Tags,
+        "CateId": chosen["CateId"],
+        "TemplateGroupId": chosen["TemplateGroupId"],
+        "WorkflowId": chosen["WorkflowId"],
+        "StorageLocation": chosen["StorageLocation"],
+        "AppId": chosen["AppId"],
+    }
+    params.update({k: str(v) for k, v in optional.items() if v is not None})
+    params["UserData"] = json.dumps(user_data, separators=(",", ":"), ensure_ascii=False)
+    return params
+
+
+def _credentials_answer(creds: UploadCredentials, upload: Upload, expires_at: datetime) -> dict[str, Any]:
+    answer: dict[str, Any] = dict(creds.to_public_dict())
+    answer.pop("RequestId", None)
+    answer["VodRequestId"] = creds.RequestId
+    answer["VideoId"] = upload.video_id or creds.VideoId
+    answer["ExpireUTCTime"] = _iso(expires_at)
+    return answer
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def create_upload(
+    deps: Deps, owner: str, body: dict[str, Any], idempotency_key: str | None = None
+) -> dict[str, Any]:
+    """POST /uploads: validate, apply policy, reserve, call CreateUploadVideo, record, answer."""
+    settings = deps.settings
+    req = parse_request(CreateUploadVideoRequest, body)
+    chosen = apply_policy(req, settings)
+    request_hash = _request_hash(body)
+    if idempotency_key is not None:
+        _check_idempotency_key(idempotency_key)
+        existing = deps.store.find_by_idempotency_key(owner, idempotency_key)
+        if existing is not None:
+            return _replay(deps, existing, request_hash)
+
+    from shared.store import new_reservation
+
+    now = deps.clock()
+    upload_id = deps.new_id()
+    try:
+        reserved = deps.store.reserve_upload(
+            new_reservation(
+                upload_id=upload_id,
+                owner=owner,
+                reference_id=upload_id,
+                title=req.Title,
+                file_name=req.FileName,
+                file_size=req.FileSize,
+                now=now,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+            ),
+            max_pending=settings.max_pending_uploads_per_owner,
+        )
+    except errors.Conflict:
+        # Two concurrent requests with one key: the other one holds it.
+        if idempotency_key is not None:
+            existing = deps.store.find_by_idempotency_key(owner, idempotency_key)
+            if existing is not None:
+                return _replay(deps, existing, request_hash)
+        raise
+
+    try:
+        creds = deps.vod.create_upload_video(_vod_params(req, chosen, upload_id, owner, settings))
+    except errors.VodfcError as exc:
+        if _vod_did_nothing(exc):
+            _release(deps, upload_id)
+        # Otherwise (timeout, 5xx, garbage) VOD may have created the media: the reservation
+        # stays, and cleanup deletes whatever carries its ReferenceId.
+        raise
+    expires_at = creds.expires_at(now)
+    try:
+        deps.store.attach_video(upload_id, creds.VideoId, expires_at, now=deps.clock())
+    except errors.VodfcError:
+        _undo_media(deps, creds.VideoId)
+        raise
+    log.info("upload created", extra={"video_id": creds.VideoId, "owner": owner})
+    return _credentials_answer(creds, reserved, expires_at)
+
+
+def _check_idempotency_key(key: str) -> None:
+    if not (1 <= len(key) <= 128) or not key.isascii() or not key.isprintable():
+        raise errors.InvalidParameter(
+            "Idempotency-Key must be 1 to 128 printable ASCII characters.", field="Idempotency-Key"
+        )
+
+
+def _replay(deps: Deps, existing: Upload, request_hash: str) -> dict[str, Any]:
+    """A retry with the same Idempotency-Key: the same VideoId, never a second media."""
+    if existing.request_hash != request_hash:
+        raise errors.Conflict(
+            "This Idempotency-Key was used with a different request body.", code="IdempotencyKeyReused"
+        )
+    if existing.video_id is None:
+        raise errors.Conflict(
+            "A request with this Idempotency-Key is still in progress; retry shortly.",
+            code="IdempotencyKeyInUse",
+            retry_after=1,
+        )
+    if existing.status != "created":
+        raise errors.Conflict(
+            f"The upload for this Idempotency-Key is already {existing.status}.",
+            code="IllegalStatus",
+        )
+    # We never store UploadAuth (a secret), so a replay always hands out a fresh credential
+    # for the same VideoId; RefreshUploadVideo keeps the upload address unchanged.
+    return _refresh(deps, existing)
+
+
+def _vod_did_nothing(exc: errors.VodfcError) -> bool:
+    """VOD refused the call with an error body (or throttled it): no media can exist."""
+    return isinstance(exc, (errors.ClientError, errors.Throttled, errors.VodApiError))
+
+
+def _release(deps: Deps, upload_id: str) -> None:
+    try:
+        deps.store.discard_reservation(upload_id)
+    except errors.VodfcError:
+        log.warning("reservation left for cleanup", extra={"upload_id": upload_id})
+
+
+def _undo_media(deps: Deps, video_id: str) -> None:
+    """VOD created a media we could not record: delete it, or leave it to cleanup (ReferenceId)."""
+    try:
+        deps.vod.delete_videos([video_id])
+    except errors.VodfcError:
+        log.error("untracked media left for cleanup", extra={"video_id": video_id})
+
+
+def _owned(deps: Deps, owner: str, video_id: str) -> Upload:
+    upload = deps.store.get(owner, video_id) if _plausible_video_id(video_id) else None
+    if upload is None:
+        # Another owner's upload answers exactly like one that does not exist.
+        raise errors.NotFound("The video does not exist.", field="VideoId")
+    return upload
+
+
+def _plausible_video_id(video_id: str) -> bool:
+    return 1 <= len(video_id) <= 64 and video_id.isascii() and video_id.isalnum()
+
+
+def _refresh(deps: Deps, upload: Upload) -> dict[str, Any]:
+    assert upload.video_id is not None
+    now = deps.clock()
+    creds = deps.vod.refresh_upload_video(upload.video_id)
+    expires_at = creds.expires_at(now)
+    deps.store.set_credential_expiry(upload.video_id, expires_at, now=deps.clock())
+    return _credentials_answer(creds, upload, expires_at)
+
+
+def refresh_upload(deps: Deps, owner: str, video_id: str) -> dict[str, Any]:
+    """POST /uploads/{VideoId}/refresh: a new credential while the upload has not completed."""
+    upload = _owned(deps, owner, video_id)
+    if upload.status != "created":
+        # RefreshUploadVideo can overwrite a finished video's source: never after completion.
+        raise errors.Conflict(
+            f"The upload is already {upload.status}; its credential can no longer be refreshed.",
+            code="IllegalStatus",
+        )
+    return _refresh(deps, upload)
+
+
+def upload_view(upload: Upload) -> dict[str, Any]:
+    """An upload record in VOD's naming style."""
+    view: dict[str, Any] = {
+        "VideoId": upload.video_id,
+        "Title": upload.title,
+        "FileName": upload.file_name,
+        "FileSize": upload.file_size,
+        "Status": upload.status,
+        "CreatedAt": _iso(upload.created_at),
+        "UpdatedAt": _iso(upload.updated_at),
+        "LastEvent": upload.last_event,
+    }
+    if upload.duration is not None:
+        view["Duration"] = upload.duration
+    if upload.size is not None:
+        view["Size"] = upload.size
+    if upload.error:
+        view["Error"] = upload.error
+    return view
+
+
+def get_upload(deps: Deps, owner: str, video_id: str) -> dict[str, Any]:
+    """GET /uploads/{VideoId}."""
+    return upload_view(_owned(deps, owner, video_id))
+
+
+def list_uploads(
+    deps: Deps, owner: str, *, status: str | None = None, cursor: str | None = None, limit: str | None = None
+) -> dict[str, Any]:
+    """GET /uploads: the owner's uploads, newest first, optionally one status."""
+    if status is not None and status not in PUBLIC_STATUSES:
+        raise errors.InvalidParameter(
+            "Status must be one of " + ", ".join(PUBLIC_STATUSES) + ".", field="Status"
+        )
+    size = 20
+    if limit is not None:
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIST_LIMIT:
+            raise errors.InvalidParameter(f"Limit must be 1 to {MAX_LIST_LIMIT}.", field="Limit")
+        size = int(limit)
+    uploads, next_cursor = deps.store.list_uploads(owner, status=status, limit=size, cursor=cursor)
+    return {"Uploads": [upload_view(u) for u in uploads], "NextCursor": next_cursor}
+
+
+def delete_upload(deps: Deps, owner: str, video_id: str) -> dict[str, Any]:
+    """DELETE /uploads/{VideoId}: DeleteVideo at VOD, then mark the record ``deleted``."""
+    upload = _owned(deps, owner, video_id)
+    if upload.status != "deleted":
+        try:
+            deps.vod.delete_videos([video_id])
+        except errors.VodfcError as exc:
+            if exc.code != "InvalidVideo.NotFound":
+                raise
+        deps.store.transition(video_id, to="deleted", allowed_from=allowed_from("deleted"), now=deps.clock())
+    return {"VideoId": video_id, "Status": "deleted"}

@@ -1,0 +1,63 @@
+"""Dependencies of the services, built lazily once per instance and reused while warm."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from shared.clock import utcnow
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from shared.settings import Settings
+    from shared.store import Store
+    from shared.vod import VodClient
+
+__all__ = ["Deps", "get_deps", "new_id", "reset_deps"]
+
+
+def new_id() -> str:
+    """A new opaque upload id (also our VOD ReferenceId: 32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Deps:
+    """What a service needs: settings, the store, the VOD client, a clock and an id source."""
+
+    settings: Settings
+    store: Store
+    vod: VodClient
+    clock: Callable[[], datetime] = utcnow
+    new_id: Callable[[], str] = field(default=new_id)
+
+
+_cached: Deps | None = None
+
+
+def get_deps(context: Any = None) -> Deps:
+    """The instance's dependencies; the store connects and the VOD client dials on first use."""
+    global _cached
+    if _cached is None:
+        from shared.settings import get_settings
+        from shared.store import get_store
+        from shared.vod import get_vod_client
+
+        settings = get_settings()
+        _cached = Deps(
+            settings=settings,
+            store=get_store(settings),
+            vod=get_vod_client(settings, context),
+        )
+    elif context is not None:
+        # FC hands each invocation the role's current STS credentials: use the newest.
+        _cached.vod.use_context(context)
+    return _cached
+
+
+def reset_deps() -> None:
+    """Forget the cached dependencies (tests; after settings change)."""
+    global _cached
+    _cached = None
