@@ -42,7 +42,11 @@ def resign_callback_event(event: dict[str, Any], *, now: int | None = None) -> d
     if not settings.callback_url or not settings.callback_keys:
         return event
     ts = str(now if now is not None else int(time.time()))
-    headers = {k: v for k, v in event.get("headers", {}).items() if k.lower() not in {"x-vod-timestamp", "x-vod-signature"}}
+    headers = {
+        k: v
+        for k, v in event.get("headers", {}).items()
+        if k.lower() not in {"x-vod-timestamp", "x-vod-signature"}
+    }
     headers["X-VOD-TIMESTAMP"] = ts
     headers["X-VOD-SIGNATURE"] = callback_signature(settings.callback_url, ts, settings.callback_keys[0])
     return {**event, "headers": headers}

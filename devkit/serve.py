@@ -13,10 +13,11 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import quote
 
 from devkit.cli import load_handler_module
@@ -33,7 +34,9 @@ StartResponse = Callable[..., Any]
 class Gateway:
     """The custom domain: routes a request to the function template.yml names, FC 2.0 style."""
 
-    def __init__(self, template: Template, modules: dict[str, ModuleType], *, demo_dir: Path = DEMO_DIR) -> None:
+    def __init__(
+        self, template: Template, modules: dict[str, ModuleType], *, demo_dir: Path = DEMO_DIR
+    ) -> None:
         self.template = template
         self.modules = modules
         self.demo_dir = demo_dir
@@ -92,7 +95,9 @@ def _error(start_response: StartResponse, status: str, code: str, message: str) 
 class CleanupTimer(threading.Thread):
     """Fires the cleanup handler on the template's cron, or every N seconds."""
 
-    def __init__(self, module: ModuleType, cron: str | None, every: float | None, payload: str | None) -> None:
+    def __init__(
+        self, module: ModuleType, cron: str | None, every: float | None, payload: str | None
+    ) -> None:
         super().__init__(name="vodfc-cleanup", daemon=True)
         self.module, self.cron, self.every, self.payload = module, cron, every, payload
         self.stopped = threading.Event()
@@ -175,7 +180,9 @@ def build_stack(args: argparse.Namespace) -> tuple[Gateway, CleanupTimer, Any | 
     modules = {name: load_handler_module(name) for name in template.functions}
     gateway = Gateway(template, modules)
     cleanup = template.functions["cleanup"]
-    timer = CleanupTimer(modules["cleanup"], cleanup.cron, getattr(args, "cleanup_every", None), cleanup.timer_payload)
+    timer = CleanupTimer(
+        modules["cleanup"], cleanup.cron, getattr(args, "cleanup_every", None), cleanup.timer_payload
+    )
     return gateway, timer, emulator, api_url
 
 
@@ -192,7 +199,7 @@ def banner(api_url: str, emulator: Any | None) -> str:
         "",
         "Try:",
         f"  curl -s -X POST {api_url}/uploads -H 'Content-Type: application/json' \\",
-        "       -d '{\"Title\": \"My first upload\", \"FileName\": \"clip.mp4\"}'",
+        '       -d \'{"Title": "My first upload", "FileName": "clip.mp4"}\'',
         f"  .venv/bin/vodfc upload path/to/clip.mp4 --api {api_url}",
     ]
     return "\n".join(lines)

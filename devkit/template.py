@@ -35,9 +35,9 @@ class Template:
             return self.routes[path]
         best: tuple[int, str] | None = None
         for pattern, fn in self.routes.items():
-            if pattern.endswith("/*") and path.startswith(pattern[:-1]):
-                if best is None or len(pattern) > best[0]:
-                    best = (len(pattern), fn)
+            prefix_match = pattern.endswith("/*") and path.startswith(pattern[:-1])
+            if prefix_match and (best is None or len(pattern) > best[0]):
+                best = (len(pattern), fn)
         return best[1] if best else None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from shared.settings import get_settings
@@ -11,19 +12,38 @@ FUNCTION = "cleanup"
 
 
 def handler(event: bytes | str | dict[str, Any] | None, context: Any) -> str:
-    """FC timer entry point; the event is ``{"triggerTime", "triggerName", "payload"}`` as bytes."""
-    from shared.services.cleanup import run_cleanup
+    """FC timer entry point; the event is ``{"triggerTime", "triggerName", "payload"}`` as bytes.
+
+    Logs one JSON line per run (the summary) and returns the summary as JSON.
+    """
+    from shared import errors
+    from shared.context import context_request_id
+    from shared.log import bind_request_id, configure_logging, log_invocation, reset_request_id
+    from shared.services.cleanup import CleanupSummary, run_cleanup
     from shared.services.deps import get_deps
 
+    started = time.perf_counter()
     settings = get_settings()
-    overrides = _payload(event)
-    deps = get_deps(context)
-    if "dryRun" in overrides and isinstance(overrides["dryRun"], bool):
-        deps.settings = settings.model_copy(update={"cleanup_dry_run": overrides["dryRun"]})
+    configure_logging(settings)
+    request_id = context_request_id(context)
+    token = bind_request_id(request_id)
+    status, code = 200, None
     try:
-        summary = run_cleanup(deps)
-    finally:
-        deps.settings = settings
+        deps = get_deps(context)
+        overrides = _payload(event)
+        if isinstance(overrides.get("dryRun"), bool):
+            deps.settings = settings.model_copy(update={"cleanup_dry_run": overrides["dryRun"]})
+        try:
+            summary = run_cleanup(deps)
+        finally:
+            deps.settings = settings
+    except errors.VodfcError as exc:
+        # A timer has no caller to answer: log the failure; the next run picks up the rest.
+        status, code = exc.status, exc.code
+        summary = CleanupSummary(dry_run=settings.cleanup_dry_run, errors=1)
+    latency = (time.perf_counter() - started) * 1000
+    log_invocation(FUNCTION, "timer", status, latency, None, None, request_id, code=code, **summary.to_dict())
+    reset_request_id(token)
     return json.dumps(summary.to_dict(), separators=(",", ":"))
 
 

@@ -7,7 +7,8 @@ authenticates the caller, calls one service function and renders its answer.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from shared.http import Router, json_response, serve
 from shared.settings import get_settings

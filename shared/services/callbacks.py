@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from shared import errors
 from shared.events import GenericEvent, parse_event

@@ -10,12 +10,12 @@ overlapping runs never handle the same upload; the run stops at its time budget.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from shared import errors
 from shared.states import allowed_from, status_from_vod
@@ -128,7 +128,9 @@ def run_cleanup(
         if monotonic() >= deadline:
             summary.out_of_time = True
             break
-        batch = deps.store.claim_stale(created_before=cutoff, limit=BATCH, lease_seconds=lease, now=deps.clock())
+        batch = deps.store.claim_stale(
+            created_before=cutoff, limit=BATCH, lease_seconds=lease, now=deps.clock()
+        )
         if not batch:
             break
         summary.scanned += len(batch)
@@ -151,5 +153,4 @@ def run_cleanup(
             summary.pruned = pruned.dedupe + pruned.idempotency + pruned.orphans
         except errors.VodfcError:
             summary.errors += 1
-    print(json.dumps({"cleanup": summary.to_dict()}, separators=(",", ":")), flush=True)
     return summary

@@ -111,11 +111,14 @@ def apply_policy(req: CreateUploadVideoRequest, settings: Settings) -> dict[str,
     extend_size = len(json.dumps(extend, separators=(",", ":"), ensure_ascii=False).encode())
     if extend and extend_size > settings.client_extend_max_bytes:
         raise errors.InvalidParameter(
-            f"UserData.Extend is {extend_size} bytes; at most {settings.client_extend_max_bytes} are allowed.",
+            f"UserData.Extend is {extend_size} bytes; "
+            f"at most {settings.client_extend_max_bytes} are allowed.",
             code="InvalidParameter.Extend",
             field="UserData.Extend",
         )
-    workflow = _choose("WorkflowId", req.WorkflowId, settings.default_workflow_id, settings.allowed_workflow_ids)
+    workflow = _choose(
+        "WorkflowId", req.WorkflowId, settings.default_workflow_id, settings.allowed_workflow_ids
+    )
     template = _choose(
         "TemplateGroupId",
         req.TemplateGroupId,

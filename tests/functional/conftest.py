@@ -64,7 +64,6 @@ class FakeVod:
         return [params for name, params in self.calls if name == action]
 
     def credentials(self, video_id: str, request_id: str) -> dict[str, Any]:
-        video = self.videos[video_id]
         return {
             "RequestId": request_id,
             "VideoId": video_id,
@@ -88,8 +87,13 @@ class FakeVod:
         }
 
     def error(self, status: int, code: str, message: str) -> httpx.Response:
-        body = {"RequestId": str(uuid.uuid4()).upper(), "HostId": "vod.cn-shanghai.aliyuncs.com",
-                "Code": code, "Message": message, "Recommend": "https://api.aliyun.com/troubleshoot"}
+        body = {
+            "RequestId": str(uuid.uuid4()).upper(),
+            "HostId": "vod.cn-shanghai.aliyuncs.com",
+            "Code": code,
+            "Message": message,
+            "Recommend": "https://api.aliyun.com/troubleshoot",
+        }
         return httpx.Response(status, json=body)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -103,8 +107,11 @@ class FakeVod:
                 return self.error(400, "InvalidParameter.ReferenceId", "The ReferenceId already exists.")
             video_id = uuid.uuid4().hex
             self.videos[video_id] = {
-                "VideoId": video_id, "Title": params["Title"], "Status": "Uploading",
-                "ReferenceId": ref, "CreationTime": "2026-11-25T10:00:00Z",
+                "VideoId": video_id,
+                "Title": params["Title"],
+                "Status": "Uploading",
+                "ReferenceId": ref,
+                "CreationTime": "2026-11-25T10:00:00Z",
                 "UserData": params.get("UserData"),
             }
             return httpx.Response(200, json=self.credentials(video_id, rid))
@@ -121,7 +128,9 @@ class FakeVod:
             ids = params["VideoIds"].split(",")
             found = [self.videos[i] for i in ids if i in self.videos]
             missing = [i for i in ids if i not in self.videos]
-            return httpx.Response(200, json={"RequestId": rid, "VideoList": found, "NonExistVideoIds": missing})
+            return httpx.Response(
+                200, json={"RequestId": rid, "VideoList": found, "NonExistVideoIds": missing}
+            )
         if action == "DeleteVideo":
             for vid in params.get("VideoIds", "").split(","):
                 self.videos.pop(vid, None)
@@ -168,7 +177,9 @@ class Stack:
         return self.invoke(function, event)
 
     def invoke(self, function: str, event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-        result = self.modules[function].handler(json.dumps(event).encode(), make_context(function_name=function))
+        result = self.modules[function].handler(
+            json.dumps(event).encode(), make_context(function_name=function)
+        )
         text = result["body"]
         return result["statusCode"], (json.loads(text) if text else {}), result["headers"]
 
@@ -178,8 +189,9 @@ class Stack:
         assert status == 200, answer
         return answer
 
-    def callback(self, body: dict[str, Any], *, ts: int | None = None, key: str = CALLBACK_KEY,
-                 url: str = CALLBACK_URL) -> tuple[int, dict[str, Any]]:
+    def callback(
+        self, body: dict[str, Any], *, ts: int | None = None, key: str = CALLBACK_KEY, url: str = CALLBACK_URL
+    ) -> tuple[int, dict[str, Any]]:
         stamp = str(ts if ts is not None else int(time.time()))
         sig = hashlib.md5(f"{url}|{stamp}|{key}".encode()).hexdigest()
         event = load_event("http/vod_callback.json")
@@ -204,7 +216,9 @@ class Stack:
     def cleanup(self, payload: str = "{}") -> dict[str, Any]:
         event = load_event("timer/cleanup.json")
         event["payload"] = payload
-        result = self.modules["cleanup"].handler(json.dumps(event).encode(), make_context(function_name="cleanup"))
+        result = self.modules["cleanup"].handler(
+            json.dumps(event).encode(), make_context(function_name="cleanup")
+        )
         summary: dict[str, Any] = json.loads(result)
         return summary
 
@@ -243,6 +257,8 @@ def stack(stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterato
     vod = FakeVod()
     with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
         router.post(f"{VOD_URL}/").mock(side_effect=vod)
-        modules = {name: load_handler_module(name) for name in ("upload_credentials", "vod_callback", "cleanup")}
+        modules = {
+            name: load_handler_module(name) for name in ("upload_credentials", "vod_callback", "cleanup")
+        }
         yield Stack(vod=vod, router=router, modules=modules)
     reset_instance_state()

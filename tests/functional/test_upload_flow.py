@@ -17,7 +17,9 @@ def _user_data(stack: Stack, video_id: str) -> dict[str, object]:
 
 def test_create_then_callbacks_move_the_upload_to_ready(stack: Stack) -> None:
     # given a signed-in client asking for credentials
-    answer = stack.create(Title="Summer trip 夏天", Tags=["travel", "summer"], UserData={"Extend": {"localId": "a1"}})
+    answer = stack.create(
+        Title="Summer trip 夏天", Tags=["travel", "summer"], UserData={"Extend": {"localId": "a1"}}
+    )
     video_id = answer["VideoId"]
 
     # then VOD's answer is returned, and VOD got our ReferenceId, callback and owner binding
@@ -30,7 +32,9 @@ def test_create_then_callbacks_move_the_upload_to_ready(stack: Stack) -> None:
     user_data = _user_data(stack, video_id)
     assert user_data["MessageCallback"] == {"CallbackURL": CALLBACK_URL, "CallbackType": "http"}
     extend = user_data["Extend"]
-    assert isinstance(extend, dict) and extend["localId"] == "a1" and extend["vodfc_uid"] == sent["ReferenceId"]
+    assert (
+        isinstance(extend, dict) and extend["localId"] == "a1" and extend["vodfc_uid"] == sent["ReferenceId"]
+    )
 
     status, record, _ = stack.http("upload_credentials", "GET", f"/uploads/{video_id}")
     assert status == 200 and record["Status"] == "created" and record["Title"] == "Summer trip 夏天"
@@ -58,8 +62,9 @@ def test_refresh_is_for_the_owner_only_and_only_before_completion(stack: Stack) 
 
     status, err, _ = stack.http("upload_credentials", "POST", f"/uploads/{video_id}/refresh", owner="mallory")
     assert status == 404 and err["Code"] == "InvalidVideo.NotFound"
-    missing = stack.http("upload_credentials", "POST", "/uploads/ffffffffffffffffffffffffffffffff/refresh",
-                         owner="mallory")
+    missing = stack.http(
+        "upload_credentials", "POST", "/uploads/ffffffffffffffffffffffffffffffff/refresh", owner="mallory"
+    )
     assert (missing[0], missing[1]["Code"], missing[1]["Message"]) == (status, err["Code"], err["Message"])
     assert not stack.vod.action_calls("RefreshUploadVideo")
 
@@ -91,12 +96,21 @@ def test_list_is_newest_first_filtered_and_paged(stack: Stack) -> None:
     status, page, _ = stack.http("upload_credentials", "GET", "/uploads", owner="carol", query={"Limit": "2"})
     assert status == 200 and [u["VideoId"] for u in page["Uploads"]] == ids[::-1][:2]
     assert page["NextCursor"]
-    status, rest, _ = stack.http("upload_credentials", "GET", "/uploads", owner="carol",
-                                 query={"Limit": "2", "Cursor": page["NextCursor"]})
+    status, rest, _ = stack.http(
+        "upload_credentials",
+        "GET",
+        "/uploads",
+        owner="carol",
+        query={"Limit": "2", "Cursor": page["NextCursor"]},
+    )
     assert [u["VideoId"] for u in rest["Uploads"]] == [ids[0]] and rest["NextCursor"] is None
-    status, ready, _ = stack.http("upload_credentials", "GET", "/uploads", owner="carol", query={"Status": "ready"})
+    status, ready, _ = stack.http(
+        "upload_credentials", "GET", "/uploads", owner="carol", query={"Status": "ready"}
+    )
     assert status == 200 and ready["Uploads"] == []
-    status, err, _ = stack.http("upload_credentials", "GET", "/uploads", owner="carol", query={"Status": "nope"})
+    status, err, _ = stack.http(
+        "upload_credentials", "GET", "/uploads", owner="carol", query={"Status": "nope"}
+    )
     assert status == 400 and err["Field"] == "Status"
 
 
@@ -121,7 +135,9 @@ def test_idempotency_key_returns_the_same_video(stack: Stack) -> None:
     assert len(stack.vod.action_calls("CreateUploadVideo")) == 1
     assert len(stack.vod.action_calls("RefreshUploadVideo")) == 1  # fresh credentials on replay
 
-    other = stack.http("upload_credentials", "POST", "/uploads", body={**body, "Title": "Other"}, headers=headers)
+    other = stack.http(
+        "upload_credentials", "POST", "/uploads", body={**body, "Title": "Other"}, headers=headers
+    )
     assert other[0] == 409 and other[1]["Code"] == "IdempotencyKeyReused"
     # the same key belongs to each owner separately
     bobs = stack.http("upload_credentials", "POST", "/uploads", body=body, headers=headers, owner="bob")
