@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database-url", help="default: sqlite:///.vodfc/vodfc.db")
     p.add_argument("--cleanup-every", type=float, help="run cleanup every N seconds instead of the cron")
     p.add_argument("--data-dir", default=".vodfc", help="where SQLite and emulated OSS files live")
+    p.add_argument(
+        "--transcode-delay", type=float, default=2.0, help="emulated VOD: seconds from upload to transcoded"
+    )
+    p.add_argument(
+        "--credential-ttl", type=int, default=3000, help="emulated VOD: life of upload credentials, seconds"
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("upload", help="upload a file through a vodfc API (the reference client)")

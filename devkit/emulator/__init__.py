@@ -1,0 +1,22 @@
+"""Local emulator of ApsaraVideo VOD's OpenAPI, of OSS and of VOD's HTTP callbacks (never deployed).
+
+``make_emulator(config).start()`` serves both on loopback ports; see :mod:`devkit.emulator.app`
+and ``README.md`` in this directory (client setup, deviations from the real services).
+"""
+
+from __future__ import annotations
+
+from .app import Emulator, ServerThread, make_emulator
+from .config import DEV_ACCESS_KEY_ID, DEV_ACCESS_KEY_SECRET, DEV_CALLBACK_KEY, EmulatorConfig
+from .faults import FaultPlan
+
+__all__ = [
+    "DEV_ACCESS_KEY_ID",
+    "DEV_ACCESS_KEY_SECRET",
+    "DEV_CALLBACK_KEY",
+    "Emulator",
+    "EmulatorConfig",
+    "FaultPlan",
+    "ServerThread",
+    "make_emulator",
+]
