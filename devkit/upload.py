@@ -39,6 +39,15 @@ class Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=api.rstrip("/"), headers=headers, timeout=timeout)
 
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _call(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
         response = self.http.request(method, path, **kw)
         try:
@@ -176,5 +185,7 @@ def upload(args: argparse.Namespace) -> int:
     except httpx.HTTPError as exc:
         print(f"vodfc upload: cannot reach the API: {exc}", file=sys.stderr)
         return 1
+    finally:
+        client.close()
     print(json.dumps(record, ensure_ascii=False, indent=2))
     return 0 if record["Status"] == "ready" else 1

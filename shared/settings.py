@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
 
     # --- cleanup ------------------------------------------------------------------------------
-    stale_upload_seconds: int = Field(3000 + 3600, ge=60)
+    stale_upload_seconds: int = Field(3000 + 3600, ge=1)
     cleanup_dry_run: bool = False
     cleanup_time_budget_seconds: float = Field(240.0, gt=0)
     cleanup_max_uploads_per_run: int = Field(200_000, ge=1)
