@@ -34,6 +34,16 @@ test: lint typecheck pytest
 test-load: $(STAMP)
 	$(PY) -m pytest -q -m load tests/load $(PYTEST_ARGS)
 
+# The demo page (examples/web) in Debian's Chromium: run.mjs starts `vodfc serve` on a free port with
+# a temporary --data-dir and short emulator delays, uploads a multipart file with a credential that
+# expires mid-upload, stops the server; screenshot in test-artifacts/browser/finished.png.
+test-browser: $(STAMP)
+	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	cd examples/web/vendor && sha256sum --check --quiet SHA256SUMS
+	cd tests/browser && npm ci --no-audit --no-fund
+	mkdir -p test-artifacts/browser
+	node tests/browser/run.mjs
+
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) -m bench $(ARGS)

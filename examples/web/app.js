@@ -1,0 +1,369 @@
+// vodfc demo page: ask the API for an upload credential, upload the file straight to VOD's OSS
+// with ali-oss (multipart, parallel parts), refresh the credential when it runs out, then follow
+// the upload's status until VOD has processed it. Plain browser JavaScript, no build step.
+//
+// Test hook (used by tests/browser): if the page defines `window.vodfcTestAfterPart`, it is awaited
+// after every uploaded part with {videoId, partNumber, doneParts, totalParts}.
+
+const API = window.location.origin; // the page is served by the API itself (`vodfc serve`)
+const PART_SIZE = 1024 * 1024; // 1 MiB parts (OSS allows 100 KB to 5 GB; ali-oss grows it for huge files)
+const PARALLEL = 3; // parts in flight at once
+const MAX_REFRESHES = 5; // credential refreshes per upload before giving up
+const POLL_LIMIT_MS = 10 * 60 * 1000; // stop following the status after 10 minutes
+const FINAL = new Set(["ready", "failed", "expired", "deleted"]);
+const STEPS = ["created", "uploaded", "processing", "ready"];
+
+const $ = (id) => document.getElementById(id);
+const form = $("upload-form");
+const fileInput = $("file");
+const titleInput = $("title");
+const tokenInput = $("token");
+const startButton = $("start");
+const cancelButton = $("cancel");
+
+let current = null; // the running upload: {videoId, client, cancelled, abort}
+
+// --- errors in words ---------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, body) {
+    const code = (body && body.Code) || `HTTP ${status}`;
+    const message = (body && body.Message) || "The API answered with an error.";
+    super(`${code}: ${message}`);
+    this.status = status;
+    this.code = code;
+    this.apiMessage = message;
+    this.field = body && body.Field;
+    this.requestId = body && body.RequestId;
+  }
+}
+
+class Cancelled extends Error {}
+
+function describeError(err) {
+  if (err instanceof ApiError) {
+    let text = `The API refused: ${err.code}: ${err.apiMessage}`;
+    if (err.field) text += ` (field ${err.field})`;
+    if (err.requestId) text += ` [request ${err.requestId}]`;
+    return text;
+  }
+  if (err && err.name === "TypeError" && /fetch/i.test(err.message)) {
+    return `Could not reach the API at ${API}. Is it running?`;
+  }
+  if (err && (err.code || err.status)) {
+    // ali-oss errors carry OSS's Code and Message (or status -1/-2 for network failures).
+    if (err.status === -1 || err.status === -2 || err.code === "RequestError" || err.code === "ConnectionTimeoutError") {
+      return "The upload to storage failed: the storage endpoint could not be reached.";
+    }
+    const message = String(err.message || "").replace(/^Failed to upload some parts with error: /, "");
+    return `The upload to storage failed: ${err.code || `HTTP ${err.status}`}: ${message.replace(/^\w*Error: /, "")}`;
+  }
+  return `Something went wrong: ${err && err.message ? err.message : String(err)}`;
+}
+
+function showError(text) {
+  const box = $("error");
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+// --- the API -----------------------------------------------------------------------------------
+
+async function api(method, path, body, extraHeaders = {}) {
+  const headers = { Accept: "application/json", ...extraHeaders };
+  const token = tokenInput.value.trim();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(API + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    cache: "no-store",
+  });
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+function decodeBase64Json(value, what) {
+  try {
+    const bytes = Uint8Array.from(atob(value), (c) => c.charCodeAt(0));
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new Error(`the API's ${what} is not Base64-encoded JSON`);
+  }
+}
+
+// {Endpoint, Bucket, FileName} and {AccessKeyId, AccessKeySecret, SecurityToken, ExpireUTCTime}
+function decodeCredentials(answer) {
+  const address = decodeBase64Json(answer.UploadAddress, "UploadAddress");
+  const auth = decodeBase64Json(answer.UploadAuth, "UploadAuth");
+  return { address, auth, expires: answer.ExpireUTCTime || auth.ExpireUTCTime };
+}
+
+// --- the page ----------------------------------------------------------------------------------
+
+function log(text) {
+  const item = document.createElement("li");
+  const time = document.createElement("time");
+  const now = new Date();
+  time.dateTime = now.toISOString();
+  time.textContent = now.toLocaleTimeString();
+  item.append(time, " ", text);
+  $("log").append(item);
+}
+
+function setProgress(done, total, fileSize) {
+  const percent = total ? Math.round((100 * done) / total) : 0;
+  $("bar").value = percent;
+  const mb = (fileSize / (1024 * 1024)).toFixed(1);
+  $("bar-text").textContent =
+    total > 1 ? `${percent}% (${done} of ${total} parts of ${mb} MB)` : `${percent}% of ${mb} MB`;
+}
+
+function setStatus(status, detail) {
+  const el = $("status");
+  el.dataset.status = status;
+  el.textContent = detail ? `Status: ${status}. ${detail}` : `Status: ${status}.`;
+  const reached = STEPS.indexOf(status);
+  for (const li of $("steps").children) {
+    const index = STEPS.indexOf(li.dataset.status);
+    li.classList.toggle("done", reached >= 0 && index <= reached);
+    li.classList.toggle("current", index === reached);
+    if (index === reached) li.setAttribute("aria-current", "step");
+    else li.removeAttribute("aria-current");
+  }
+}
+
+function setBusy(busy) {
+  startButton.disabled = busy;
+  fileInput.disabled = busy;
+  titleInput.disabled = busy;
+  cancelButton.hidden = !busy;
+  form.setAttribute("aria-busy", String(busy));
+}
+
+function setExpiry(expires) {
+  const when = expires ? new Date(expires) : null;
+  const el = $("expires");
+  el.textContent = when && !Number.isNaN(when.getTime()) ? when.toLocaleString() : "–";
+}
+
+fileInput.addEventListener("change", () => {
+  const file = fileInput.files[0];
+  if (file && !titleInput.value.trim()) titleInput.value = file.name.replace(/\.[^.]+$/, "");
+});
+
+// --- the upload to OSS -------------------------------------------------------------------------
+
+function isExpired(err) {
+  if (!err) return false;
+  if (err.code === "SecurityTokenExpired" || err.code === "InvalidSecurityToken.Expired") return true;
+  return (err.status === 403 || err.status === 400) && /expired/i.test(String(err.message));
+}
+
+function ossClient(address, auth, refresh) {
+  const endpoint = new URL(address.Endpoint.includes("://") ? address.Endpoint : `https://${address.Endpoint}`);
+  // An IP or localhost endpoint (the emulator) cannot take the bucket as a sub-domain: path style.
+  const pathStyle = /^(\d{1,3}\.){3}\d{1,3}$|^\[.*\]$|^localhost$/.test(endpoint.hostname);
+  // Lifetime as issued (Expiration, seconds) does not depend on this computer's clock.
+  const lifetime = Number(auth.Expiration) * 1000 || Date.parse(auth.ExpireUTCTime) - Date.now();
+  return new window.OSS({
+    endpoint: endpoint.origin,
+    bucket: address.Bucket,
+    accessKeyId: auth.AccessKeyId,
+    accessKeySecret: auth.AccessKeySecret,
+    stsToken: auth.SecurityToken,
+    secure: endpoint.protocol === "https:",
+    sldEnable: pathStyle,
+    // Proactive: ali-oss asks for new keys before a request once this interval has passed.
+    // Reactive (an answer "expired"): uploadFile below refreshes and resumes from the checkpoint.
+    refreshSTSToken: refresh,
+    refreshSTSTokenInterval: Number.isFinite(lifetime) ? Math.max(1000, Math.floor(lifetime * 0.8)) : 300000,
+    retryMax: 2, // network errors only
+    timeout: 120000,
+  });
+}
+
+async function uploadFile(upload, file) {
+  let checkpoint = null;
+  let refreshes = 0;
+  let totalParts = Math.max(1, Math.ceil(file.size / PART_SIZE));
+
+  const refresh = async (reason) => {
+    refreshes += 1;
+    if (refreshes > MAX_REFRESHES) throw new Error("the credential was refreshed too many times");
+    const answer = await api("POST", `/uploads/${encodeURIComponent(upload.videoId)}/refresh`);
+    const fresh = decodeCredentials(answer);
+    upload.auth = fresh.auth;
+    setExpiry(fresh.expires);
+    log(`${reason}: got a fresh credential.`);
+    return {
+      accessKeyId: fresh.auth.AccessKeyId,
+      accessKeySecret: fresh.auth.AccessKeySecret,
+      stsToken: fresh.auth.SecurityToken,
+    };
+  };
+
+  for (;;) {
+    if (upload.cancelled) throw new Cancelled();
+    const client = ossClient(upload.address, upload.auth, () => refresh("Credential about to expire"));
+    upload.client = client;
+    try {
+      await client.multipartUpload(upload.address.FileName, file, {
+        partSize: PART_SIZE,
+        parallel: PARALLEL,
+        checkpoint: checkpoint || undefined,
+        progress: async (fraction, cpt) => {
+          if (!cpt) {
+            if (fraction === 1) setProgress(totalParts, totalParts, file.size);
+            return;
+          }
+          const first = checkpoint === null;
+          checkpoint = cpt;
+          totalParts = Math.ceil(cpt.fileSize / cpt.partSize);
+          setProgress(cpt.doneParts.length, totalParts, file.size);
+          if (first) log(`Multipart upload started: ${totalParts} parts of ${(cpt.partSize / 1048576).toFixed(1)} MB, ${PARALLEL} at a time.`);
+          const last = cpt.doneParts[cpt.doneParts.length - 1];
+          if (fraction > 0 && last && typeof window.vodfcTestAfterPart === "function") {
+            await window.vodfcTestAfterPart({
+              videoId: upload.videoId,
+              partNumber: last.number,
+              doneParts: cpt.doneParts.length,
+              totalParts,
+            });
+          }
+        },
+      });
+      setProgress(totalParts, totalParts, file.size);
+      return;
+    } catch (err) {
+      if (upload.cancelled || (err && err.name === "cancel")) throw new Cancelled();
+      if (!isExpired(err)) throw err;
+      const done = checkpoint ? checkpoint.doneParts.length : 0;
+      log(`Storage said the credential has expired (${done} of ${totalParts} parts stored); refreshing.`);
+      await refresh("Credential expired");
+      log(checkpoint ? `Resuming from part ${done + 1}.` : "Starting again.");
+    }
+  }
+}
+
+// --- following the status ----------------------------------------------------------------------
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(new Cancelled());
+    }, { once: true });
+  });
+}
+
+async function follow(upload) {
+  const started = Date.now();
+  let last = "";
+  let delay = 500;
+  while (Date.now() - started < POLL_LIMIT_MS) {
+    const record = await api("GET", `/uploads/${encodeURIComponent(upload.videoId)}`);
+    if (record.Status !== last) {
+      last = record.Status;
+      const detail = record.Status === "ready" && record.Duration ? `Duration ${record.Duration} s.` : record.Error || "";
+      setStatus(record.Status, detail);
+      log(`Status: ${record.Status}${record.LastEvent ? ` (after ${record.LastEvent})` : ""}.`);
+      delay = 500;
+    }
+    if (FINAL.has(record.Status)) return record;
+    await sleep(delay, upload.abort.signal);
+    delay = Math.min(delay * 1.5, 5000);
+  }
+  throw new Error("VOD did not finish processing within 10 minutes; check again later.");
+}
+
+// --- the whole flow ----------------------------------------------------------------------------
+
+async function start(file, title) {
+  showError("");
+  $("log").replaceChildren();
+  $("progress-section").hidden = false;
+  $("video-id").textContent = "–";
+  setExpiry(null);
+  setProgress(0, 0, file.size);
+  setStatus("requesting", "Asking the API for an upload credential.");
+
+  const upload = { videoId: null, client: null, cancelled: false, abort: new AbortController() };
+  current = upload;
+  setBusy(true);
+  try {
+    const answer = await api(
+      "POST",
+      "/uploads",
+      { Title: title, FileName: file.name, FileSize: file.size },
+      { "Idempotency-Key": crypto.randomUUID() },
+    );
+    const { address, auth, expires } = decodeCredentials(answer);
+    Object.assign(upload, { videoId: answer.VideoId, address, auth });
+    $("video-id").textContent = answer.VideoId;
+    setExpiry(expires);
+    setStatus("created", "Uploading to storage.");
+    log(`Upload created: VideoId ${answer.VideoId}.`);
+
+    await uploadFile(upload, file);
+    log("All parts stored; VOD takes it from here.");
+    setStatus("created", "Uploaded; waiting for VOD to confirm.");
+
+    const record = await follow(upload);
+    if (record.Status === "ready") log("Done: the video is ready to play.");
+    else showError(`The upload ended "${record.Status}"${record.Error ? `: ${record.Error}` : "."}`);
+  } catch (err) {
+    if (err instanceof Cancelled) {
+      log("Cancelled.");
+      return;
+    }
+    showError(describeError(err));
+    if (upload.videoId) log("Stopped by an error (see above).");
+    else $("progress-section").hidden = true; // nothing was created: the error says it all
+  } finally {
+    if (current === upload) current = null;
+    setBusy(false);
+  }
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const file = fileInput.files[0];
+  const title = titleInput.value.trim();
+  if (!file) {
+    showError("Choose a video file first.");
+    fileInput.focus();
+    return;
+  }
+  if (!title) {
+    showError("Give the video a title.");
+    titleInput.focus();
+    return;
+  }
+  start(file, title);
+});
+
+cancelButton.addEventListener("click", async () => {
+  const upload = current;
+  if (!upload) return;
+  upload.cancelled = true;
+  upload.abort.abort();
+  if (upload.client) upload.client.cancel();
+  if (upload.videoId) {
+    try {
+      await api("DELETE", `/uploads/${encodeURIComponent(upload.videoId)}`);
+      setStatus("deleted", "Cancelled; the upload was deleted.");
+      log("Upload deleted.");
+    } catch (err) {
+      showError(describeError(err));
+    }
+  }
+});
