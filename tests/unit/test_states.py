@@ -87,7 +87,7 @@ def test_creating_is_internal_and_only_inserted() -> None:
     assert states.allowed_from(CREATING) == frozenset()
     assert CREATING not in states.PUBLIC_STATUSES
     assert {to for to in ALL_STATUSES if states.can_move(CREATING, to)} == {CREATED}
-    assert states.PENDING_STATUSES == {CREATING, CREATED}
+    assert {CREATING, CREATED} == states.PENDING_STATUSES
 
 
 def test_only_created_uploads_expire() -> None:

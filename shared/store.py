@@ -1,0 +1,501 @@
+"""The upload store: one interface, two implementations (PostgreSQL in production, SQLite locally).
+
+``open_store(url)`` picks the implementation from the URL scheme and caches one instance per URL
+(a warm FC instance reuses its connection); nothing connects until the first operation, and a
+connection that failed is replaced on the next call. Importing this module imports neither
+sqlite3 nor psycopg.
+
+Conventions every implementation keeps:
+
+- every time is timezone-aware and stored as UTC; naive datetimes are refused (``ValueError``);
+  time is never read from a clock here, callers pass ``now``;
+- driver exceptions never escape: the constraint violations we expect become
+  :class:`errors.Conflict` (or :class:`errors.QuotaExceeded`), everything else
+  :class:`errors.StoreUnavailable` with the driver's exception chained as ``__cause__``; the
+  database URL and its password never appear in a message;
+- each operation is one transaction; status changes are conditional updates
+  (``... WHERE status IN allowed_from``) so concurrent writers never move an upload backwards,
+  and ``allowed_from`` must be a subset of :func:`states.allowed_from` (``ValueError`` otherwise).
+
+Idempotency (STYLE point 12) lives on the upload row: ``reserve_upload`` claims
+``(owner, idempotency_key)`` together with the request hash, ``attach_video`` completes it,
+``prune(idempotency_before=...)`` expires it (clears the key) and ``discard_reservation`` releases
+it; ``find_by_idempotency_key`` reads it back for a replay.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from shared import errors, states
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from shared.settings import Settings
+
+__all__ = [
+    "UPDATABLE_FIELDS",
+    "UPLOAD_COLUMNS",
+    "ApplyResult",
+    "PruneCounts",
+    "Store",
+    "Upload",
+    "create_store",
+    "get_store",
+    "new_reservation",
+    "open_store",
+    "reset_stores",
+]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One upload as stored. ``video_id`` is ``None`` while the row is ``creating``.
+
+    ``claimed_until`` is the cleanup lease (see :meth:`Store.claim_stale`), ``None`` when unclaimed.
+    """
+
+    upload_id: str
+    owner: str
+    video_id: str | None
+    reference_id: str
+    title: str
+    file_name: str
+    file_size: int | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    credential_expires_at: datetime | None = None
+    last_event: str | None = None
+    last_event_at: datetime | None = None
+    duration: float | None = None
+    size: int | None = None
+    error: str | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    claimed_until: datetime | None = None
+
+
+#: Column order of ``uploads``, equal to the field order of :class:`Upload`.
+UPLOAD_COLUMNS: Final[tuple[str, ...]] = tuple(Upload.__dataclass_fields__)
+
+#: Columns that ``transition`` and ``apply_event`` may set through ``fields``, with their type.
+UPDATABLE_FIELDS: Final[Mapping[str, type]] = {"duration": float, "size": int, "error": str}
+
+
+class ApplyResult(Enum):
+    """What :meth:`Store.apply_event` did with one callback event."""
+
+    APPLIED = "applied"  # the upload moved (or, with ``to=None``, recorded the event)
+    DUPLICATE = "duplicate"  # the dedupe key was seen before; nothing changed
+    STALE = "stale"  # the upload is past the event; status kept, missing fields filled in
+    ORPHAN = "orphan"  # no upload has this video id; the event was kept in orphan_events
+
+
+@dataclass(frozen=True)
+class PruneCounts:
+    """Rows removed (or, for idempotency keys, cleared) by :meth:`Store.prune`."""
+
+    dedupe: int
+    idempotency: int
+    orphans: int
+
+
+def new_reservation(
+    *,
+    upload_id: str,
+    owner: str,
+    reference_id: str,
+    title: str,
+    file_name: str,
+    file_size: int | None,
+    now: datetime,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> Upload:
+    """The ``creating`` row that :meth:`Store.reserve_upload` inserts before VOD is asked."""
+    return Upload(
+        upload_id=upload_id,
+        owner=owner,
+        video_id=None,
+        reference_id=reference_id,
+        title=title,
+        file_name=file_name,
+        file_size=file_size,
+        status=states.CREATING,
+        created_at=now,
+        updated_at=now,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+
+
+class Store(Protocol):
+    """The operations of the upload store; see the module docstring for shared conventions."""
+
+    #: ``"sqlite"`` or ``"postgresql"``.
+    dialect: str
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema; idempotent and safe to run concurrently.
+
+        Returns the schema version now in place (recorded in table ``schema_version``).
+        """
+        ...
+
+    def close(self) -> None:
+        """Close the connection; the next operation opens a new one."""
+        ...
+
+    def reserve_upload(self, upload: Upload, *, max_pending: int) -> Upload:
+        """Insert ``upload`` (status ``creating`` or ``created``) if the owner's quota allows it.
+
+        Atomic per owner: the check "fewer than ``max_pending`` uploads in ``creating`` or
+        ``created``" and the insert happen under one lock (PostgreSQL: a transaction holding
+        ``pg_advisory_xact_lock(<ns>, hashtext(owner))``; SQLite: ``BEGIN IMMEDIATE``), so N
+        concurrent reservations for one owner succeed exactly ``max_pending - pending`` times.
+        ``upload.created_at`` is the reservation time. Order of checks: idempotency key, quota,
+        uniqueness of ``upload_id`` / ``reference_id``.
+
+        Raises :class:`errors.Conflict` ``IdempotencyKeyInUse`` if the owner already has an upload
+        with this ``idempotency_key`` (whatever its status), :class:`errors.QuotaExceeded`,
+        :class:`errors.Conflict` ``UploadIdInUse`` / ``ReferenceIdInUse`` on a duplicate id.
+        """
+        ...
+
+    def find_by_idempotency_key(self, owner: str, key: str) -> Upload | None:
+        """The owner's upload made with this Idempotency-Key (any status, ``creating`` included)."""
+        ...
+
+    def attach_video(
+        self, upload_id: str, video_id: str, credential_expires_at: datetime | None, now: datetime
+    ) -> bool:
+        """Record VOD's answer: ``creating`` → ``created`` with ``video_id`` and credential expiry.
+
+        Returns ``False`` (nothing changed) if the row is gone or no longer ``creating``.
+        Raises :class:`errors.Conflict` ``VideoIdInUse`` if another upload holds ``video_id``.
+        """
+        ...
+
+    def discard_reservation(self, upload_id: str) -> bool:
+        """Delete a reservation that is still ``creating`` (VOD refused or the call failed).
+
+        Returns whether a row was deleted; rows past ``creating`` are never deleted.
+        """
+        ...
+
+    def get(self, owner: str, video_id: str) -> Upload | None:
+        """The owner's upload with ``video_id``; another owner's upload is ``None``, like a missing one."""
+        ...
+
+    def get_by_video_id(self, video_id: str) -> Upload | None:
+        """The upload with ``video_id``, whoever owns it (callbacks, cleanup)."""
+        ...
+
+    def list_uploads(
+        self, owner: str, *, status: str | None = None, limit: int = 20, cursor: str | None = None
+    ) -> tuple[list[Upload], str | None]:
+        """One page of the owner's uploads, newest first, never ``creating`` ones.
+
+        Keyset pagination on ``(created_at, upload_id)`` descending: ``cursor`` is the opaque
+        ``next_cursor`` of the previous page (URL-safe base64), stable under concurrent inserts.
+        ``next_cursor`` is ``None`` on the last page. ``status`` filters on one public status.
+        Raises :class:`errors.InvalidParameter` (field ``Cursor`` / ``Status``) for a malformed
+        cursor or an unknown status; ``ValueError`` if ``limit < 1``.
+        """
+        ...
+
+    def count_pending(self, owner: str) -> int:
+        """How many of the owner's uploads are ``creating`` or ``created`` (the quota's count)."""
+        ...
+
+    def set_credential_expiry(self, video_id: str, expires_at: datetime, now: datetime) -> bool:
+        """Record refreshed upload credentials; only while the upload is ``created``.
+
+        Returns ``False`` if there is no such upload or it is past ``created``.
+        """
+        ...
+
+    def transition(
+        self,
+        video_id: str,
+        *,
+        to: str,
+        allowed_from: Iterable[str] | None = None,
+        now: datetime,
+        fields: Mapping[str, object] | None = None,
+    ) -> bool:
+        """Move the upload to ``to`` if its status is in ``allowed_from``; one conditional update.
+
+        ``allowed_from`` defaults to :func:`states.allowed_from` ``(to)``. ``fields`` (keys of
+        :data:`UPDATABLE_FIELDS`; ``None`` values are ignored) are written with the move, and the
+        cleanup lease is cleared. Returns whether the upload moved.
+        """
+        ...
+
+    def apply_event(
+        self,
+        video_id: str,
+        *,
+        dedupe_key: str,
+        event_type: str,
+        event_time: datetime | None,
+        to: str | None,
+        allowed_from: Iterable[str] | None = None,
+        fields: Mapping[str, object] | None = None,
+        now: datetime,
+        payload: Mapping[str, Any] | None = None,
+    ) -> ApplyResult:
+        """Apply one VOD callback event exactly once, in one transaction.
+
+        1. Insert ``dedupe_key``; if it exists → ``DUPLICATE`` and nothing else changes.
+        2. No upload has ``video_id`` → the event (``payload``, default ``fields``) is kept in
+           ``orphan_events`` → ``ORPHAN``.
+        3. The upload's status is in ``allowed_from`` (default: :func:`states.allowed_from`
+           ``(to)``, or every public status when ``to`` is ``None``) → ``APPLIED``: status set to
+           ``to`` (unchanged when ``None``), ``fields`` written (``None`` values ignored),
+           ``last_event``/``last_event_at`` set unless a newer event was already recorded.
+        4. Otherwise → ``STALE``: the event is too late to move the status (it would go
+           backwards or leave a final state); the status and ``last_event`` stay, but fields the
+           upload does not have yet (e.g. ``duration``, ``size`` from a late analysis event) are
+           filled in. The dedupe key stays recorded, so a retry is a ``DUPLICATE``.
+        """
+        ...
+
+    def claim_stale(
+        self, *, created_before: datetime, limit: int, lease_seconds: float, now: datetime
+    ) -> list[Upload]:
+        """Claim up to ``limit`` abandoned uploads for cleanup, oldest first.
+
+        Candidates: status ``creating`` or ``created``, ``created_at < created_before``, and no
+        live lease (``claimed_until`` is ``NULL`` or ``<= now``). Each returned upload gets
+        ``claimed_until = now + lease_seconds``, so concurrent claimers (PostgreSQL
+        ``FOR UPDATE SKIP LOCKED``; SQLite ``BEGIN IMMEDIATE``) never get the same upload while
+        its lease lives. Calling again with the same arguments returns the next page (claimed
+        rows drop out), so a cleanup run walks any backlog in constant memory. A claim ends with
+        a transition, :meth:`discard_reservation`, :meth:`release_claim` or the lease expiring.
+        """
+        ...
+
+    def release_claim(self, upload_id: str) -> bool:
+        """Clear the cleanup lease of one upload; returns whether the upload exists."""
+        ...
+
+    def prune(
+        self,
+        *,
+        now: datetime,
+        dedupe_before: datetime,
+        idempotency_before: datetime,
+        orphans_before: datetime,
+    ) -> PruneCounts:
+        """Forget old bookkeeping in one transaction.
+
+        Deletes dedupe keys received before ``dedupe_before`` and orphan events received before
+        ``orphans_before``; clears ``idempotency_key``/``request_hash`` of uploads created before
+        ``idempotency_before`` unless still ``creating`` (so the key can be reused). ``now`` is
+        the time of the run (reserved for bookkeeping; nothing is compared with it yet).
+        """
+        ...
+
+
+# --- helpers shared by the implementations (not part of the public API) -----------------------
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` in UTC; naive datetimes are a programming error."""
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError("datetimes given to the store must be timezone-aware")
+    return value.astimezone(timezone.utc)
+
+
+def utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+def lease_end(now: datetime, lease_seconds: float) -> datetime:
+    if lease_seconds <= 0:
+        raise ValueError("lease_seconds must be positive")
+    return utc(now) + timedelta(seconds=lease_seconds)
+
+
+def check_limit(limit: int) -> None:
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+
+
+def check_status_filter(status: str | None) -> None:
+    if status is not None and status not in states.PUBLIC_STATUSES:
+        raise errors.InvalidParameter("The status filter is not a known upload status.", field="Status")
+
+
+def check_new_upload(upload: Upload, max_pending: int) -> None:
+    if upload.status not in states.PENDING_STATUSES:
+        raise ValueError("reserve_upload inserts uploads in 'creating' or 'created' only")
+    if (upload.status == states.CREATING) != (upload.video_id is None):
+        raise ValueError("a 'creating' upload has no video_id; a 'created' one has one")
+    if max_pending < 1:
+        raise ValueError("max_pending must be at least 1")
+    utc(upload.created_at)
+    utc(upload.updated_at)
+
+
+def clean_fields(fields: Mapping[str, object] | None) -> dict[str, object]:
+    """Validated ``fields`` without ``None`` values, coerced to the column types."""
+    out: dict[str, object] = {}
+    for name, value in (fields or {}).items():
+        kind = UPDATABLE_FIELDS.get(name)
+        if kind is None:
+            raise ValueError(f"field {name!r} cannot be updated (allowed: {sorted(UPDATABLE_FIELDS)})")
+        if value is None:
+            continue
+        if kind is str:
+            out[name] = str(value)
+        elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            try:
+                out[name] = kind(float(value)) if kind is int else kind(value)
+            except ValueError as exc:
+                raise ValueError(f"field {name!r} must be a number") from exc
+        else:
+            raise ValueError(f"field {name!r} must be a number")
+    return out
+
+
+def resolve_allowed(to: str | None, allowed: Iterable[str] | None) -> frozenset[str]:
+    """The statuses a move to ``to`` may start from, checked against the state machine."""
+    if to is None:
+        chosen = frozenset(states.PUBLIC_STATUSES if allowed is None else allowed)
+        for status in chosen:
+            states.rank(status)  # ValueError for unknown names
+        return chosen
+    legal = states.allowed_from(to)
+    if allowed is None:
+        return legal
+    chosen = frozenset(allowed)
+    illegal = chosen - legal
+    if illegal:
+        raise ValueError(f"cannot move to {to!r} from {sorted(illegal)}")
+    return chosen
+
+
+def plan_event(
+    current: Upload,
+    *,
+    to: str | None,
+    allowed: frozenset[str],
+    fields: Mapping[str, object],
+    event_type: str,
+    event_time: datetime | None,
+    now: datetime,
+) -> tuple[ApplyResult, dict[str, object]]:
+    """The column changes for one (non-duplicate) event on ``current``: applied or stale."""
+    if current.status in allowed:
+        changes: dict[str, object] = dict(fields)
+        if to is not None and to != current.status:
+            changes["status"] = to
+            changes["claimed_until"] = None
+        newer = current.last_event_at is None or (
+            event_time is not None and event_time >= current.last_event_at
+        )
+        if newer:
+            changes["last_event"] = event_type
+            changes["last_event_at"] = event_time
+        changes["updated_at"] = now
+        return ApplyResult.APPLIED, changes
+    fill: dict[str, object] = {k: v for k, v in fields.items() if getattr(current, k) is None}
+    if fill:
+        fill["updated_at"] = now
+    return ApplyResult.STALE, fill
+
+
+def encode_cursor(created_at: datetime, upload_id: str) -> str:
+    raw = json.dumps([utc(created_at).isoformat(timespec="microseconds"), upload_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """``(created_at, upload_id)`` of a cursor; :class:`errors.InvalidParameter` if malformed."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, upload_id = json.loads(raw)
+        created_at = datetime.fromisoformat(stamp)
+        if not isinstance(upload_id, str) or created_at.tzinfo is None:
+            raise ValueError("bad cursor")
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise errors.InvalidParameter("The cursor is invalid.", field="Cursor") from exc
+    return utc(created_at), upload_id
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password, for ``repr`` (never for messages that reach clients)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    userinfo, _, hostpart = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{hostpart}" if ":" in userinfo else url
+
+
+# --- factories -----------------------------------------------------------------------------------
+
+_stores: dict[tuple[str, float], Store] = {}
+_stores_lock = threading.Lock()
+
+
+def _plain(url: str | SecretStr) -> str:
+    getter = getattr(url, "get_secret_value", None)
+    return str(getter()) if callable(getter) else str(url)
+
+
+def create_store(database_url: str | SecretStr, *, connect_timeout: float = 3.0) -> Store:
+    """A new, not yet connected store for ``database_url`` (uncached; tests and tools).
+
+    ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, ``sqlite:///:memory:``,
+    ``postgresql://…`` or ``postgres://…``. Raises ``ValueError`` for other schemes (the message
+    names the scheme only, never the URL).
+    """
+    url = _plain(database_url)
+    scheme = url.partition(":")[0].lower()
+    if scheme == "sqlite":
+        from shared.store_sqlite import SqliteStore
+
+        return SqliteStore(url, busy_timeout=max(connect_timeout, 1.0))
+    if scheme in ("postgresql", "postgres"):
+        from shared.store_postgres import PostgresStore
+
+        return PostgresStore(url, connect_timeout=connect_timeout)
+    raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:// or postgresql://)")
+
+
+def open_store(database_url: str | SecretStr, *, connect_timeout: float = 3.0) -> Store:
+    """The instance's store for ``database_url``: built once, reused across warm invocations."""
+    url = _plain(database_url)
+    key = (url, connect_timeout)
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            store = _stores[key] = create_store(url, connect_timeout=connect_timeout)
+        return store
+
+
+def get_store(settings: Settings) -> Store:
+    """:func:`open_store` with ``DATABASE_URL`` and ``DB_CONNECT_TIMEOUT`` from ``settings``."""
+    return open_store(settings.database_url, connect_timeout=settings.db_connect_timeout)
+
+
+def reset_stores() -> None:
+    """Close and forget every cached store (tests)."""
+    with _stores_lock:
+        stores = list(_stores.values())
+        _stores.clear()
+    for store in stores:
+        store.close()
