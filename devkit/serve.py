@@ -166,6 +166,9 @@ def build_stack(args: argparse.Namespace) -> tuple[Gateway, CleanupTimer, Any | 
                 data_dir=str(Path(args.data_dir) / "oss"),
                 callback_url=os.environ.get("CALLBACK_URL", f"{api_url}/callbacks/vod"),
                 callback_auth_key=os.environ.get("CALLBACK_AUTH_KEY", DEV_CALLBACK_KEY),
+                transcode_delay_seconds=getattr(args, "transcode_delay", 2.0),
+                upload_credential_ttl_seconds=getattr(args, "credential_ttl", 3000),
+                cors_allowed_origins=(api_url,),
             ),
             **overrides,
         )

@@ -62,6 +62,10 @@ class VodfcError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "InternalError"
     default_message: ClassVar[str] = "The request processing has failed due to some unknown error."
+    #: Set by the VOD client when a failed call may still have been carried out by VOD (a 5xx, a
+    #: timeout after sending, a garbled 200, in any attempt). Callers keep what they reserved for
+    #: cleanup then, and release it otherwise (issue #6: a refused connection must not hold quota).
+    vod_may_have_acted: bool = False
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from shared import errors
+from shared.jsonlimits import too_deep
 from shared.models import LooseFloat, LooseInt, LooseTime, parse_vod_time
 
 if TYPE_CHECKING:
@@ -91,9 +92,11 @@ def _maybe_json(value: Any) -> Any:
         text = value.strip()
         if text[:1] in ("{", "["):
             try:
-                return _strip_keys(json.loads(text))
-            except ValueError:
+                parsed = json.loads(text)
+            except (ValueError, RecursionError):
                 return value
+            # Issue #6: a string field may hold deeply nested JSON too; keep such text as it is.
+            return value if too_deep(parsed) else _strip_keys(parsed)
     return value
 
 
@@ -685,6 +688,8 @@ def parse_event(raw: bytes | str) -> VodEvent:
         raise errors.MalformedBody("The event body is not valid JSON.") from exc
     if not isinstance(data, dict):
         raise errors.MalformedBody("The event body must be a JSON object.")
+    if too_deep(data):  # issue #6: _strip_keys and validation recurse; 500 levels crashed them (a 500)
+        raise errors.MalformedBody("The event body is nested too deeply.")
     data = _strip_keys(data)
     event_type = data.get("EventType")
     if not isinstance(event_type, str) or not event_type.strip():

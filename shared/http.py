@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, unquote
 
 from shared import errors
 from shared.context import context_request_id, context_secrets
+from shared.jsonlimits import too_deep
 from shared.log import (
     bind_request_id,
     configure_logging,
@@ -173,6 +174,8 @@ class Request:
             raise errors.MalformedBody() from exc
         if not isinstance(data, dict):
             raise errors.MalformedBody("The request body must be a JSON object.")
+        if too_deep(data):  # issue #6: deep nesting crashed validation with RecursionError (a 500)
+            raise errors.MalformedBody("The request body is nested too deeply.")
         self._json = data
         return data
 

@@ -162,16 +162,30 @@ class Settings(BaseSettings):
         keys = (self.callback_auth_key, self.callback_auth_key_previous)
         return tuple(k.get_secret_value() for k in keys if k is not None and k.get_secret_value())
 
-    def binding_key(self) -> bytes:
-        """Key of the HMAC that binds an upload to its owner inside VOD's ``Extend`` data.
+    def binding_keys(self) -> tuple[bytes, ...]:
+        """Keys of the HMAC that binds an upload to its owner inside VOD's ``Extend`` data.
 
-        ``UPLOAD_BINDING_KEY`` when set; otherwise derived from the callback key (both the
-        credentials and the callback function know it), so a deployment needs no extra secret.
+        The first signs new uploads; all are accepted when callbacks come back. With
+        ``UPLOAD_BINDING_KEY`` that key alone; otherwise keys derived from the callback keys
+        (both the credentials and the callback function know them, so a deployment needs no
+        extra secret), the previous one included, so rotating the callback key does not
+        orphan uploads still in flight.
         """
-        for secret in (self.upload_binding_key, self.callback_auth_key, self.jwt_secret):
-            if secret is not None and secret.get_secret_value():
-                return hmac.new(secret.get_secret_value().encode(), b"vodfc-binding", hashlib.sha256).digest()
-        return b"vodfc-local-binding-key"
+        sources = (
+            (self.upload_binding_key,)
+            if self.upload_binding_key is not None and self.upload_binding_key.get_secret_value()
+            else (self.callback_auth_key, self.callback_auth_key_previous)
+        )
+        keys = tuple(
+            hmac.new(s.get_secret_value().encode(), b"vodfc-binding", hashlib.sha256).digest()
+            for s in sources
+            if s is not None and s.get_secret_value()
+        )
+        return keys or (b"vodfc-local-binding-key",)
+
+    def binding_key(self) -> bytes:
+        """The key that signs the binding of new uploads."""
+        return self.binding_keys()[0]
 
 
 @lru_cache(maxsize=1)

@@ -272,12 +272,19 @@ class Store(Protocol):
         ...
 
     def claim_stale(
-        self, *, created_before: datetime, limit: int, lease_seconds: float, now: datetime
+        self,
+        *,
+        created_before: datetime,
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+        credential_expired_before: datetime | None = None,
     ) -> list[Upload]:
         """Claim up to ``limit`` abandoned uploads for cleanup, oldest first.
 
-        Candidates: status ``creating`` or ``created``, ``created_at < created_before``, and no
-        live lease (``claimed_until`` is ``NULL`` or ``<= now``). Each returned upload gets
+        Candidates: status ``creating`` or ``created``, ``created_at < created_before``, no
+        upload credential still alive at ``credential_expired_before`` (when given: a client
+        that refreshed its credential may still be uploading), and no live lease (``claimed_until`` is ``NULL`` or ``<= now``). Each returned upload gets
         ``claimed_until = now + lease_seconds``, so concurrent claimers (PostgreSQL
         ``FOR UPDATE SKIP LOCKED``; SQLite ``BEGIN IMMEDIATE``) never get the same upload while
         its lease lives. Calling again with the same arguments returns the next page (claimed

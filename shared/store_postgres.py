@@ -484,14 +484,30 @@ class PostgresStore:
         return self._run(run)
 
     def claim_stale(
-        self, *, created_before: datetime, limit: int, lease_seconds: float, now: datetime
+        self,
+        *,
+        created_before: datetime,
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+        credential_expired_before: datetime | None = None,
     ) -> list[Upload]:
         check_limit(limit)
-        params = (lease_end(now, lease_seconds), _PENDING, utc(created_before), utc(now), limit)
+        cred_cut = utc(credential_expired_before) if credential_expired_before is not None else None
+        params = (
+            lease_end(now, lease_seconds),
+            _PENDING,
+            utc(created_before),
+            utc(now),
+            cred_cut,
+            cred_cut,
+            limit,
+        )
         sql = (
             f"UPDATE uploads SET claimed_until = %s WHERE upload_id IN ("  # noqa: S608
             " SELECT upload_id FROM uploads WHERE status = ANY(%s) AND created_at < %s"
             " AND (claimed_until IS NULL OR claimed_until <= %s)"
+            " AND (%s::timestamptz IS NULL OR credential_expires_at IS NULL OR credential_expires_at < %s)"
             " ORDER BY created_at, upload_id LIMIT %s FOR UPDATE SKIP LOCKED)"
             f" RETURNING {_COLS}"
         )

@@ -475,16 +475,24 @@ class SqliteStore:
         return self._write(run)
 
     def claim_stale(
-        self, *, created_before: datetime, limit: int, lease_seconds: float, now: datetime
+        self,
+        *,
+        created_before: datetime,
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+        credential_expired_before: datetime | None = None,
     ) -> list[Upload]:
         check_limit(limit)
         until = _t(lease_end(now, lease_seconds))
-        params = (*_PENDING, _t(created_before), _t(now), limit)
+        cred_cut = _t(credential_expired_before) if credential_expired_before is not None else None
+        params = (*_PENDING, _t(created_before), _t(now), cred_cut, cred_cut, limit)
 
         def run(conn: sqlite3.Connection) -> list[Upload]:
             rows = conn.execute(
                 f"SELECT upload_id FROM uploads WHERE status IN ({_marks(len(_PENDING))}) "  # noqa: S608
                 "AND created_at < ? AND (claimed_until IS NULL OR claimed_until <= ?) "
+                "AND (? IS NULL OR credential_expires_at IS NULL OR credential_expires_at < ?) "
                 "ORDER BY created_at, upload_id LIMIT ?",
                 params,
             ).fetchall()

@@ -332,6 +332,8 @@ class VodClient:
                 retry_ambiguous=reference_id is not None,
             )
         except errors.VodfcError as exc:
+            # Tell the caller whether a media may exist (it then keeps its reservation for cleanup).
+            exc.vod_may_have_acted = state.ambiguous
             if reference_id is None or not state.ambiguous:
                 raise
             resolved = self._resolve_created(reference_id, state)

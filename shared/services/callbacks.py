@@ -74,10 +74,12 @@ def _check_binding(deps: Deps, event: VodEvent, upload: Upload) -> None:
     extend = event.extend_dict()
     if not extend or EXTEND_UPLOAD_KEY not in extend:
         return
-    expected = binding_signature(deps.settings.binding_key(), upload.upload_id, upload.owner)
-    if str(extend.get(EXTEND_UPLOAD_KEY)) != upload.upload_id or not hmac.compare_digest(
-        str(extend.get(EXTEND_SIG_KEY, "")), expected
-    ):
+    given = str(extend.get(EXTEND_SIG_KEY, ""))
+    signed = any(
+        hmac.compare_digest(given, binding_signature(key, upload.upload_id, upload.owner))
+        for key in deps.settings.binding_keys()
+    )
+    if str(extend.get(EXTEND_UPLOAD_KEY)) != upload.upload_id or not signed:
         raise errors.InvalidSignature(
             "The event's upload binding does not match the record.", code="InvalidSignature.Binding"
         )
@@ -124,15 +126,22 @@ def handle_callback(deps: Deps, headers: Mapping[str, str], body: bytes) -> dict
 
     to = target_status(event)
     fields = _fields(event)
+    dedupe_key = event.dedupe_key()
     upload = deps.store.get_by_video_id(video_id)
     if upload is not None:
         _check_binding(deps, event, upload)
         if to in FINAL and settings.callback_confirm_with_vod and upload.status not in FINAL:
             # VOD may say "not finished yet": then we move only as far as VOD confirms.
-            to = _confirm(deps, video_id, to, fields)
+            confirmed = _confirm(deps, video_id, to, fields)
+            if confirmed != to:
+                # Issue #6: what was applied is VOD's status, not the event: record it under a key
+                # of its own, so that this event's redelivery, once VOD's API has caught up with its
+                # own callback, is applied instead of being dropped as a duplicate.
+                dedupe_key = f"{dedupe_key}|vod={confirmed or 'unknown'}"
+            to = confirmed
     result = deps.store.apply_event(
         video_id,
-        dedupe_key=event.dedupe_key(),
+        dedupe_key=dedupe_key,
         event_type=event.EventType,
         event_time=event.event_time,
         to=to,

@@ -30,6 +30,7 @@ log = logging.getLogger("vodfc.cleanup")
 
 BATCH = 20  # GetVideoInfos and DeleteVideo both take at most 20 ids.
 ABANDONED_VOD_STATUSES = frozenset({"Uploading", "UploadFail"})
+CREDENTIAL_GRACE_SECONDS = 600
 
 
 @dataclass
@@ -50,18 +51,20 @@ class CleanupSummary:
         return asdict(self)
 
 
-def _expire(deps: Deps, uploads: list[Upload], summary: CleanupSummary) -> None:
+def _expire(deps: Deps, uploads: list[Upload], summary: CleanupSummary, gone: list[Upload]) -> None:
     ids = [u.video_id for u in uploads if u.video_id]
-    if not ids:
-        return
-    summary.vod_calls += 1
-    try:
-        deps.vod.delete_videos(ids)
-    except errors.VodfcError as exc:
-        if exc.code != "InvalidVideo.NotFound":
-            raise
+    # Issue #6: media VOD reports as gone (an earlier run deleted them, then stopped before
+    # writing the record) are only marked; they are never sent to DeleteVideo a second time.
+    gone_ids = [u.video_id for u in gone if u.video_id]
+    if ids:
+        summary.vod_calls += 1
+        try:
+            deps.vod.delete_videos(ids)
+        except errors.VodfcError as exc:
+            if exc.code != "InvalidVideo.NotFound":
+                raise
     now = deps.clock()
-    for video_id in ids:
+    for video_id in [*ids, *gone_ids]:
         if deps.store.transition(video_id, to="expired", allowed_from=frozenset({"created"}), now=now):
             summary.deleted += 1
 
@@ -88,7 +91,8 @@ def _handle_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> N
     summary.vod_calls += 1
     infos = deps.vod.get_video_infos(list(by_id))
     summary.confirmed += len(infos.VideoList) + len(infos.NonExistVideoIds)
-    abandoned = [by_id[vid] for vid in infos.NonExistVideoIds if vid in by_id]
+    gone = [by_id[vid] for vid in infos.NonExistVideoIds if vid in by_id]
+    abandoned: list[Upload] = []
     now = deps.clock()
     for video in infos.VideoList:
         upload = by_id.get(video.VideoId)
@@ -108,8 +112,8 @@ def _handle_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> N
                 video.VideoId, to=actual, allowed_from=allowed_from(actual), now=now, fields=fields
             ):
                 summary.reconciled += 1
-    if abandoned and not dry_run:
-        _expire(deps, abandoned, summary)
+    if (abandoned or gone) and not dry_run:
+        _expire(deps, abandoned, summary, gone)
 
 
 def run_cleanup(
@@ -124,12 +128,19 @@ def run_cleanup(
     # Claims outlive this run's budget, so a dry run or an interrupted run does not see the
     # same rows again before the lease ends, and an overlapping run skips them.
     lease = int(budget) + 60
+    # Never while a (refreshed) credential is alive, nor just after: the client may be mid-upload.
+    margin = min(CREDENTIAL_GRACE_SECONDS, settings.stale_upload_seconds)
     while summary.scanned < settings.cleanup_max_uploads_per_run:
         if monotonic() >= deadline:
             summary.out_of_time = True
             break
+        now = deps.clock()
         batch = deps.store.claim_stale(
-            created_before=cutoff, limit=BATCH, lease_seconds=lease, now=deps.clock()
+            created_before=cutoff,
+            limit=BATCH,
+            lease_seconds=lease,
+            now=now,
+            credential_expired_before=now - timedelta(seconds=margin),
         )
         if not batch:
             break

@@ -234,10 +234,15 @@ def create_upload(
         raise
     expires_at = creds.expires_at(now)
     try:
-        deps.store.attach_video(upload_id, creds.VideoId, expires_at, now=deps.clock())
+        attached = deps.store.attach_video(upload_id, creds.VideoId, expires_at, now=deps.clock())
     except errors.VodfcError:
         _undo_media(deps, creds.VideoId)
         raise
+    if not attached:
+        # Issue #6: the reservation is gone (or no longer ``creating``): answering would hand out
+        # a credential without its record, so undo the media and let the client retry.
+        _undo_media(deps, creds.VideoId)
+        raise errors.StoreUnavailable("The upload could not be recorded; retry later.")
     log.info("upload created", extra={"video_id": creds.VideoId, "owner": owner})
     return _credentials_answer(creds, reserved, expires_at)
 
@@ -272,8 +277,15 @@ def _replay(deps: Deps, existing: Upload, request_hash: str) -> dict[str, Any]:
 
 
 def _vod_did_nothing(exc: errors.VodfcError) -> bool:
-    """VOD refused the call with an error body (or throttled it): no media can exist."""
-    return isinstance(exc, (errors.ClientError, errors.Throttled, errors.VodApiError))
+    """No attempt of the call can have made a media: VOD refused or throttled every attempt that
+    reached it, or none reached it (connection refused, no credentials).
+
+    Issue #6: judged from every attempt, not from the last error's type. A refused connection
+    used to keep its reservation (a quota slot held for STALE_UPLOAD_SECONDS, so an outage locked
+    users out), and a throttled retry after a timed-out attempt used to release it (orphaning the
+    media the first attempt may have made, which cleanup finds only through the reservation).
+    """
+    return not exc.vod_may_have_acted
 
 
 def _release(deps: Deps, upload_id: str) -> None:

@@ -75,6 +75,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "1.5",
         "--cleanup-every",
         "1",
+        "--credential-ttl",
+        "3",
     ]
     with log.open("w") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, text=True)
@@ -190,6 +192,7 @@ def test_cleanup_expires_an_abandoned_upload(served: Served, tmp_path: Path) -> 
             if record["Status"] == "expired":
                 break
             time.sleep(0.5)
-    assert record["Status"] == "expired", record
+    cleanup_lines = [ln for ln in served.log.read_text().splitlines() if '"function":"cleanup"' in ln]
+    assert record["Status"] == "expired", (record, cleanup_lines[-3:])
     state = httpx.get(f"{served.emulator_url()}/_emulator/state", timeout=5).json()
     assert video_id not in json.dumps(state.get("videos", state))

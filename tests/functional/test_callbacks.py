@@ -86,10 +86,10 @@ def test_unsigned_callback_is_refused(stack: Stack) -> None:
 def test_the_previous_key_is_accepted_during_rotation(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.functional.conftest import reset_instance_state
 
+    video_id = stack.create()["VideoId"]  # signed (Extend binding) before the rotation
     monkeypatch.setenv("CALLBACK_AUTH_KEY", "NewCallbackKey456")
     monkeypatch.setenv("CALLBACK_AUTH_KEY_PREVIOUS", "TestCallbackKey123")
     reset_instance_state()
-    video_id = stack.create()["VideoId"]
     assert stack.callback(stack.vod_event("FileUploadComplete", video_id), key="TestCallbackKey123")[0] == 200
     assert (
         stack.callback(stack.vod_event("StreamTranscodeComplete", video_id), key="NewCallbackKey456")[0]

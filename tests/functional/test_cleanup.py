@@ -18,7 +18,10 @@ def _age(video_ids: list[str], seconds: int) -> None:
     when = (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat()
     with conn:
         for vid in video_ids:
-            conn.execute("UPDATE uploads SET created_at = ? WHERE video_id = ?", (when, vid))
+            conn.execute(
+                "UPDATE uploads SET created_at = ?, credential_expires_at = ? WHERE video_id = ?",
+                (when, when, vid),
+            )
     conn.close()
 
 
@@ -43,6 +46,14 @@ def test_cleanup_expires_the_abandoned_and_reconciles_the_lost(stack: Stack) -> 
     assert _status(stack, fresh) == "created" and fresh in stack.vod.videos
     # a second run finds nothing
     assert stack.cleanup()["scanned"] == 0
+
+
+def test_an_old_upload_with_a_live_refreshed_credential_is_left_alone(stack: Stack) -> None:
+    video_id = stack.create(owner="erin")["VideoId"]
+    _age([video_id], 3600)
+    assert stack.http("upload_credentials", "POST", f"/uploads/{video_id}/refresh", owner="erin")[0] == 200
+    assert stack.cleanup()["scanned"] == 0
+    assert _status(stack, video_id) == "created" and video_id in stack.vod.videos
 
 
 def test_dry_run_changes_nothing(stack: Stack) -> None:

@@ -598,6 +598,23 @@ def test_claim_stale_pages_through_a_backlog(store: Store) -> None:
     assert {i for p in pages for i in p} == ids
 
 
+def test_claim_stale_skips_uploads_whose_credential_is_still_alive(store: Store) -> None:
+    refreshed = created(store, now=at(0))
+    lapsed = created(store, now=at(1))
+    assert refreshed.video_id and lapsed.video_id
+    store.set_credential_expiry(refreshed.video_id, at(5000), now=at(2000))  # refreshed late
+    store.set_credential_expiry(lapsed.video_id, at(3000), now=at(2))
+    claimed = store.claim_stale(
+        created_before=at(100), limit=10, lease_seconds=9000, now=at(4000), credential_expired_before=at(3500)
+    )
+    assert [u.upload_id for u in claimed] == [lapsed.upload_id]
+    # once its credential has lapsed too, the refreshed upload is a candidate
+    later = store.claim_stale(
+        created_before=at(100), limit=10, lease_seconds=60, now=at(6000), credential_expired_before=at(5500)
+    )
+    assert [u.upload_id for u in later] == [refreshed.upload_id]
+
+
 def test_release_and_transition_end_a_claim(store: Store) -> None:
     a = created(store, now=at(0))
     b = created(store, now=at(1))
