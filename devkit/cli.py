@@ -52,12 +52,23 @@ def resign_callback_event(event: dict[str, Any], *, now: int | None = None) -> d
     return {**event, "headers": headers}
 
 
+def wrap_vod_event(body: dict[str, Any]) -> dict[str, Any]:
+    """A bare VOD callback body (events/vod/*.json) inside the FC 3.0 HTTP event VOD would cause."""
+    template: dict[str, Any] = json.loads((ROOT / "events" / "http" / "vod_callback.json").read_text())
+    return {**template, "body": json.dumps(body, ensure_ascii=False)}
+
+
 def cmd_invoke(args: argparse.Namespace) -> int:
     from shared.context import make_context
 
     event_bytes = Path(args.event).read_bytes()
-    if args.function == "vod_callback" and not args.no_resign:
-        event_bytes = json.dumps(resign_callback_event(json.loads(event_bytes))).encode()
+    if args.function == "vod_callback":
+        event = json.loads(event_bytes)
+        if "EventType" in event and "requestContext" not in event:
+            event = wrap_vod_event(event)
+        if not args.no_resign:
+            event = resign_callback_event(event)
+        event_bytes = json.dumps(event, ensure_ascii=False).encode()
     module = load_handler_module(args.function)
     context = make_context(function_name=args.function)
     result = module.handler(event_bytes, context)
