@@ -23,7 +23,9 @@ def _function_for(path: Path) -> str:
 
 
 @pytest.mark.parametrize(
-    "path", [*HTTP_EVENTS, *VOD_EVENTS, EVENTS / "timer" / "cleanup.json"], ids=lambda p: f"{p.parent.name}/{p.name}"
+    "path",
+    [*HTTP_EVENTS, *VOD_EVENTS, EVENTS / "timer" / "cleanup.json"],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
 )
 def test_invoke_prints_the_fc_answer_for_every_sample(
     stack: Stack, path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
