@@ -284,7 +284,8 @@ class Store(Protocol):
 
         Candidates: status ``creating`` or ``created``, ``created_at < created_before``, no
         upload credential still alive at ``credential_expired_before`` (when given: a client
-        that refreshed its credential may still be uploading), and no live lease (``claimed_until`` is ``NULL`` or ``<= now``). Each returned upload gets
+        that refreshed its credential may still be uploading), and no live lease
+        (``claimed_until`` is ``NULL`` or ``<= now``). Each returned upload gets
         ``claimed_until = now + lease_seconds``, so concurrent claimers (PostgreSQL
         ``FOR UPDATE SKIP LOCKED``; SQLite ``BEGIN IMMEDIATE``) never get the same upload while
         its lease lives. Calling again with the same arguments returns the next page (claimed

@@ -368,8 +368,17 @@ class VodClient:
         params = {"VideoId": video_id, "OutputType": "oss"}
         return self._call("GetMezzanineInfo", params, models.GetMezzanineInfoResponse).Mezzanine
 
-    def delete_videos(self, video_ids: Sequence[str] = (), reference_ids: Sequence[str] = ()) -> str:
-        """DeleteVideo by at most 20 VideoIds or 20 ReferenceIds; returns VOD's RequestId."""
+    def delete_videos(
+        self,
+        video_ids: Sequence[str] = (),
+        reference_ids: Sequence[str] = (),
+        *,
+        deadline_seconds: float | None = None,
+    ) -> str:
+        """DeleteVideo by at most 20 VideoIds or 20 ReferenceIds; returns VOD's RequestId.
+
+        ``deadline_seconds`` (default ``VOD_DEADLINE_SECONDS``) bounds this call, retries included.
+        """
         if bool(video_ids) == bool(reference_ids):
             raise errors.InvalidParameter(
                 "DeleteVideo takes VideoIds or ReferenceIds (one of them, not both).", field="VideoIds"
@@ -380,7 +389,9 @@ class VodClient:
         else:
             _check_ids("ReferenceIds", reference_ids)
             params = {"ReferenceIds": ",".join(reference_ids)}
-        answer = self._call("DeleteVideo", params, models.DeleteVideoResponse)
+        budget = self.settings.vod_deadline_seconds if deadline_seconds is None else deadline_seconds
+        state = _CallState(deadline=self._clock() + budget)
+        answer = self._call("DeleteVideo", params, models.DeleteVideoResponse, state=state)
         if not answer.RequestId:
             raise errors.UpstreamError("VOD answered DeleteVideo without a RequestId.")
         return answer.RequestId
@@ -397,6 +408,10 @@ class VodClient:
         if scroll_token:
             params["ScrollToken"] = scroll_token
         return self._call("SearchMedia", params, models.SearchMediaResponse)
+
+    def monotonic(self) -> float:
+        """The client's monotonic clock, on which its deadlines are measured (injectable)."""
+        return self._clock()
 
     def use_context(self, context: Any) -> None:
         """Read credentials from this invocation's FC context from now on (if the chain uses one)."""
@@ -416,6 +431,11 @@ class VodClient:
         with self._lock:
             if self._http is None:
                 s = self.settings
+                # Issue #6: httpx logs each request line (the full URL) at INFO, and FC's runtime
+                # prints INFO records of every logger; with RPC V1 signing that URL carries the
+                # SecurityToken. Our own log lines say what was called; httpx may only warn.
+                quiet = logging.getLogger("httpx")
+                quiet.setLevel(max(quiet.level, logging.WARNING))
                 self._http = httpx.Client(
                     base_url=s.vod_base_url,
                     transport=self._transport,

@@ -17,34 +17,52 @@ def handler(event: bytes | str | dict[str, Any] | None, context: Any) -> str:
     Logs one JSON line per run (the summary) and returns the summary as JSON.
     """
     from shared import errors
-    from shared.context import context_request_id
-    from shared.log import bind_request_id, configure_logging, log_invocation, reset_request_id
+    from shared.context import context_request_id, context_secrets
+    from shared.log import (
+        bind_request_id,
+        configure_logging,
+        get_logger,
+        log_invocation,
+        register_secrets,
+        reset_request_id,
+    )
     from shared.services.cleanup import CleanupSummary, run_cleanup
     from shared.services.deps import get_deps
 
     started = time.perf_counter()
     settings = get_settings()
     configure_logging(settings)
+    register_secrets(*context_secrets(context))  # the role's STS credentials, as the HTTP functions do
     request_id = context_request_id(context)
     token = bind_request_id(request_id)
-    status, code = 200, None
-    try:
-        deps = get_deps(context)
-        overrides = _payload(event)
-        if isinstance(overrides.get("dryRun"), bool):
-            deps.settings = settings.model_copy(update={"cleanup_dry_run": overrides["dryRun"]})
+    try:  # the request id is unbound even when the run dies (a warm instance logs on)
+        status, code = 200, None
         try:
-            summary = run_cleanup(deps)
-        finally:
-            deps.settings = settings
-    except errors.VodfcError as exc:
-        # A timer has no caller to answer: log the failure; the next run picks up the rest.
-        status, code = exc.status, exc.code
-        summary = CleanupSummary(dry_run=settings.cleanup_dry_run, errors=1)
-    latency = (time.perf_counter() - started) * 1000
-    log_invocation(FUNCTION, "timer", status, latency, None, None, request_id, code=code, **summary.to_dict())
-    reset_request_id(token)
-    return json.dumps(summary.to_dict(), separators=(",", ":"))
+            deps = get_deps(context)
+            overrides = _payload(event)
+            if isinstance(overrides.get("dryRun"), bool):
+                deps.settings = settings.model_copy(update={"cleanup_dry_run": overrides["dryRun"]})
+            try:
+                summary = run_cleanup(deps)
+            finally:
+                deps.settings = settings
+        except errors.VodfcError as exc:
+            # A timer has no caller to answer: log the failure; the next run picks up the rest.
+            status, code = exc.status, exc.code
+            summary = CleanupSummary(dry_run=settings.cleanup_dry_run, errors=1)
+        except Exception:
+            # Issue #6: anything else used to escape to FC's runtime, which prints the traceback
+            # (and any secret in it) unredacted, and the run's summary line was never written.
+            get_logger("cleanup").exception("cleanup run failed")
+            status, code = 500, "InternalError"
+            summary = CleanupSummary(dry_run=settings.cleanup_dry_run, errors=1)
+        latency = (time.perf_counter() - started) * 1000
+        log_invocation(
+            FUNCTION, "timer", status, latency, None, None, request_id, code=code, **summary.to_dict()
+        )
+        return json.dumps(summary.to_dict(), separators=(",", ":"))
+    finally:
+        reset_request_id(token)
 
 
 def _payload(event: bytes | str | dict[str, Any] | None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from shared import errors
 from shared.events import GenericEvent, parse_event
 from shared.services.credentials import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_signature
 from shared.signing import verify_callback
-from shared.states import allowed_from, status_from_vod
+from shared.states import allowed_from, can_move, status_from_vod
 
 if TYPE_CHECKING:
     from shared.events import VodEvent
@@ -32,6 +32,8 @@ __all__ = ["handle_callback", "target_status"]
 log = logging.getLogger("vodfc.callbacks")
 
 FINAL = frozenset({"ready", "failed"})
+# Statuses an event may claim only once VOD confirms them (the body is not signed).
+CONFIRMED = FINAL | {"deleted"}
 
 
 def target_status(event: VodEvent) -> str | None:
@@ -87,7 +89,10 @@ def _check_binding(deps: Deps, event: VodEvent, upload: Upload) -> None:
 
 def _confirm(deps: Deps, video_id: str, claimed: str, fields: dict[str, Any]) -> str | None:
     """Ask VOD for the media's real status; VOD's answer decides what is applied."""
-    video = deps.vod.get_video_info(video_id)
+    try:
+        video = deps.vod.get_video_info(video_id)
+    except errors.NotFound:
+        return "deleted"
     actual = status_from_vod(video.Status or "")
     if video.Duration is not None:
         fields["duration"] = float(video.Duration)
@@ -130,7 +135,7 @@ def handle_callback(deps: Deps, headers: Mapping[str, str], body: bytes) -> dict
     upload = deps.store.get_by_video_id(video_id)
     if upload is not None:
         _check_binding(deps, event, upload)
-        if to in FINAL and settings.callback_confirm_with_vod and upload.status not in FINAL:
+        if to in CONFIRMED and settings.callback_confirm_with_vod and can_move(upload.status, to):
             # VOD may say "not finished yet": then we move only as far as VOD confirms.
             confirmed = _confirm(deps, video_id, to, fields)
             if confirmed != to:
@@ -145,7 +150,8 @@ def handle_callback(deps: Deps, headers: Mapping[str, str], body: bytes) -> dict
         event_type=event.EventType,
         event_time=event.event_time,
         to=to,
-        allowed_from=allowed_from(to) if to else frozenset(),
+        # No status change (informational events): record it on any upload (store default).
+        allowed_from=allowed_from(to) if to else None,
         fields=fields,
         payload=event.model_dump(mode="json"),
         now=deps.clock(),

@@ -224,6 +224,7 @@ def create_upload(
                 return _replay(deps, existing, request_hash)
         raise
 
+    vod_started = deps.vod.monotonic()
     try:
         creds = deps.vod.create_upload_video(_vod_params(req, chosen, upload_id, owner, settings))
     except errors.VodfcError as exc:
@@ -236,12 +237,12 @@ def create_upload(
     try:
         attached = deps.store.attach_video(upload_id, creds.VideoId, expires_at, now=deps.clock())
     except errors.VodfcError:
-        _undo_media(deps, creds.VideoId)
+        _undo_media(deps, creds.VideoId, vod_started)
         raise
     if not attached:
         # Issue #6: the reservation is gone (or no longer ``creating``): answering would hand out
         # a credential without its record, so undo the media and let the client retry.
-        _undo_media(deps, creds.VideoId)
+        _undo_media(deps, creds.VideoId, vod_started)
         raise errors.StoreUnavailable("The upload could not be recorded; retry later.")
     log.info("upload created", extra={"video_id": creds.VideoId, "owner": owner})
     return _credentials_answer(creds, reserved, expires_at)
@@ -295,10 +296,18 @@ def _release(deps: Deps, upload_id: str) -> None:
         log.warning("reservation left for cleanup", extra={"upload_id": upload_id})
 
 
-def _undo_media(deps: Deps, video_id: str) -> None:
-    """VOD created a media we could not record: delete it, or leave it to cleanup (ReferenceId)."""
+def _undo_media(deps: Deps, video_id: str, vod_started: float) -> None:
+    """VOD created a media we could not record: delete it, or leave it to cleanup (ReferenceId).
+
+    Issue #6: the undo gets only what is left of the request's VOD_DEADLINE_SECONDS, so a client
+    never waits for VOD longer than that setting in all (it used to get a whole second deadline).
+    """
+    remaining = deps.settings.vod_deadline_seconds - (deps.vod.monotonic() - vod_started)
+    if remaining < 0.05:
+        log.error("untracked media left for cleanup (no time left)", extra={"video_id": video_id})
+        return
     try:
-        deps.vod.delete_videos([video_id])
+        deps.vod.delete_videos([video_id], deadline_seconds=remaining)
     except errors.VodfcError:
         log.error("untracked media left for cleanup", extra={"video_id": video_id})
 

@@ -44,6 +44,27 @@ def test_a_final_event_is_applied_only_as_far_as_vod_confirms(stack: Stack) -> N
     assert _status(stack, video_id) == "uploaded"
 
 
+def test_a_delete_event_is_applied_only_when_vod_no_longer_has_the_media(stack: Stack) -> None:
+    video_id = stack.create()["VideoId"]
+    forged = stack.vod_event("DeleteMediaComplete", video_id, MediaId=video_id)
+    assert stack.callback(forged)[0] == 200
+    assert _status(stack, video_id) == "created"  # VOD still has it: not applied
+    del stack.vod.videos[video_id]
+    real = stack.vod_event(
+        "DeleteMediaComplete", video_id, MediaId=video_id, EventTime="2026-11-25T11:00:00Z"
+    )
+    assert stack.callback(real)[0] == 200
+    assert _status(stack, video_id) == "deleted"
+
+
+def test_an_informational_event_updates_last_event(stack: Stack) -> None:
+    video_id = stack.create()["VideoId"]
+    status, ack = stack.callback(stack.vod_event("SnapshotComplete", video_id))
+    assert status == 200 and ack["Result"] == "applied"
+    record = stack.http("upload_credentials", "GET", f"/uploads/{video_id}")[1]
+    assert record["Status"] == "created" and record["LastEvent"] == "SnapshotComplete"
+
+
 def test_transcode_failure_is_recorded_with_its_error(stack: Stack) -> None:
     video_id = stack.create()["VideoId"]
     stack.vod.videos[video_id]["Status"] = "TranscodeFail"
