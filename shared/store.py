@@ -29,7 +29,7 @@ import base64
 import binascii
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -291,6 +291,14 @@ class Store(Protocol):
         its lease lives. Calling again with the same arguments returns the next page (claimed
         rows drop out), so a cleanup run walks any backlog in constant memory. A claim ends with
         a transition, :meth:`discard_reservation`, :meth:`release_claim` or the lease expiring.
+        """
+        ...
+
+    def expire_created(self, video_ids: Sequence[str], *, now: datetime) -> int:
+        """Mark every listed upload that is still ``created`` as ``expired``, in one transaction.
+
+        Cleanup's batch form of ``transition(to="expired", allowed_from={"created"})`` (one
+        commit per 20 uploads, not 20); returns how many moved. Leases are cleared.
         """
         ...
 

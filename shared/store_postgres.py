@@ -428,6 +428,16 @@ class PostgresStore:
         params = [*(_db_value(c, v) for c, v in changes.items()), video_id, sorted(allowed)]
         return self._run(lambda cur: _rowcount(cur, sql, params) == 1)
 
+    def expire_created(self, video_ids: Sequence[str], *, now: datetime) -> int:
+        if not video_ids:
+            return 0
+        sql = (
+            "UPDATE uploads SET status = %s, updated_at = %s, claimed_until = NULL "
+            "WHERE status = %s AND video_id = ANY(%s)"
+        )
+        params = (states.EXPIRED, utc(now), states.CREATED, list(video_ids))
+        return self._run(lambda cur: _rowcount(cur, sql, params))
+
     def apply_event(
         self,
         video_id: str,

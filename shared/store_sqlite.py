@@ -419,6 +419,16 @@ class SqliteStore:
         params = [_db_value(c, v) for c, v in changes.items()] + [video_id, *sorted(allowed)]
         return self._write(lambda conn: conn.execute(sql, params).rowcount == 1)
 
+    def expire_created(self, video_ids: Sequence[str], *, now: datetime) -> int:
+        if not video_ids:
+            return 0
+        sql = (
+            "UPDATE uploads SET status = ?, updated_at = ?, claimed_until = NULL "  # noqa: S608
+            f"WHERE status = ? AND video_id IN ({_marks(len(video_ids))})"
+        )
+        params = [states.EXPIRED, _t(now), states.CREATED, *video_ids]
+        return self._write(lambda conn: int(conn.execute(sql, params).rowcount))
+
     def apply_event(
         self,
         video_id: str,

@@ -63,10 +63,7 @@ def _expire(deps: Deps, uploads: list[Upload], summary: CleanupSummary, gone: li
         except errors.VodfcError as exc:
             if exc.code != "InvalidVideo.NotFound":
                 raise
-    now = deps.clock()
-    for video_id in [*ids, *gone_ids]:
-        if deps.store.transition(video_id, to="expired", allowed_from=frozenset({"created"}), now=now):
-            summary.deleted += 1
+    summary.deleted += deps.store.expire_created([*ids, *gone_ids], now=deps.clock())
 
 
 def _handle_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> None:

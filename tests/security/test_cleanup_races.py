@@ -197,7 +197,7 @@ def test_a_cleanup_dying_midway_beside_another_loses_nothing(
 ) -> None:
     dying, steady = _deps(store_url, world.vod, make_store), _deps(store_url, world.vod, make_store)
     flaky = FlakyStore(dying.store)
-    flaky.crash["transition"] = {3}  # dies after VOD deleted a batch, before all records are written
+    flaky.crash["expire_created"] = {1}  # dies after VOD deleted a batch, before its records are written
     dying.store = flaky  # type: ignore[assignment]
 
     results = _in_threads(lambda: run_cleanup(dying), lambda: run_cleanup(steady))
@@ -216,7 +216,7 @@ def test_a_cleanup_whose_store_fails_midway_resumes_without_deleting_twice(
 ) -> None:
     first = _deps(store_url, world.vod, make_store)
     flaky = FlakyStore(first.store)
-    flaky.fail["transition"] = {25}
+    flaky.fail["expire_created"] = {2}
     first.store = flaky  # type: ignore[assignment]
     summary = run_cleanup(first)
     assert summary.errors == 1

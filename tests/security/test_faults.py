@@ -522,7 +522,7 @@ def test_cleanup_with_the_store_down_changes_nothing(stack: Stack) -> None:
 def test_cleanup_interrupted_after_deleting_resumes_without_deleting_twice(stack: Stack) -> None:
     ids = _abandon(stack, 3, "erin")
     store = flaky()
-    store.fail["transition"] = {2}  # the second record write of the run fails: the run stops
+    store.fail["expire_created"] = {1}  # the batch's record write fails after VOD deleted: the run stops
     later()
     first = stack.cleanup()
     assert first["errors"] == 1
@@ -544,7 +544,7 @@ def test_cleanup_interrupted_after_deleting_resumes_without_deleting_twice(stack
 def test_cleanup_crashing_midway_is_finished_by_the_next_run(stack: Stack) -> None:
     ids = _abandon(stack, 3, "erin")
     store = flaky()
-    store.crash["transition"] = {1}
+    store.crash["expire_created"] = {1}
     later()
     with pytest.raises(Crash):
         stack.cleanup()

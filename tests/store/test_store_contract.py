@@ -615,6 +615,22 @@ def test_claim_stale_skips_uploads_whose_credential_is_still_alive(store: Store)
     assert [u.upload_id for u in later] == [refreshed.upload_id]
 
 
+def test_expire_created_moves_only_created_uploads_in_one_call(store: Store) -> None:
+    a = created(store, now=at(0))
+    b = created(store, now=at(1))
+    done = in_status(store, UPLOADED, now=at(2))
+    ids = [u.video_id or "" for u in (a, b, done)] + ["vid-missing"]
+    assert store.claim_stale(created_before=at(10), limit=10, lease_seconds=600, now=at(100))
+    assert store.expire_created(ids, now=at(101)) == 2
+    assert store.expire_created(ids, now=at(102)) == 0  # idempotent
+    assert store.expire_created([], now=at(103)) == 0
+    for upload, status in ((a, EXPIRED), (b, EXPIRED), (done, UPLOADED)):
+        found = store.get_by_video_id(upload.video_id or "")
+        assert found is not None and found.status == status
+    expired = store.get_by_video_id(a.video_id or "")
+    assert expired is not None and expired.claimed_until is None and expired.updated_at == at(101)
+
+
 def test_release_and_transition_end_a_claim(store: Store) -> None:
     a = created(store, now=at(0))
     b = created(store, now=at(1))
