@@ -1,0 +1,208 @@
+"""Deployment packages: vodfc's (``vodfc package``) and the SDKs' dependency closures, zipped.
+
+vodfc's zips come from :func:`devkit.package.build_packages` (the same code as ``vodfc package``);
+if that module is missing, an equivalent zip is built here (pip ``--target`` + ``shared/`` +
+``index.py``). Each SDK's closure is ``pip install --target`` of the SDK for CPython 3.10 on
+``manylinux2014_x86_64``, stripped by the same rules as vodfc's packages (no caches, stubs, tests,
+docs or pip bookkeeping), and zipped with the same compression, so the sizes compare like for like.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FUNCTIONS", "SDKS", "Package", "build_sdk", "build_vodfc", "compile_tree", "unpack"]
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ("upload_credentials", "vod_callback", "cleanup")
+# The SDKs as a developer would add them; versions pinned to what the bench environment has.
+SDKS: dict[str, tuple[str, ...]] = {
+    "sdk-current": ("alibabacloud-vod20170321",),
+    "sdk-legacy": ("aliyun-python-sdk-core", "aliyun-python-sdk-vod"),
+}
+PLATFORM_ARGS = (
+    "--platform", "manylinux2014_x86_64", "--python-version", "3.10", "--implementation", "cp",
+    "--only-binary=:all:",
+)  # fmt: skip
+STRIP_DIRS = frozenset({"__pycache__", "tests", "docs"})
+STRIP_SUFFIXES = (".pyc", ".pyo", ".pyi")
+STRIP_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+
+
+@dataclass
+class Package:
+    name: str
+    zip_path: Path
+    zip_bytes: int
+    unpacked_bytes: int
+    files: int
+    source: str  # "vodfc package", "bench fallback", "pip --target"
+    top: list[tuple[str, int]] = field(default_factory=list)  # biggest top-level entries (compressed)
+    distributions: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["zip_path"] = str(self.zip_path)
+        return d
+
+
+def _zip_stats(path: Path) -> tuple[int, int, list[tuple[str, int]]]:
+    by_top: dict[str, int] = {}
+    unpacked = files = 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            files += 1
+            unpacked += info.file_size
+            top = info.filename.split("/", 1)[0]
+            by_top[top] = by_top.get(top, 0) + info.compress_size
+    top = sorted(by_top.items(), key=lambda kv: -kv[1])[:8]
+    return unpacked, files, top
+
+
+def _strip(tree: Path) -> None:
+    shutil.rmtree(tree / "bin", ignore_errors=True)
+    for dirpath, dirnames, filenames in os.walk(tree):
+        here = Path(dirpath)
+        in_dist_info = here.name.endswith(".dist-info")
+        for d in list(dirnames):
+            if d in STRIP_DIRS and not in_dist_info:
+                shutil.rmtree(here / d)
+                dirnames.remove(d)
+        for f in filenames:
+            if f.endswith(STRIP_SUFFIXES) or (in_dist_info and f in STRIP_DIST_INFO):
+                (here / f).unlink()
+
+
+def _zip_tree(tree: Path, path: Path) -> None:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for p in sorted(tree.rglob("*")):
+            if p.is_file() and not p.is_symlink():
+                zf.write(p, p.relative_to(tree).as_posix())
+
+
+def _pip(python: str, args: list[str]) -> None:
+    proc = subprocess.run([python, "-m", "pip", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pip {' '.join(args[:3])}... failed:\n{proc.stderr[-3000:]}")
+
+
+def _pinned(dist: str) -> str:
+    try:
+        return f"{dist}=={metadata.version(dist)}"
+    except metadata.PackageNotFoundError:
+        return dist
+
+
+def build_sdk(name: str, out: Path, *, pip_python: str) -> tuple[Package, Path]:
+    """The SDK's closure for CPython 3.10 (``pip_python`` should be a 3.10 so markers are right)."""
+    tree = out / name
+    shutil.rmtree(tree, ignore_errors=True)
+    reqs = [_pinned(d) for d in SDKS[name]]
+    _pip(pip_python, ["install", "--quiet", "--no-compile", "--target", str(tree), *PLATFORM_ARGS, *reqs])
+    _strip(tree)
+    path = out / f"{name}.zip"
+    _zip_tree(tree, path)
+    unpacked, files, top = _zip_stats(path)
+    dists = sorted(p.name[: -len(".dist-info")] for p in tree.glob("*.dist-info"))
+    return Package(name, path, path.stat().st_size, unpacked, files, "pip --target", top, dists), tree
+
+
+def _fallback_vodfc(out: Path, pip_python: str) -> list[Path]:
+    """``vodfc package`` stand-in: runtime deps + shared/ + index.py per function."""
+    deps = [r for r in (metadata.requires("vodfc") or []) if "extra ==" not in r]
+    site = out / "_site"
+    shutil.rmtree(site, ignore_errors=True)
+    _pip(pip_python, ["install", "--quiet", "--no-compile", "--target", str(site), *PLATFORM_ARGS, *deps])
+    _strip(site)
+    paths = []
+    for function in FUNCTIONS:
+        tree = out / f"_tree_{function}"
+        shutil.rmtree(tree, ignore_errors=True)
+        shutil.copytree(site, tree)
+        shutil.copytree(
+            ROOT / "shared", tree / "shared", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+        for f in (ROOT / "functions" / function).glob("*.py"):
+            shutil.copy2(f, tree / f.name)
+        path = out / f"{function}.zip"
+        _zip_tree(tree, path)
+        shutil.rmtree(tree)
+        paths.append(path)
+    return paths
+
+
+def build_vodfc(out: Path, *, pip_python: str, log: Callable[[str], None]) -> list[Package]:
+    """Each function's deployment zip, preferably from ``vodfc package`` (devkit.package)."""
+    out.mkdir(parents=True, exist_ok=True)
+    source = "vodfc package"
+    dists: dict[str, list[str]] = {}
+    try:
+        from devkit.package import build_packages
+
+        built = build_packages(out, log=lambda line: log("  " + line))
+        paths = [b.path for b in built]
+        dists = {b.function: list(b.distributions) for b in built}
+    except ImportError:
+        source = "bench fallback (pip --target + shared/ + index.py)"
+        paths = _fallback_vodfc(out, pip_python)
+    packages = []
+    for path in paths:
+        unpacked, files, top = _zip_stats(path)
+        packages.append(
+            Package(
+                path.stem, path, path.stat().st_size, unpacked, files, source, top, dists.get(path.stem, [])
+            )
+        )
+    return packages
+
+
+def unpack(zip_path: Path, dest: Path) -> Path:
+    shutil.rmtree(dest, ignore_errors=True)
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(dest)
+    return dest
+
+
+def compile_tree(python: str, tree: Path) -> None:
+    """Precompile ``tree`` for ``python`` (what a package that ships .pyc files gives FC)."""
+    subprocess.run(
+        [python, "-m", "compileall", "-q", "-j", "0", str(tree)],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def python_for_packages() -> str | None:
+    """A CPython 3.10 (FC's ``python3.10`` runtime) to run and build packages with, if any."""
+    candidates = [os.environ.get("BENCH_PYTHON310", ""), shutil.which("python3.10") or ""]
+    candidates += sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.10*/bin/python3.10"))
+    candidates += ["/usr/bin/python3.10", "/usr/local/bin/python3.10"]
+    for c in candidates:
+        if not c or not Path(c).exists():
+            continue
+        try:
+            out = subprocess.run(
+                [c, "-c", "import sys, ssl, sqlite3; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.returncode == 0 and out.stdout.strip() == "3.10":
+            return c
+    return None
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use
+    print(python_for_packages() or sys.executable)

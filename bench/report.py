@@ -1,0 +1,265 @@
+"""The text table and the machine description saved with every run."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["machine_info", "render"]
+
+ROOT = Path(__file__).resolve().parent.parent
+VERSIONS = (
+    "httpx",
+    "pydantic",
+    "pydantic-settings",
+    "PyJWT",
+    "psycopg",
+    "alibabacloud-vod20170321",
+    "alibabacloud-tea-openapi",
+    "darabonba-core",
+    "aliyun-python-sdk-core",
+    "aliyun-python-sdk-vod",
+)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def machine_info() -> dict[str, Any]:
+    versions = {}
+    for dist in VERSIONS:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    mem = ""
+    with contextlib.suppress(OSError, StopIteration):
+        lines = Path("/proc/meminfo").read_text().splitlines()
+        mem = next(ln for ln in lines if ln.startswith("MemTotal")).split(":")[1].strip()
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory": mem,
+        "kernel": platform.release(),
+        "python_orchestrator": sys.version.split()[0],
+        "loadavg_start": os.getloadavg(),
+        "git_commit": _git("rev-parse", "--short", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--", "shared", "functions")),
+        "versions": versions,
+    }
+
+
+def _f(value: Any, fmt: str = "{:.1f}") -> str:
+    if value is None:
+        return "-"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def _goal(ok: bool | None) -> str:
+    if ok is None:
+        return "n/a (not measured)"
+    return "MET" if ok else "MISSED"
+
+
+def _table(headers: list[str], rows: list[list[str]], *, indent: str = "  ") -> list[str]:
+    """Left-align the first column, right-align the others; the last column may run long."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = []
+    for row in [headers, *rows]:
+        cells = [str(row[0]).ljust(widths[0])]
+        for i in range(1, len(headers)):
+            cell = str(row[i])
+            cells.append(
+                cell if i == len(headers) - 1 and i > 1 and not cell[:1].isdigit() else cell.rjust(widths[i])
+            )
+        lines.append(indent + "  ".join(cells).rstrip())
+    return lines
+
+
+def _ratios_and_goals(section: dict[str, Any], net: dict[str, Any] | None = None) -> list[str]:
+    out = []
+    for key, value in section.get("ratios", {}).items():
+        extra = f"   (net of `python -c pass`: {_f(net.get(key), '{:.2f}')})" if net else ""
+        out.append(f"  ratio {key:<40} {_f(value, '{:.2f}'):>6}{extra}")
+    for goal, ok in section.get("goals", {}).items():
+        out.append(f"  goal  {goal:<40} {_goal(ok)}")
+    return out
+
+
+def _cold(cold: dict[str, Any]) -> list[str]:
+    out = [
+        f"1. COLD START  runtime={cold['runtime']} ({cold['python']}), {cold['runs']} interleaved runs each"
+    ]
+    rows = []
+    for name, v in cold["variants"].items():
+        w = v["wall_first_ms"]
+        imp = v.get("import_ms") or v.get("setup_ms") or {}
+        rows.append(
+            [
+                name,
+                str(v["runs"]),
+                f"{_f(w['median'], '{:.0f}')} ({_f(w['p25'], '{:.0f}')}-{_f(w['p75'], '{:.0f}')})",
+                _f((v.get("in_process_ms") or {}).get("median"), "{:.0f}"),
+                _f(imp.get("median"), "{:.0f}"),
+                _f((v.get("call_ms") or {}).get("median"), "{:.0f}"),
+                _f((v.get("maxrss_mb") or {}).get("median"), "{:.1f}"),
+                str(v["errors"] + v.get("unexpected_answers", 0)),
+            ]
+        )
+    head = ["variant", "n", "wall ms (p25-p75)", "in-proc", "import", "1st call", "peak RSS MB", "err"]
+    out += _table(head, rows)
+    out += _ratios_and_goals(cold, cold.get("ratios_net_of_floor"))
+    diag = cold.get("importtime", {})
+    if diag:
+        out.append("  -X importtime, self ms by package (at import | on the first call):")
+        for name, d in diag.items():
+            if not d.get("ok"):
+                continue
+            total = d["total_ms"]
+            top = ", ".join(f"{k} {v:.0f}" for k, v in list(d["by_package_ms"]["import"].items())[:6])
+            first = ", ".join(f"{k} {v:.0f}" for k, v in list(d["by_package_ms"]["first_call"].items())[:4])
+            out.append(f"    {name}: {total['import']:.0f} | {total['first_call']:.0f} ms; {top} | {first}")
+    return out
+
+
+def _package(pkg: dict[str, Any]) -> list[str]:
+    out = ["2. PACKAGE SIZE  (zip, deflate -9; CPython 3.10, manylinux2014_x86_64)"]
+    rows = []
+    for name, p in pkg["packages"].items():
+        top = ", ".join(f"{k} {v / 1024:.0f}" for k, v in p["top"][:4])
+        mib = 2**20
+        rows.append(
+            [name, f"{p['zip_bytes'] / mib:.2f}", f"{p['unpacked_bytes'] / mib:.2f}", str(p["files"]), top]
+        )
+    out += _table(["package", "zip MiB", "unpacked MiB", "files", "biggest entries (KiB in the zip)"], rows)
+    return out + _ratios_and_goals(pkg)
+
+
+def _warm(warm: dict[str, Any]) -> list[str]:
+    out = [
+        f"3. WARM OVERHEAD  {warm['requests']} requests each after {warm['warmup']} warm-up, same HTTPS stub"
+    ]
+    rows = []
+    for name, v in warm["variants"].items():
+        bad = {k: c for k, c in v.get("statuses", {}).items() if k != "200"}
+        rows.append(
+            [
+                name,
+                f"{v['p50_ms']:.2f}",
+                f"{v['p90_ms']:.2f}",
+                f"{v['p99_ms']:.2f}",
+                f"{v['rps']:.0f}",
+                str(bad or ""),
+            ]
+        )
+    out += _table(["variant", "p50 ms", "p90 ms", "p99 ms", "req/s", "non-200"], rows)
+    out += _ratios_and_goals(warm)
+    phases = warm.get("phases_ms", {})
+    if phases:
+        items = ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
+        out.append(f"  steps of a warm create, mean ms per request (inclusive): {items}")
+    prof = warm.get("profile", {}).get("self_time_pct", {})
+    if prof:
+        items = ", ".join(f"{k} {v}" for k, v in list(prof.items())[:10])
+        out.append(f"  where a warm create spends its time (self %): {items}")
+    return out
+
+
+def _callbacks(cb: dict[str, Any]) -> list[str]:
+    out = [
+        f"4. CALLBACK THROUGHPUT  {cb['uploads']} uploads x 2 events + {cb['duplicate_share']:.0%} duplicates"
+    ]
+    rows = []
+    for name, v in cb["databases"].items():
+        fin = v.get("final_confirmed", {})
+        res = ", ".join(f"{k} {c}" for k, c in sorted(v["results"].items()))
+        rows.append(
+            [
+                name,
+                str(v["events"]),
+                _f(v["events_per_s"], "{:.0f}"),
+                f"{v['p50_ms']:.2f}",
+                f"{v['p99_ms']:.2f}",
+                _f(fin.get("events_per_s"), "{:.0f}"),
+                res,
+            ]
+        )
+    out += _table(["database", "events", "ev/s", "p50 ms", "p99 ms", "final+confirm ev/s", "results"], rows)
+    return out + _ratios_and_goals(cb)
+
+
+def _cleanup(cl: dict[str, Any]) -> list[str]:
+    out = ["5. CLEANUP AT SCALE  one timer run; every upload abandoned (GetVideoInfos + DeleteVideo per 20)"]
+    rows = []
+    for results in cl["runs"].values():
+        for r in results:
+            s = r["summary"]
+            brief = {k: s.get(k) for k in ("scanned", "deleted", "errors", "out_of_time") if k in s}
+            rows.append(
+                [
+                    r["database"],
+                    f"{r['uploads']:,}",
+                    f"{r['wall_s']:.1f}",
+                    _f(r["uploads_per_s"], "{:.0f}"),
+                    f"{r['vod_calls']:,}",
+                    f"{r['vod_calls_allowed']:,}",
+                    f"{r['maxrss_mb']:.1f}",
+                    str(brief),
+                ]
+            )
+    out += _table(
+        ["database", "uploads", "wall s", "up/s", "VOD calls", "allowed", "peak RSS MB", "summary"], rows
+    )
+    for kind, c in cl["checks"].items():
+        out.append(
+            f"  {kind}: time ratio {_f(c['time_ratio'], '{:.2f}')} for {c['size_ratio']:.0f}x uploads, "
+            f"peak RSS {c['rss_growth_mb']:+.1f} MB, all expired: {c['all_expired']}"
+        )
+    return out + _ratios_and_goals(cl)
+
+
+def render(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    load = f"load {m['loadavg_start'][0]:.2f}->{m.get('loadavg_end', [0])[0]:.2f}"
+    git = f"git {m['git_commit']}{' (dirty)' if m['git_dirty'] else ''}"
+    out = [f"vodfc bench  {m['date']}  {m['nproc']} CPU x {m['cpu_model']}  {load}  {git}"]
+    if results.get("quick"):
+        out.append("QUICK RUN (--quick): fewer runs, smaller workloads; indicative numbers only")
+    for key, fn in (("cold", _cold), ("package", _package), ("warm", _warm), ("callbacks", _callbacks),
+                    ("cleanup", _cleanup)):  # fmt: skip
+        if results.get(key):
+            out += ["", *fn(results[key])]
+    errors = results.get("errors")
+    if errors:
+        out += ["", "ERRORS (full tracebacks in the JSON)"]
+        for section, msg in errors.items():
+            lines = msg.strip().splitlines()
+            out.append(f"  {section}: {lines[-1] if lines else msg}")
+    return "\n".join(out)

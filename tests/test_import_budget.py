@@ -1,0 +1,159 @@
+"""Cold-start guard: each handler (and the light ``shared`` core) imported in a fresh interpreter.
+
+Three checks per target, in a fresh ``python`` with a clean, FC-like environment:
+
+1. no forbidden module gets imported (an SDK, the dev tooling, ``cryptography``, ``psycopg`` while
+   ``DATABASE_URL`` is SQLite, ...);
+2. the number of modules in ``sys.modules`` stays within budget (deterministic: catches a new
+   heavy import exactly);
+3. the import wall time (best of three) stays within budget (generous, so that a loaded 2-core CI
+   box never flakes; catches gross regressions only).
+
+Budgets were measured on the development machine (2-core AMD EPYC, Python 3.11.7, 2026-11-25,
+load average ~5 from parallel work) with ``python tests/test_import_budget.py``, which prints the
+measured values and the budgets they suggest (time = 3 x the median of 5 runs, modules = measured
++ 15 %); the time budgets below are rounded further up. Tighten them when cold start improves
+(see bench/README.md): the module count is the precise guard, the time only a coarse one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# target -> (time budget ms, module budget)
+# Measured 2026-11-25 (median ms / modules): upload_credentials 261 / 308, vod_callback 296 / 308,
+# cleanup 257 / 303, shared.signing 33 / 108, shared.errors 6 / 80, shared.states 5 / 80,
+# shared.store 33 / 103, shared.log 16 / 94 (python -c pass: 68 modules). Single runs under a load
+# average of 5-6 reached ~1,000 ms for a handler, hence time budgets of ~4x the median.
+BUDGETS: dict[str, tuple[int, int]] = {
+    "functions/upload_credentials": (1200, 355),
+    "functions/vod_callback": (1200, 355),
+    "functions/cleanup": (1200, 350),
+    "shared.signing": (150, 125),
+    "shared.errors": (100, 92),
+    "shared.states": (100, 92),
+    "shared.store": (150, 120),
+    "shared.log": (150, 110),
+}
+
+ALWAYS_FORBIDDEN = (
+    "psycopg",  # DATABASE_URL is SQLite here
+    "cryptography",
+    "aliyunsdkcore",
+    "aliyunsdkvod",
+    "alibabacloud_vod20170321",
+    "alibabacloud_tea_openapi",
+    "alibabacloud_credentials",
+    "darabonba",
+    "Tea",
+    "yaml",
+    "waitress",
+    "oss2",
+    "devkit",
+    "bench",
+    "requests",
+    "aiohttp",
+)
+# Modules a target must not import on top of that (deferred until a request needs them).
+EXTRA_FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "functions/vod_callback": ("jwt",),
+    "functions/cleanup": ("jwt",),
+    "shared.signing": ("httpx", "pydantic", "sqlite3", "jwt"),
+    "shared.errors": ("httpx", "pydantic", "sqlite3"),
+    "shared.states": ("httpx", "pydantic", "sqlite3"),
+    "shared.store": ("httpx", "pydantic", "sqlite3"),
+    "shared.log": ("httpx", "pydantic", "sqlite3"),
+}
+
+CHILD = r"""
+import sys, time, json
+target = sys.argv[1]
+t0 = time.perf_counter()
+if target.startswith("functions/"):
+    sys.path.insert(0, target)
+    import index
+else:
+    __import__(target)
+ms = (time.perf_counter() - t0) * 1000
+print(json.dumps({"ms": ms, "modules": sorted(sys.modules)}))
+"""
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp),
+        "LANG": "C.UTF-8",
+        "DATABASE_URL": f"sqlite:///{tmp}/budget.db",
+        "AUTH_MODE": "jwt",
+        "JWT_SECRET": "import-budget-secret-0123456789abcdef",
+        "CALLBACK_URL": "https://uploads.example.com/callbacks/vod",
+        "CALLBACK_AUTH_KEY": "ImportBudgetKey0123",
+    }
+
+
+def measure(target: str, tmp: Path) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, target],
+        cwd=ROOT,
+        env=_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, f"importing {target} failed:\n{proc.stderr[-3000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _forbidden(target: str, modules: list[str]) -> list[str]:
+    banned = ALWAYS_FORBIDDEN + EXTRA_FORBIDDEN.get(target, ())
+    return sorted(m for m in modules if m.split(".")[0] in banned)
+
+
+@pytest.mark.parametrize("target", list(BUDGETS))
+def test_import_budget(target: str, tmp_path: Path) -> None:
+    budget_ms, budget_modules = BUDGETS[target]
+    runs = [measure(target, tmp_path) for _ in range(3)]
+    modules: list[str] = runs[0]["modules"]  # type: ignore[assignment]
+
+    heavy = _forbidden(target, modules)
+    assert not heavy, (
+        f"importing {target} pulled in {heavy}: defer these imports into the code that needs them"
+    )
+
+    assert len(modules) <= budget_modules, (
+        f"importing {target} loads {len(modules)} modules, budget {budget_modules}; "
+        "find the new import with: python -X importtime -c 'import ...'"
+    )
+
+    best = min(float(r["ms"]) for r in runs)  # type: ignore[arg-type]
+    assert best <= budget_ms, f"importing {target} took {best:.0f} ms (best of 3), budget {budget_ms} ms"
+
+
+def main() -> None:  # pragma: no cover - run by hand to re-measure the budgets
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for target in BUDGETS:
+            runs = [measure(target, Path(tmp)) for _ in range(5)]
+            med = statistics.median(float(r["ms"]) for r in runs)  # type: ignore[arg-type]
+            count = len(runs[0]["modules"])  # type: ignore[arg-type]
+            print(
+                f"{target:32} median {med:7.1f} ms  modules {count:4}  -> budget "
+                f"({math.ceil(3 * med / 50) * 50}, {math.ceil(count * 1.15)})"
+            )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
