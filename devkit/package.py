@@ -398,6 +398,42 @@ def build_packages(
     return built
 
 
+def find_python310() -> str | None:
+    """An interpreter of FC's runtime version (pyenv's 3.10 here), to precompile bytecode with."""
+    candidates = sorted(Path(os.path.expanduser("~/.pyenv/versions")).glob("3.10.*/bin/python3.10"))
+    for candidate in [*map(str, reversed(candidates)), "/usr/bin/python3.10", "/usr/local/bin/python3.10"]:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _precompile(tree: Path, python: str) -> None:
+    """Ship CPython 3.10 bytecode: FC's code directory is read-only, so without it every cold
+    start compiles every module again (measured: 906 ms instead of 530 ms to a first answer).
+    ``unchecked-hash`` pycs carry no timestamps (reproducible zips) and are used without stat-ing
+    the source."""
+    subprocess.run(
+        # -s: file names inside the bytecode relative to the package, not this build's temp dir.
+        [
+            python,
+            "-m",
+            "compileall",
+            "-q",
+            "-j",
+            "0",
+            "--invalidation-mode",
+            "unchecked-hash",
+            "-s",
+            str(tree),
+            str(tree),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        # Constant frozensets are marshalled in hash order: a fixed seed keeps zips reproducible.
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+
+
 def _build_one(function: str, wheels: list[_Wheel], out: Path, workdir: Path, root: Path) -> PackageInfo:
     deps_dir = workdir / "site" / function
     _install(wheels, deps_dir)
@@ -407,7 +443,16 @@ def _build_one(function: str, wheels: list[_Wheel], out: Path, workdir: Path, ro
     clashes = sorted(n for n in files if n in sources or n.split("/", 1)[0] in {"shared", "index.py"})
     if clashes:
         raise PackagingError(f"dependencies of {function} collide with our code: {clashes[:5]}")
-    files.update(sources)
+    python = None if os.environ.get("VODFC_PACKAGE_NO_PYC") else find_python310()
+    if python is not None:
+        for rel, src in sources.items():
+            dest = deps_dir / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+        _precompile(deps_dir, python)
+        files = _tree_files(deps_dir)
+    else:
+        files.update(sources)
     path = out / f"{function}.zip"
     _write_zip(path, files)
     return PackageInfo(function, path, path.stat().st_size, len(files), tuple(w.name for w in wheels))

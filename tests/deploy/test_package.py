@@ -560,15 +560,21 @@ def test_zip_layout(built: Built, function: str) -> None:
     assert (ROOT / "functions" / function / "index.py").read_bytes() == (
         built.dirs[function] / "index.py"
     ).read_bytes()
-    assert {n for n in names if n.startswith("shared/")} == {
+    assert {n for n in names if n.startswith("shared/") and n.endswith(".py")} == {
         p.relative_to(ROOT).as_posix()
         for p in (ROOT / "shared").rglob("*.py")
         if "__pycache__" not in p.parts
     }
-    assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".pyo"))]
+    # Bytecode only as CPython 3.10 pycs in __pycache__, one per module (FC's read-only code dir
+    # could never cache them itself), never the developer's own caches.
+    sources = {n for n in names if n.endswith(".py")}
+    pycs = [n for n in names if n.endswith((".pyc", ".pyo"))]
+    assert pycs and all(n.endswith(".cpython-310.pyc") and "/__pycache__/" in f"/{n}" for n in pycs)
+    assert {n.replace("__pycache__/", "").replace(".cpython-310.pyc", ".py") for n in pycs} <= sources
+    assert "shared/__pycache__/http.cpython-310.pyc" in pycs and "__pycache__/index.cpython-310.pyc" in pycs
     assert not [n for n in names if n.endswith(".dist-info/RECORD") or n.endswith(".dist-info/INSTALLER")]
     tops = {n.split("/", 1)[0] for n in names}
-    code = {t for t in tops if not t.endswith((".dist-info", ".libs"))}
+    code = {t for t in tops if not t.endswith((".dist-info", ".libs")) and t != "__pycache__"}
     assert code <= ALLOWED[function], f"unexpected in {function}.zip: {sorted(code - ALLOWED[function])}"
     assert not code & FORBIDDEN
     assert not [t for t in code if t.lower().startswith(FORBIDDEN_PREFIXES)]
