@@ -228,10 +228,6 @@ def _set_header(headers: dict[str, str], name: str, value: str) -> None:
     headers[name] = value
 
 
-def _has_header(headers: Mapping[str, str], name: str) -> bool:
-    return any(k.lower() == name.lower() for k in headers)
-
-
 # --- router ------------------------------------------------------------------------------------
 Route = Callable[[Request], Response]
 Handler = Callable[..., Response]  # fn(request, **path_params)
@@ -613,38 +609,67 @@ def _dispatch(request: Request, route: Route, origin: str | None) -> Response:
 
 def _finish(response: Response, request_id: str, origin: str | None, settings: Settings) -> Response:
     headers: dict[str, str] = {}
+    names: dict[str, str] = {}  # lower-case name -> the spelling kept in ``headers``
     for name, value in response.headers.items():
         if _header_ok(name, value):
-            _set_header(headers, name, value)
+            _put_header(headers, names, name, value)
         else:
             _log.warning("dropped response header %r (not allowed by FC or not encodable)", name)
-    _set_header(headers, "X-Request-Id", request_id)
-    if not _has_header(headers, "Cache-Control"):
-        headers["Cache-Control"] = "no-store"
-    _set_header(headers, "X-Content-Type-Options", "nosniff")
+    _put_header(headers, names, "X-Request-Id", request_id)
+    if "cache-control" not in names:
+        _put_header(headers, names, "Cache-Control", "no-store")
+    _put_header(headers, names, "X-Content-Type-Options", "nosniff")
     if settings.allowed_origins:
-        vary = next((v for k, v in headers.items() if k.lower() == "vary"), "")
+        vary_name = names.get("vary")
+        vary = headers[vary_name] if vary_name is not None else ""
         if "origin" not in vary.lower():
-            _set_header(headers, "Vary", f"{vary}, Origin" if vary else "Origin")
+            _put_header(headers, names, "Vary", f"{vary}, Origin" if vary else "Origin")
     if origin is not None:
-        _set_header(headers, "Access-Control-Allow-Origin", origin)
-        _set_header(headers, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS)
+        _put_header(headers, names, "Access-Control-Allow-Origin", origin)
+        _put_header(headers, names, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS)
     return Response(response.status, headers, response.body)
 
 
-def _header_ok(name: object, value: object) -> bool:
-    if not isinstance(name, str) or not isinstance(value, str) or not name:
-        return False
+def _put_header(headers: dict[str, str], names: dict[str, str], name: str, value: str) -> None:
+    """:func:`_set_header` with an index of lower-case names (no scan of every header per call)."""
     lower = name.lower()
-    if lower in _FORBIDDEN_RESPONSE_HEADERS or lower.startswith("x-fc-") or not name.isascii():
+    previous = names.get(lower)
+    if previous is not None:
+        del headers[previous]
+    headers[name] = value
+    names[lower] = name
+
+
+# Header names already checked by _header_ok (a handful: routes set the same few every time).
+_NAME_OK: dict[str, bool] = {}
+
+
+def _header_ok(name: object, value: object) -> bool:
+    if not isinstance(name, str) or not isinstance(value, str):
         return False
-    if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+    ok = _NAME_OK.get(name)
+    if ok is None:
+        ok = _header_name_ok(name)
+        if len(_NAME_OK) < 256:
+            _NAME_OK[name] = ok
+    if not ok or "\r" in value or "\n" in value:
         return False
+    if value.isascii():
+        return True
     try:
         value.encode("latin-1")
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _header_name_ok(name: str) -> bool:
+    if not name:
+        return False
+    lower = name.lower()
+    if lower in _FORBIDDEN_RESPONSE_HEADERS or lower.startswith("x-fc-") or not name.isascii():
+        return False
+    return not ("\r" in name or "\n" in name or ":" in name)
 
 
 def _log_line(

@@ -20,7 +20,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,13 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("vodfc_
 _secrets: tuple[str, ...] = ()
 _by_length: tuple[str, ...] = ()  # the same, longest first (a secret containing another goes whole)
 _secrets_lock = threading.Lock()
+# Memo of redact_text for short strings (the same route, method, owner and messages repeat on
+# every request). Replaced whole, together with the secrets, so an entry computed against an
+# older secrets tuple can never be read once a new secret is registered.
+_memo: dict[str, str] = {}
+_MEMO_MAX_ENTRIES = 2048
+_MEMO_MAX_LENGTH = 256
+_name_is_secret: dict[str, bool] = {}  # extra-field / mapping key -> names a secret?
 _configured_from: Settings | None = None  # the Settings last applied
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
@@ -73,28 +80,63 @@ _RECORD_ATTRS = frozenset(
 
 
 # --- redaction ---------------------------------------------------------------------------------
+def _group1_redacted(match: re.Match[str]) -> str:
+    return match.group(1) + REDACTED
+
+
+def _group1_redacted_at(match: re.Match[str]) -> str:
+    return match.group(1) + REDACTED + "@"
+
+
+def _redacted(match: re.Match[str]) -> str:
+    return REDACTED
+
+
+def _bearer_redacted(match: re.Match[str]) -> str:
+    return match.group(1) + " " + REDACTED
+
+
 @lru_cache(maxsize=1)
-def _patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
-    """Compiled on first use, not at import (cold start)."""
+def _patterns() -> tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...]:
+    """Compiled on first use, not at import (cold start).
+
+    Replacements are functions, not ``\1`` templates: ``re`` re-parses a template on every
+    ``sub`` call, which was most of the cost of redaction.
+    """
     import re
 
     key = r"[\w.-]*(?:" + _SENSITIVE_NAMES + r")[\w.-]*"
     return (
         # Authorization: <anything> (header dumps, curl lines, repr of header dicts)
-        (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)[^\"'\r\n,;}]+"), r"\1" + REDACTED),
-        (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 " + REDACTED),
+        (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)[^\"'\r\n,;}]+"), _group1_redacted),
+        (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*"), _bearer_redacted),
         # JWTs and Base64 JSON blobs (UploadAuth / UploadAddress start with '{"' = "eyJ")
-        (re.compile(r"\beyJ[A-Za-z0-9+/_-]{8,}=*(?:\.[A-Za-z0-9+/_=-]*){0,2}"), REDACTED),
+        (re.compile(r"\beyJ[A-Za-z0-9+/_-]{8,}=*(?:\.[A-Za-z0-9+/_=-]*){0,2}"), _redacted),
         # Alibaba Cloud STS security tokens
-        (re.compile(r"\bCAIS[A-Za-z0-9+/=]{16,}"), REDACTED),
+        (re.compile(r"\bCAIS[A-Za-z0-9+/=]{16,}"), _redacted),
         # URLs with a password: postgresql://user:pass@host
-        (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@/?#\s]+@"), r"\1" + REDACTED + "@"),
+        (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@/?#\s]+@"), _group1_redacted_at),
         # key=value, key: value, "key": "value" where the key names a secret
         (
             re.compile(r"(?i)(\b" + key + r"[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])[^\s\"',;&}\]]+"),
-            r"\1" + REDACTED,
+            _group1_redacted,
         ),
     )
+
+
+# Every pattern above needs one of these substrings to match (a superset: "auth" covers
+# "authorization" and "auth" not followed by "mode"; the case-insensitive "eyj"/"cais" cover the
+# case-sensitive "eyJ"/"CAIS"). Text containing none of them, and no registered secret, is left
+# as it is after a single scan instead of six substitutions.
+_TRIGGERS = r"(?i:auth|bearer|basic|eyj|cais|://|" + _SENSITIVE_NAMES + r")"
+
+
+@lru_cache(maxsize=4)
+def _prefilter(secrets: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex that finds anything :func:`redact_text` could change, for this set of secrets."""
+    import re
+
+    return re.compile("|".join([_TRIGGERS, *(re.escape(s) for s in secrets)]))
 
 
 @lru_cache(maxsize=1)
@@ -104,9 +146,18 @@ def _secret_key_pattern() -> re.Pattern[str]:
     return re.compile("(?i)" + _SENSITIVE_NAMES)
 
 
+def _is_secret_name(name: str) -> bool:
+    known = _name_is_secret.get(name)
+    if known is None:
+        known = _secret_key_pattern().search(name) is not None
+        if len(_name_is_secret) < _MEMO_MAX_ENTRIES:
+            _name_is_secret[name] = known
+    return known
+
+
 def register_secrets(*values: object) -> None:
     """Remember secret values (str or ``SecretStr``) so they are scrubbed wherever they appear."""
-    global _secrets, _by_length
+    global _secrets, _by_length, _memo
     new: list[str] = []
     for value in values:
         getter = getattr(value, "get_secret_value", None)
@@ -117,38 +168,55 @@ def register_secrets(*values: object) -> None:
         return
     with _secrets_lock:
         merged = tuple(dict.fromkeys((*_secrets, *new)))[-_MAX_SECRETS:]
+        # Order matters: a reader takes _memo first, then _by_length (see redact_text).
         _secrets, _by_length = merged, tuple(sorted(merged, key=len, reverse=True))
+        _memo = {}
 
 
 def redact_text(text: str) -> str:
     """``text`` with known secret values and secret-looking patterns replaced by ``[REDACTED]``."""
-    for secret in _by_length:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    for pattern, replacement in _patterns():
-        text = pattern.sub(replacement, text)
-    return text
+    memo = _memo  # before _by_length: a memo taken here never outlives the secrets read below
+    secrets = _by_length
+    short = len(text) <= _MEMO_MAX_LENGTH
+    if short:
+        cached = memo.get(text)
+        if cached is not None:
+            return cached
+    if _prefilter(secrets).search(text) is None:
+        result = text
+    else:
+        result = text
+        for secret in secrets:
+            if secret in result:
+                result = result.replace(secret, REDACTED)
+        for pattern, replacement in _patterns():
+            result = pattern.sub(replacement, result)
+    if short:
+        if len(memo) >= _MEMO_MAX_ENTRIES:
+            memo.clear()
+        memo[text] = result
+    return result
 
 
 def redact(value: Any, *, _depth: int = 0) -> Any:
     """A copy of ``value`` (JSON-like data) with secret-named keys and secret-looking text scrubbed."""
     if isinstance(value, str):
         return redact_text(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
     if _depth >= _MAX_DEPTH:
         return REDACTED if isinstance(value, (Mapping, list, tuple, set)) else value
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
             name = str(k)
-            if _secret_key_pattern().search(name) and v is not None and not isinstance(v, bool):
+            if v is not None and not isinstance(v, bool) and _is_secret_name(name):
                 out[name] = REDACTED
             else:
                 out[name] = redact(v, _depth=_depth + 1)
         return out
     if isinstance(value, (list, tuple, set)):
         return [redact(v, _depth=_depth + 1) for v in value]
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
     return redact_text(str(value))
 
 
@@ -171,12 +239,15 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redact_text(record.exc_text)
         if record.stack_info:
             record.stack_info = redact_text(record.stack_info)
-        for name in [k for k in record.__dict__ if k not in _RECORD_ATTRS]:
-            value = record.__dict__[name]
-            if _secret_key_pattern().search(name) and value is not None and not isinstance(value, bool):
-                record.__dict__[name] = REDACTED
-            else:
-                record.__dict__[name] = redact(value)
+        attrs = record.__dict__
+        for name in [k for k in attrs if k not in _RECORD_ATTRS]:
+            value = attrs[name]
+            if value is None or isinstance(value, bool):
+                continue  # nothing to scrub (and a secret-named flag stays readable)
+            if _is_secret_name(name):
+                attrs[name] = REDACTED
+            elif not isinstance(value, (int, float)):
+                attrs[name] = redact(value)
         if getattr(record, "request_id", None) is None:
             record.request_id = _request_id.get()
         record._vodfc_redacted = True
@@ -203,13 +274,27 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = record.exc_text
         if record.stack_info:
             entry["stack"] = record.stack_info
-        return json.dumps(entry, ensure_ascii=False, default=str, separators=(",", ":"))
+        return _encoder().encode(entry)
+
+
+@lru_cache(maxsize=1)
+def _encoder() -> json.JSONEncoder:
+    """What ``json.dumps(..., ensure_ascii=False, default=str, separators=(",", ":"))`` builds per call."""
+    return json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+_last_second: tuple[int, str] = (-1, "")
 
 
 def _iso_utc(created: float) -> str:
+    global _last_second
     seconds = int(created)
     millis = int((created - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    cached_second, prefix = _last_second  # one tuple: never a torn read across threads
+    if cached_second != seconds:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _last_second = (seconds, prefix)
+    return f"{prefix}.{millis:03d}Z"
 
 
 class _StdoutHandler(logging.Handler):
@@ -226,13 +311,23 @@ class _StdoutHandler(logging.Handler):
 
 
 # --- configuration -----------------------------------------------------------------------------
+_handler: _StdoutHandler | None = None  # the one installed by _root (cheap re-check per call)
+
+
 def _root() -> logging.Logger:
+    global _handler
     logger = logging.getLogger(ROOT)
-    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+    if _handler is not None and _handler in logger.handlers:
+        return logger
+    existing = [h for h in logger.handlers if isinstance(h, _StdoutHandler)]
+    if existing:
+        _handler = existing[0]
+    else:
         handler = _StdoutHandler()
         handler.addFilter(RedactingFilter())
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
+        _handler = handler
         logger.propagate = False
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.INFO)
@@ -258,7 +353,9 @@ def configure_logging(settings: Settings | None = None, *, level: str | None = N
         level = settings.log_level
     if level:
         resolved = logging.getLevelName(level.strip().upper())
-        logger.setLevel(resolved if isinstance(resolved, int) else logging.INFO)
+        resolved = resolved if isinstance(resolved, int) else logging.INFO
+        if logger.level != resolved:  # setLevel clears every logger's level cache (and locks)
+            logger.setLevel(resolved)
     if settings is not None and settings is not _configured_from:
         _configured_from = settings
         register_secrets(*_settings_secrets(settings))
@@ -333,4 +430,22 @@ def log_invocation(
     for key, value in extra.items():
         fields.setdefault(key, value)
     level = logging.ERROR if status >= 500 else logging.INFO
-    get_logger("invocation").log(level, "invocation", extra=fields)
+    logger = _invocation_logger()
+    if not logger.isEnabledFor(level):
+        return
+    # Logger.log would walk the stack for the caller's file and line (findCaller), which this
+    # line never shows; build the record directly and hand it to the handlers.
+    record = logger.makeRecord(
+        logger.name, level, __file__, 0, "invocation", (), None, "log_invocation", fields
+    )
+    logger.handle(record)
+
+
+def _invocation_logger() -> logging.Logger:
+    global _invocation
+    if _invocation is None:
+        _invocation = get_logger("invocation")
+    return _invocation
+
+
+_invocation: logging.Logger | None = None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import uuid
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -64,7 +64,7 @@ class Credentials:
 
 def new_nonce() -> str:
     """A fresh signature nonce (32 hex characters, like the SDKs send)."""
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def format_timestamp(timestamp: datetime) -> str:
@@ -74,8 +74,18 @@ def format_timestamp(timestamp: datetime) -> str:
     return timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+
+
+def _timestamp_text(timestamp: datetime | str) -> str:
+    # A ``str`` is taken to be formatted already (callers with a cheaper wall clock pass one).
+    return timestamp if isinstance(timestamp, str) else format_timestamp(timestamp)
+
+
 def percent_encode(value: str) -> str:
     """RFC 3986 encoding of the UTF-8 bytes: only ``A-Za-z0-9-_.~`` stay literal."""
+    if not value.strip(_UNRESERVED):
+        return value  # nothing to encode (the common case for names and ids)
     # quote() keeps "~" and "_.-" always; safe="" makes "/" encoded too. Upper-case hex, " " -> %20.
     return quote(value, safe="", encoding="utf-8", errors="strict")
 
@@ -94,11 +104,14 @@ def rpc_v1_common_params(
     action: str,
     version: str,
     access_key_id: str,
-    timestamp: datetime,
+    timestamp: datetime | str,
     nonce: str,
     security_token: str | None,
 ) -> dict[str, str]:
-    """The RPC common parameters (without ``Signature``); ``Format=JSON`` because VOD defaults to XML."""
+    """The RPC common parameters (without ``Signature``); ``Format=JSON`` because VOD defaults to XML.
+
+    ``timestamp`` may be given already formatted (``yyyy-MM-ddTHH:mm:ssZ``).
+    """
     params = {
         "Action": action,
         "Version": version,
@@ -107,20 +120,26 @@ def rpc_v1_common_params(
         "SignatureMethod": "HMAC-SHA1",
         "SignatureVersion": "1.0",
         "SignatureNonce": nonce,
-        "Timestamp": format_timestamp(timestamp),
+        "Timestamp": _timestamp_text(timestamp),
     }
     if security_token:
         params["SecurityToken"] = security_token
     return params
 
 
-def rpc_v1_string_to_sign(method: str, params: Mapping[str, str]) -> str:
-    """``METHOD&%2F&percent_encode(canonical query)``; a ``Signature`` entry is never signed."""
-    signed = {k: v for k, v in params.items() if k != "Signature"}
-    return f"{method.upper()}&%2F&{percent_encode(canonical_query_string(signed))}"
+def rpc_v1_string_to_sign(method: str, params: Mapping[str, str] | str) -> str:
+    """``METHOD&%2F&percent_encode(canonical query)``; a ``Signature`` entry is never signed.
+
+    ``params`` may be the canonical query string itself (which must then leave ``Signature`` out).
+    """
+    if isinstance(params, str):
+        query = params
+    else:
+        query = canonical_query_string({k: v for k, v in params.items() if k != "Signature"})
+    return f"{method.upper()}&%2F&{percent_encode(query)}"
 
 
-def rpc_v1_signature(method: str, params: Mapping[str, str], access_key_secret: str) -> str:
+def rpc_v1_signature(method: str, params: Mapping[str, str] | str, access_key_secret: str) -> str:
     """Base64 HMAC-SHA1 of the string-to-sign, keyed with ``secret + "&"`` (the published vectors need it)."""
     key = (access_key_secret + "&").encode("utf-8")
     digest = hmac.new(key, rpc_v1_string_to_sign(method, params).encode("utf-8"), hashlib.sha1).digest()
@@ -133,11 +152,14 @@ def rpc_v1_signature(method: str, params: Mapping[str, str], access_key_secret: 
 def v3_canonical_request(
     method: str,
     canonical_uri: str,
-    query: Mapping[str, str],
+    query: Mapping[str, str] | str,
     headers: Mapping[str, str],
     hashed_payload: str,
 ) -> tuple[str, str]:
-    """The canonical request and the ``SignedHeaders`` list; every header passed in is signed."""
+    """The canonical request and the ``SignedHeaders`` list; every header passed in is signed.
+
+    ``query`` may be the canonical query string itself (see :func:`canonical_query_string`).
+    """
     lowered: dict[str, str] = {}
     for name, value in headers.items():
         key = name.lower()
@@ -153,7 +175,7 @@ def v3_canonical_request(
         (
             method.upper(),
             canonical_uri or "/",
-            canonical_query_string(query),
+            query if isinstance(query, str) else canonical_query_string(query),
             canonical_headers,
             signed_headers,
             hashed_payload,
@@ -166,7 +188,7 @@ def v3_authorization(
     *,
     method: str,
     canonical_uri: str,
-    query: Mapping[str, str],
+    query: Mapping[str, str] | str,
     headers: Mapping[str, str],
     body: bytes,
     credentials: Credentials,
@@ -192,23 +214,24 @@ def v3_sign_headers(
     host: str,
     action: str,
     version: str,
-    query: Mapping[str, str],
+    query: Mapping[str, str] | str,
     body: bytes,
     credentials: Credentials,
-    timestamp: datetime,
+    timestamp: datetime | str,
     nonce: str,
     content_type: str | None = None,
     canonical_uri: str = "/",
 ) -> dict[str, str]:
     """Every header to send for a V3 call (``host``, ``x-acs-*``, ``content-type``, ``Authorization``).
 
-    ``canonical_uri`` is the request's encoded path: ``/`` for VOD (an RPC-style API).
+    ``canonical_uri`` is the request's encoded path: ``/`` for VOD (an RPC-style API). ``query``
+    may be the canonical query string and ``timestamp`` the formatted ``x-acs-date``.
     """
     headers = {
         "host": host,
         "x-acs-action": action,
         "x-acs-version": version,
-        "x-acs-date": format_timestamp(timestamp),
+        "x-acs-date": _timestamp_text(timestamp),
         "x-acs-signature-nonce": nonce,
         "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
     }

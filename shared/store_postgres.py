@@ -1,17 +1,21 @@
 """The production store: PostgreSQL (ApsaraDB RDS / PolarDB) through psycopg 3.
 
 psycopg is imported when the first connection is made, never at import time. One connection per
-instance, opened on first use and reused across warm invocations, autocommit off: every operation
-is one explicit transaction, committed or rolled back before the call returns (no connection is
-ever left idle in a transaction). Threads share the connection under a lock.
+instance, opened on first use and reused across warm invocations. Every operation is one
+transaction, committed or rolled back before the call returns (no connection is ever left idle in
+a transaction): an explicit one, or, for single-statement reads and ``apply_event`` (one statement
+made idempotent by its dedupe key), the statement alone in autocommit, which saves the BEGIN and
+COMMIT round trips (a callback costs two: ``get_by_video_id`` and ``apply_event``). Threads share
+the connection under a lock.
 
 When the server drops the connection (RDS idle kill, failover, ``pg_terminate_backend``) the
 failure is a ``psycopg.OperationalError``: the connection is closed and forgotten, and if it
 happened on a reused connection before ``COMMIT`` was sent, the transaction is replayed once on
-a fresh connection (nothing of it was committed). Otherwise :class:`errors.StoreUnavailable` is
-raised and the next call reconnects. A failure during ``COMMIT`` is never replayed (its outcome is
-unknown). The schema is created by :meth:`PostgresStore.migrate` (``vodfc migrate`` at deploy
-time); it is not migrated implicitly.
+a fresh connection (nothing of it was committed; an autocommit statement may have been, which
+is why only reads and the idempotent ``apply_event`` run that way). Otherwise
+:class:`errors.StoreUnavailable` is raised and the next call reconnects. A failure during
+``COMMIT`` is never replayed (its outcome is unknown). The schema is created by
+:meth:`PostgresStore.migrate` (``vodfc migrate`` at deploy time); it is not migrated implicitly.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ from shared.store import (
     decode_cursor,
     encode_cursor,
     lease_end,
-    plan_event,
     redact_url,
     resolve_allowed,
     utc,
@@ -52,6 +55,9 @@ T = TypeVar("T")
 
 _COLS: Final = ", ".join(UPLOAD_COLUMNS)
 _PENDING: Final = sorted(states.PENDING_STATUSES)
+# The pending statuses as SQL literals, written the same way in the partial index and in the
+# queries that must match its predicate (a bound array would not let the planner use it).
+_PENDING_SQL: Final = "(" + ", ".join(f"'{s}'" for s in (states.CREATING, states.CREATED)) + ")"
 _STATUS_CHECK: Final = ", ".join(f"'{s}'" for s in states.ALL_STATUSES)
 _TIME_COLUMNS: Final = frozenset(
     {"created_at", "updated_at", "credential_expires_at", "last_event_at", "claimed_until"}
@@ -124,6 +130,17 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             "CREATE INDEX IF NOT EXISTS orphan_events_video ON orphan_events (video_id)",
         ),
     ),
+    (
+        2,
+        "partial index for claim_stale: pending uploads, oldest first",
+        # claim_stale reads it in order and stops after `limit` rows (no sort of every pending
+        # upload). Built inside the migration transaction: it blocks writes to uploads while it
+        # builds, which is brief at the sizes vodfc keeps (terminal uploads are not indexed).
+        (
+            "CREATE INDEX IF NOT EXISTS uploads_stale_pending ON uploads (created_at, upload_id) "
+            f"WHERE status IN {_PENDING_SQL}",
+        ),
+    ),
 )
 
 
@@ -189,15 +206,20 @@ class PostgresStore:
             with contextlib.suppress(Exception):  # closing a dead connection may fail; it is gone anyway
                 conn.close()
 
-    def _run(self, fn: Callable[[psycopg.Cursor[Any]], T]) -> T:
-        """Run ``fn`` as one transaction (see the module docstring for failures)."""
+    def _run(self, fn: Callable[[psycopg.Cursor[Any]], T], *, autocommit: bool = False) -> T:
+        """Run ``fn`` as one transaction (see the module docstring for failures).
+
+        ``autocommit=True`` is for ``fn`` that runs a single statement which is safe to replay
+        (a read, or a write made idempotent by a key): the statement is its own transaction, so
+        no BEGIN and COMMIT round trips are spent on it.
+        """
         with self._lock:
             try:
-                return self._attempt(fn, may_replay=True)
+                return self._attempt(fn, may_replay=True, autocommit=autocommit)
             except _Replay:
-                return self._attempt(fn, may_replay=False)
+                return self._attempt(fn, may_replay=False, autocommit=autocommit)
 
-    def _attempt(self, fn: Callable[[psycopg.Cursor[Any]], T], *, may_replay: bool) -> T:
+    def _attempt(self, fn: Callable[[psycopg.Cursor[Any]], T], *, may_replay: bool, autocommit: bool) -> T:
         import psycopg
 
         fresh = self._conn is None
@@ -205,6 +227,8 @@ class PostgresStore:
             self._conn = self._connect()
         conn = self._conn
         try:
+            if conn.autocommit != autocommit:  # idle between calls: a local switch, no round trip
+                conn.autocommit = autocommit
             with conn.cursor() as cur:
                 result = fn(cur)
         except errors.VodfcError:
@@ -228,6 +252,8 @@ class PostgresStore:
         except BaseException:
             self._rollback()
             raise
+        if autocommit:
+            return result
         try:
             conn.commit()
         except psycopg.Error as exc:
@@ -309,7 +335,9 @@ class PostgresStore:
         return self._run(run)
 
     def find_by_idempotency_key(self, owner: str, key: str) -> Upload | None:
-        return self._run(lambda cur: self._one(cur, "owner = %s AND idempotency_key = %s", (owner, key)))
+        return self._run(
+            lambda cur: self._one(cur, "owner = %s AND idempotency_key = %s", (owner, key)), autocommit=True
+        )
 
     def attach_video(
         self, upload_id: str, video_id: str, credential_expires_at: datetime | None, now: datetime
@@ -347,10 +375,12 @@ class PostgresStore:
         )
 
     def get(self, owner: str, video_id: str) -> Upload | None:
-        return self._run(lambda cur: self._one(cur, "video_id = %s AND owner = %s", (video_id, owner)))
+        return self._run(
+            lambda cur: self._one(cur, "video_id = %s AND owner = %s", (video_id, owner)), autocommit=True
+        )
 
     def get_by_video_id(self, video_id: str) -> Upload | None:
-        return self._run(lambda cur: self._one(cur, "video_id = %s", (video_id,)))
+        return self._run(lambda cur: self._one(cur, "video_id = %s", (video_id,)), autocommit=True)
 
     def list_uploads(
         self, owner: str, *, status: str | None = None, limit: int = 20, cursor: str | None = None
@@ -376,7 +406,7 @@ class PostgresStore:
             cur.execute(sql, params)
             return cur.fetchall()
 
-        rows = self._run(run)
+        rows = self._run(run, autocommit=True)
         uploads = [_row_to_upload(r) for r in rows[:limit]]
         more = len(rows) > limit
         next_cursor = encode_cursor(uploads[-1].created_at, uploads[-1].upload_id) if more else None
@@ -389,7 +419,7 @@ class PostgresStore:
             )
             return int(_fetch1(cur))
 
-        return self._run(run)
+        return self._run(run, autocommit=True)
 
     def set_credential_expiry(self, video_id: str, expires_at: datetime, now: datetime) -> bool:
         params = (utc(expires_at), utc(now), video_id, states.CREATED)
@@ -457,41 +487,31 @@ class PostgresStore:
         received = utc(now)
         body = json.dumps(dict(payload) if payload is not None else clean, default=str, sort_keys=True)
 
-        def run(cur: psycopg.Cursor[Any]) -> ApplyResult:
-            cur.execute(
-                "INSERT INTO event_dedupe (dedupe_key, video_id, event_type, received_at) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (dedupe_key) DO NOTHING",
-                (dedupe_key, video_id, event_type, received),
-            )
-            if cur.rowcount == 0:
-                return ApplyResult.DUPLICATE
-            current = self._one(cur, "video_id = %s", (video_id,), lock=True)
-            if current is None:
-                cur.execute(
-                    "INSERT INTO orphan_events "
-                    "(video_id, dedupe_key, event_type, event_time, payload, received_at) "
-                    "VALUES (%s, %s, %s, %s, %s::jsonb, %s)",
-                    (video_id, dedupe_key, event_type, event_at, body, received),
-                )
-                return ApplyResult.ORPHAN
-            result, changes = plan_event(
-                current,
-                to=to,
-                allowed=allowed,
-                fields=clean,
-                event_type=event_type,
-                event_time=event_at,
-                now=received,
-            )
-            if changes:
-                sets = ", ".join(f"{c} = %s" for c in changes)
-                cur.execute(
-                    f"UPDATE uploads SET {sets} WHERE upload_id = %s",  # noqa: S608
-                    [*(_db_value(c, v) for c, v in changes.items()), current.upload_id],
-                )
-            return result
+        sql, params = _apply_event_sql(
+            video_id=video_id,
+            dedupe_key=dedupe_key,
+            event_type=event_type,
+            event_at=event_at,
+            received=received,
+            to=to,
+            allowed=allowed,
+            fields=clean,
+            body=body,
+        )
 
-        return self._run(run)
+        def run(cur: psycopg.Cursor[Any]) -> ApplyResult:
+            cur.execute(sql, params)
+            row = cur.fetchone()
+            if row is None or not row[0]:
+                return ApplyResult.DUPLICATE
+            if row[1] is None:
+                return ApplyResult.ORPHAN
+            return ApplyResult.APPLIED if row[1] else ApplyResult.STALE
+
+        # One statement, one round trip, in autocommit: the statement is its own transaction.
+        # Replaying it after a lost connection is safe: had the first attempt committed, its
+        # dedupe key makes the replay a DUPLICATE that changes nothing.
+        return self._run(run, autocommit=True)
 
     def claim_stale(
         self,
@@ -503,21 +523,19 @@ class PostgresStore:
         credential_expired_before: datetime | None = None,
     ) -> list[Upload]:
         check_limit(limit)
-        cred_cut = utc(credential_expired_before) if credential_expired_before is not None else None
-        params = (
-            lease_end(now, lease_seconds),
-            _PENDING,
-            utc(created_before),
-            utc(now),
-            cred_cut,
-            cred_cut,
-            limit,
+        params: list[object] = [lease_end(now, lease_seconds), utc(created_before), utc(now)]
+        # The status list is literal, as in the partial index uploads_stale_pending, so that the
+        # planner walks that index in (created_at, upload_id) order and stops after `limit` rows.
+        where = (
+            f"status IN {_PENDING_SQL} AND created_at < %s AND (claimed_until IS NULL OR claimed_until <= %s)"
         )
+        if credential_expired_before is not None:
+            where += " AND (credential_expires_at IS NULL OR credential_expires_at < %s)"
+            params.append(utc(credential_expired_before))
+        params.append(limit)
         sql = (
             f"UPDATE uploads SET claimed_until = %s WHERE upload_id IN ("  # noqa: S608
-            " SELECT upload_id FROM uploads WHERE status = ANY(%s) AND created_at < %s"
-            " AND (claimed_until IS NULL OR claimed_until <= %s)"
-            " AND (%s::timestamptz IS NULL OR credential_expires_at IS NULL OR credential_expires_at < %s)"
+            f" SELECT upload_id FROM uploads WHERE {where}"
             " ORDER BY created_at, upload_id LIMIT %s FOR UPDATE SKIP LOCKED)"
             f" RETURNING {_COLS}"
         )
@@ -561,6 +579,84 @@ class PostgresStore:
             return PruneCounts(dedupe=dedupe, idempotency=idem, orphans=orphans)
 
         return self._run(run)
+
+
+# SQL types of the UPDATABLE_FIELDS columns, for the casts of their bound values.
+_FIELD_TYPES: Final = {"duration": "double precision", "size": "bigint", "error": "text"}
+
+
+def _apply_event_sql(
+    *,
+    video_id: str,
+    dedupe_key: str,
+    event_type: str,
+    event_at: datetime | None,
+    received: datetime,
+    to: str | None,
+    allowed: frozenset[str],
+    fields: Mapping[str, object],
+    body: str,
+) -> tuple[str, dict[str, object]]:
+    """apply_event as one statement: plan_event's rules written in SQL.
+
+    ``d`` records the dedupe key (no row: a duplicate, and nothing else runs); ``c`` locks the
+    upload (``FOR UPDATE`` returns its latest committed version) and decides ``ok`` (its status
+    is in ``allowed``: applied, else stale); ``u`` writes the changes (the fields; on stale only
+    those still NULL); ``o`` keeps the event as an orphan when there is no upload. The row
+    returned is (dedupe key new, ``ok`` or NULL when there is no upload).
+    """
+    params: dict[str, object] = {
+        "vid": video_id,
+        "key": dedupe_key,
+        "etype": event_type,
+        "eat": event_at,
+        "now": received,
+        "allowed": sorted(allowed),
+        "body": body,
+    }
+    sets: list[str] = []
+    fill: list[str] = []
+    for i, (column, value) in enumerate(sorted(fields.items())):
+        params[f"f{i}"] = value
+        value_sql = f"%(f{i})s::{_FIELD_TYPES[column]}"
+        sets.append(f"{column} = CASE WHEN c.ok THEN {value_sql} ELSE coalesce(c.{column}, {value_sql}) END")
+        fill.append(f"c.{column} IS NULL")
+    if to is not None:
+        params["to"] = to
+        sets.append("status = CASE WHEN c.ok THEN %(to)s ELSE c.status END")
+        sets.append(
+            "claimed_until = CASE WHEN c.ok AND c.status <> %(to)s THEN NULL ELSE c.claimed_until END"
+        )
+    newer = "c.last_event_at IS NULL"
+    if event_at is not None:
+        newer += " OR %(eat)s::timestamptz >= c.last_event_at"
+    newer = f"c.ok AND ({newer})"
+    sets.append(f"last_event = CASE WHEN {newer} THEN %(etype)s ELSE c.last_event END")
+    sets.append(f"last_event_at = CASE WHEN {newer} THEN %(eat)s::timestamptz ELSE c.last_event_at END")
+    sets.append("updated_at = %(now)s")
+    # Stale with nothing to fill in: no write at all.
+    changed = " OR ".join(["c.ok", *fill])
+    columns = ", ".join(
+        ["upload_id", "status", "claimed_until", "last_event", "last_event_at", *_FIELD_TYPES]
+    )
+    # Data-modifying CTEs run once, to completion, whether or not the final SELECT reads them.
+    sql = (
+        "WITH d AS ("  # noqa: S608
+        " INSERT INTO event_dedupe (dedupe_key, video_id, event_type, received_at)"
+        " VALUES (%(key)s, %(vid)s, %(etype)s, %(now)s) ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1"
+        "), c AS ("
+        f" SELECT {columns}, status = ANY(%(allowed)s::text[]) AS ok FROM uploads"
+        " WHERE video_id = %(vid)s AND EXISTS (SELECT FROM d) FOR UPDATE"
+        "), u AS ("
+        f" UPDATE uploads SET {', '.join(sets)} FROM c"
+        f" WHERE uploads.upload_id = c.upload_id AND ({changed}) RETURNING 1"
+        "), o AS ("
+        " INSERT INTO orphan_events (video_id, dedupe_key, event_type, event_time, payload, received_at)"
+        " SELECT %(vid)s, %(key)s, %(etype)s, %(eat)s::timestamptz, %(body)s::jsonb, %(now)s"
+        " WHERE EXISTS (SELECT FROM d) AND NOT EXISTS (SELECT FROM c) RETURNING 1"
+        ") SELECT EXISTS (SELECT FROM d), (SELECT ok FROM c)"
+    )
+    return sql, params
 
 
 def _fetch1(cur: psycopg.Cursor[Any]) -> Any:

@@ -49,6 +49,9 @@ _TIME_COLUMNS: Final = frozenset(
     {"created_at", "updated_at", "credential_expires_at", "last_event_at", "claimed_until"}
 )
 _PENDING: Final = tuple(sorted(states.PENDING_STATUSES))
+# The pending statuses as SQL literals, written the same way in the partial index and in the
+# query that must match its predicate (SQLite matches the term textually, not bound values).
+_PENDING_SQL: Final = "(" + ", ".join(f"'{s}'" for s in (states.CREATING, states.CREATED)) + ")"
 _STATUS_CHECK: Final = ", ".join(f"'{s}'" for s in states.ALL_STATUSES)
 
 MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
@@ -101,6 +104,16 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             )""",
             "CREATE INDEX IF NOT EXISTS orphan_events_received ON orphan_events (received_at)",
             "CREATE INDEX IF NOT EXISTS orphan_events_video ON orphan_events (video_id)",
+        ),
+    ),
+    (
+        2,
+        "partial index for claim_stale: pending uploads, oldest first",
+        # claim_stale walks it in order and stops after `limit` rows (no sort of every pending
+        # upload). SQLite uses a partial index only when the query repeats its WHERE term.
+        (
+            "CREATE INDEX IF NOT EXISTS uploads_stale_pending ON uploads (created_at, upload_id) "
+            f"WHERE status IN {_PENDING_SQL}",
         ),
     ),
 )
@@ -495,17 +508,24 @@ class SqliteStore:
     ) -> list[Upload]:
         check_limit(limit)
         until = _t(lease_end(now, lease_seconds))
-        cred_cut = _t(credential_expired_before) if credential_expired_before is not None else None
-        params = (*_PENDING, _t(created_before), _t(now), cred_cut, cred_cut, limit)
+        params: list[object] = [_t(created_before), _t(now)]
+        # Literal statuses, as in the partial index uploads_stale_pending (see MIGRATIONS).
+        where = (
+            f"status IN {_PENDING_SQL} AND created_at < ? AND (claimed_until IS NULL OR claimed_until <= ?)"
+        )
+        if credential_expired_before is not None:
+            where += " AND (credential_expires_at IS NULL OR credential_expires_at < ?)"
+            params.append(_t(credential_expired_before))
+        params.append(limit)
+        # INDEXED BY: without ANALYZE statistics SQLite prefers uploads_status_created and sorts
+        # every pending upload; this index always exists (connections migrate on open).
+        select = (
+            f"SELECT upload_id FROM uploads INDEXED BY uploads_stale_pending WHERE {where}"  # noqa: S608
+            " ORDER BY created_at, upload_id LIMIT ?"
+        )
 
         def run(conn: sqlite3.Connection) -> list[Upload]:
-            rows = conn.execute(
-                f"SELECT upload_id FROM uploads WHERE status IN ({_marks(len(_PENDING))}) "  # noqa: S608
-                "AND created_at < ? AND (claimed_until IS NULL OR claimed_until <= ?) "
-                "AND (? IS NULL OR credential_expires_at IS NULL OR credential_expires_at < ?) "
-                "ORDER BY created_at, upload_id LIMIT ?",
-                params,
-            ).fetchall()
+            rows = conn.execute(select, params).fetchall()
             ids = [r[0] for r in rows]
             if not ids:
                 return []

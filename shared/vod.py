@@ -15,6 +15,8 @@ errors never leave this module: they become :mod:`shared.errors` types (``raise 
 
 from __future__ import annotations
 
+import bisect
+import http.cookiejar
 import json
 import logging
 import math
@@ -35,6 +37,7 @@ from shared.clock import utcnow
 from shared.signing import (
     Credentials,
     canonical_query_string,
+    format_timestamp,
     new_nonce,
     percent_encode,
     rpc_v1_common_params,
@@ -43,6 +46,7 @@ from shared.signing import (
 )
 
 if TYPE_CHECKING:
+    import ssl
     from datetime import datetime
 
     from shared.settings import Settings
@@ -82,6 +86,13 @@ _SIGNING_CODES = (
 
 M = TypeVar("M", bound=BaseModel)
 CredentialsProvider = Callable[[], Credentials]
+
+_default_utcnow = utcnow
+
+
+def _wall_timestamp() -> str:
+    """``format_timestamp(utcnow())`` without building a datetime (both truncate to the second)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 # --- httpx.Auth ---------------------------------------------------------------------------------
@@ -302,7 +313,12 @@ class VodClient:
         self._random = random
         self._nonce = nonce
         self._utcnow = utcnow
+        # The signature's timestamp, formatted: the default wall clock skips datetime entirely.
+        self._timestamp: Callable[[], str] = (
+            _wall_timestamp if utcnow is _default_utcnow else lambda: format_timestamp(utcnow())
+        )
         self._http: httpx.Client | None = None
+        self._target: _Target | None = None
         self._lock = threading.Lock()
 
     # --- operations -----------------------------------------------------------------------------
@@ -427,35 +443,90 @@ class VodClient:
 
     # --- machinery ------------------------------------------------------------------------------
 
-    def _client(self) -> httpx.Client:
+    def _client(self) -> tuple[httpx.Client, _Target]:
         with self._lock:
-            if self._http is None:
+            if self._http is None or self._target is None:
                 s = self.settings
                 # Issue #6: httpx logs each request line (the full URL) at INFO, and FC's runtime
                 # prints INFO records of every logger; with RPC V1 signing that URL carries the
                 # SecurityToken. Our own log lines say what was called; httpx may only warn.
                 quiet = logging.getLogger("httpx")
                 quiet.setLevel(max(quiet.level, logging.WARNING))
-                self._http = httpx.Client(
+                # No auth here: _signed_request signs each request as it is built (AcsAuth's work,
+                # without a second pass over the URL). No cookies either: VOD sets none, and
+                # httpx would parse every response's URL again to look for them.
+                http = httpx.Client(
                     base_url=s.vod_base_url,
                     transport=self._transport,
-                    auth=AcsAuth(
-                        self._credentials,
-                        signature_version=s.vod_signature_version,
-                        clock=self._utcnow,
-                        nonce=self._nonce,
-                    ),
+                    verify=_ssl_context() if self._transport is None else True,
+                    cookies=_NoCookies(),
                     timeout=httpx.Timeout(s.vod_read_timeout, connect=s.vod_connect_timeout),
                     headers={"user-agent": "vodfc"},
                     follow_redirects=False,
                 )
-            return self._http
+                # Cookies.extract_cookies would still rebuild a urllib request (parsing the URL
+                # again) for every response before the jar ignores it: skip it outright.
+                http.cookies.extract_cookies = _ignore_cookies  # type: ignore[method-assign]
+                self._target = _Target.of(http)
+                self._http = http
+            return self._http, self._target
 
-    def _timeout(self, remaining: float) -> httpx.Timeout:
+    def _timeout(self, remaining: float) -> dict[str, float]:
+        """``httpx.Timeout(read, connect=connect, pool=connect).as_dict()``, capped by ``remaining``."""
         s = self.settings
         connect = min(s.vod_connect_timeout, remaining)
         read = min(s.vod_read_timeout, remaining)
-        return httpx.Timeout(read, connect=connect, pool=connect)
+        return {"connect": connect, "read": read, "write": read, "pool": connect}
+
+    def _signed_request(
+        self, target: _Target, action: str, params: Mapping[str, str], remaining: float
+    ) -> httpx.Request:
+        """The final request, signed as :class:`AcsAuth` would sign it, built (and its URL parsed) once."""
+        query_params = {k: v if type(v) is str else _primitive_text(v) for k, v in params.items()}
+        credentials = self._credentials()
+        headers = list(target.headers)
+        if self.settings.vod_signature_version == "v1":
+            common = rpc_v1_common_params(
+                action=action,
+                version=VOD_VERSION,
+                access_key_id=credentials.access_key_id,
+                timestamp=self._timestamp(),
+                nonce=self._nonce(),
+                security_token=credentials.security_token,
+            )
+            clash = sorted((set(common) | {"Signature"}) & set(query_params))
+            if clash:
+                raise ValueError(f"parameters reserved for signing: {', '.join(clash)}")
+            query_params.update(common)
+            names = sorted(query_params)
+            pairs = [f"{percent_encode(k)}={percent_encode(query_params[k])}" for k in names]
+            signature = rpc_v1_signature("POST", "&".join(pairs), credentials.access_key_secret)
+            # "Signature" joins the sorted names (the wire query is the canonical query string).
+            pairs.insert(bisect.bisect(names, "Signature"), f"Signature={percent_encode(signature)}")
+            query = "&".join(pairs)
+        else:
+            query = canonical_query_string(query_params)
+            headers.extend(
+                v3_sign_headers(
+                    method="POST",
+                    host=target.host,
+                    action=action,
+                    version=VOD_VERSION,
+                    query=query,
+                    body=b"",
+                    credentials=credentials,
+                    timestamp=self._timestamp(),
+                    nonce=self._nonce(),
+                    canonical_uri=target.canonical_uri,
+                ).items()
+            )
+        # httpx keeps an already-encoded query verbatim (only A-Za-z0-9-_.~%=& appear in it).
+        return httpx.Request(
+            "POST",
+            f"{target.url}?{query}" if query else target.url,
+            headers=headers,
+            extensions={"timeout": self._timeout(remaining)},
+        )
 
     def _call(
         self,
@@ -513,15 +584,8 @@ class VodClient:
     def _attempt(self, action: str, params: Mapping[str, str], remaining: float) -> httpx.Response | _Failure:
         """One HTTP exchange: VOD's 200 answer, or what went wrong (foreign errors translated)."""
         try:
-            client = self._client()
-            request = client.build_request(
-                "POST",
-                "/",
-                params=dict(params),
-                headers={"x-acs-action": action, "x-acs-version": VOD_VERSION},
-                timeout=self._timeout(remaining),
-            )
-            response = client.send(request)
+            client, target = self._client()
+            response = client.send(self._signed_request(target, action, params, remaining))
         except httpx.TimeoutException as exc:
             # Before the connection exists nothing reached VOD; afterwards VOD may have acted.
             sent = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
@@ -625,6 +689,71 @@ class VodClient:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What every request of one ``httpx.Client`` shares: URL (no query), headers, signed host/path."""
+
+    url: str
+    host: str
+    canonical_uri: str
+    headers: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, http: httpx.Client) -> _Target:
+        base = http.base_url  # httpx gives it a trailing "/": requests go to "<base>/"
+        # The client's default headers (user-agent, accept-encoding, connection) as build_request
+        # would merge them; VOD answers XML unless asked otherwise (V1 sends Format=JSON as well).
+        headers = {k: v for k, v in http.headers.items() if k != "accept"}
+        headers["accept"] = "application/json"
+        path = base.raw_path.split(b"?", 1)[0]  # b"/" even when the base URL's path is empty
+        return cls(
+            url=str(base.copy_with(raw_path=path, fragment=None)),
+            host=base.netloc.decode("ascii"),
+            canonical_uri=path.decode("ascii"),
+            headers=tuple(headers.items()),
+        )
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing (VOD's API sets no cookies; we send none)."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
+
+
+def _ignore_cookies(response: httpx.Response) -> None:
+    return None
+
+
+_ssl: ssl.SSLContext | None = None
+_ssl_lock = threading.Lock()
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """The TLS context of every client, built on first use only (loading the CA bundle costs ms).
+
+    ``httpx.create_ssl_context()`` is what ``httpx.Client(verify=True)`` builds (it honours
+    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``); building it once spares a rebuilt client the bundle.
+    """
+    global _ssl
+    with _ssl_lock:
+        if _ssl is None:
+            _ssl = httpx.create_ssl_context()
+        return _ssl
+
+
+def _primitive_text(value: object) -> str:
+    # As httpx's query parameters render a non-str value: JSON-style booleans, None as "".
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
 
 
 def _check_ids(name: str, ids: Sequence[str], *, limit: int = MAX_IDS) -> None:

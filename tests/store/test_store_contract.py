@@ -107,14 +107,14 @@ def orphan_count(store: Store) -> int:
 
 
 def test_migrate_is_idempotent_and_reports_the_version(store: Store, make_store: MakeStore) -> None:
-    assert store.migrate() == 1
-    assert store.migrate() == 1
-    assert make_store().migrate() == 1
+    assert store.migrate() == 2
+    assert store.migrate() == 2
+    assert make_store().migrate() == 2
 
 
 def test_concurrent_migrations_do_not_collide(make_store: MakeStore) -> None:
     stores = [make_store() for _ in range(4)]
-    assert run_threads(4, lambda i: stores[i].migrate()) == [1, 1, 1, 1]
+    assert run_threads(4, lambda i: stores[i].migrate()) == [2, 2, 2, 2]
 
 
 # --- reserve, attach, discard ------------------------------------------------------------------
@@ -555,6 +555,54 @@ def test_concurrent_deliveries_of_one_event_apply_once(make_store: MakeStore) ->
     assert results.count(ApplyResult.DUPLICATE) == 7
 
 
+def test_concurrent_events_on_one_upload_end_in_the_furthest_state(make_store: MakeStore) -> None:
+    stores = [make_store() for _ in range(len(EVENTS))]
+    stores[0].migrate()
+    up = created(stores[0])
+    vid = up.video_id or ""
+
+    def deliver(i: int) -> object:
+        name, to, fields = EVENTS[i]
+        return event(stores[i], vid, name, to, event_type=name, event_time=at(i), fields=fields)
+
+    results = run_threads(len(EVENTS), deliver)
+    assert all(r in (ApplyResult.APPLIED, ApplyResult.STALE) for r in results), results
+    got = stores[0].get_by_video_id(vid)
+    assert got is not None
+    assert (got.status, got.size, got.duration) == (READY, 100, 12.0)
+    assert (got.last_event, got.last_event_at) == ("TranscodeComplete", at(3))
+
+
+def test_events_without_a_time_do_not_replace_the_recorded_event(store: Store) -> None:
+    up = created(store)
+    vid = up.video_id or ""
+    assert event(store, vid, "a", UPLOADED, event_type="Timed", event_time=at(5)) is ApplyResult.APPLIED
+    assert event(store, vid, "b", PROCESSING, event_type="Untimed", event_time=None) is ApplyResult.APPLIED
+    got = store.get_by_video_id(vid)
+    assert got is not None
+    assert (got.status, got.last_event, got.last_event_at) == (PROCESSING, "Timed", at(5))
+    # On an upload with no event recorded yet, an untimed event is recorded.
+    other = created(store)
+    assert event(store, other.video_id or "", "c", None, event_type="First", event_time=None) is (
+        ApplyResult.APPLIED
+    )
+    first = store.get_by_video_id(other.video_id or "")
+    assert first is not None and (first.last_event, first.last_event_at) == ("First", None)
+
+
+def test_an_applied_move_ends_a_cleanup_claim(store: Store) -> None:
+    up = created(store, now=at(0))
+    vid = up.video_id or ""
+    assert len(store.claim_stale(created_before=at(10), limit=10, lease_seconds=600, now=at(10))) == 1
+    # An event that keeps the status keeps the lease; one that moves it ends the lease.
+    assert event(store, vid, "same", None) is ApplyResult.APPLIED
+    kept = store.get_by_video_id(vid)
+    assert kept is not None and kept.claimed_until is not None
+    assert event(store, vid, "move", UPLOADED) is ApplyResult.APPLIED
+    moved = store.get_by_video_id(vid)
+    assert moved is not None and moved.status == UPLOADED and moved.claimed_until is None
+
+
 def test_apply_event_validates_its_arguments(store: Store) -> None:
     up = created(store)
     vid = up.video_id or ""
@@ -642,6 +690,38 @@ def test_release_and_transition_end_a_claim(store: Store) -> None:
     assert expired is not None and expired.claimed_until is None
     again = store.claim_stale(created_before=at(10), limit=10, lease_seconds=600, now=at(102))
     assert [u.upload_id for u in again] == [a.upload_id]
+
+
+def test_claim_stale_reads_the_partial_index_without_sorting(store: Store) -> None:
+    """The claim walks uploads_stale_pending in order (no scan and sort of every upload)."""
+    store.migrate()
+    for i in range(30):
+        created(store, now=at(i))
+    query = (
+        "SELECT upload_id FROM uploads WHERE status IN ('creating', 'created') AND created_at < {p}"
+        " AND (claimed_until IS NULL OR claimed_until <= {p}) ORDER BY created_at, upload_id LIMIT 20"
+    )
+    if store.dialect == "sqlite":  # the store's own SELECT, with its values inlined
+        conn = store._conn  # type: ignore[attr-defined]
+        seen: list[str] = []
+        conn.set_trace_callback(seen.append)
+        try:
+            store.claim_stale(created_before=at(9), limit=20, lease_seconds=60, now=at(9))
+        finally:
+            conn.set_trace_callback(None)
+        (select,) = [q for q in seen if q.startswith("SELECT upload_id FROM uploads")]
+        rows = conn.execute("EXPLAIN QUERY PLAN " + select).fetchall()
+        plan = " ".join(str(r[-1]) for r in rows)
+    else:
+
+        def explain(cur: Any) -> str:
+            cur.execute("SET LOCAL enable_seqscan = off")  # a 30-row table would be read whole
+            cur.execute("EXPLAIN " + query.format(p="%s"), (at(9), at(9)))
+            return " ".join(r[0] for r in cur.fetchall())
+
+        plan = store._run(explain)  # type: ignore[attr-defined]
+    assert "uploads_stale_pending" in plan, plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
 
 
 def test_claim_stale_validates_arguments(store: Store) -> None:
@@ -769,12 +849,12 @@ def test_unusable_sqlite_path_is_store_unavailable(tmp_path: Path) -> None:
 def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     relative = create_store("sqlite:///.vodfc/vodfc.db")
-    assert relative.migrate() == 1
+    assert relative.migrate() == 2
     relative.close()
     assert (tmp_path / ".vodfc" / "vodfc.db").is_file()
 
     absolute = create_store(f"sqlite:///{tmp_path / 'deep' / 'er' / 'abs.db'}")
-    assert absolute.migrate() == 1
+    assert absolute.migrate() == 2
     absolute.close()
     assert (tmp_path / "deep" / "er" / "abs.db").is_file()
 

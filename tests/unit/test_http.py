@@ -822,6 +822,34 @@ def test_json_response_merges_headers_case_insensitively() -> None:
     assert response.body == '{"a":"é"}'.encode()
 
 
+def test_response_headers_are_merged_case_insensitively(call: Any) -> None:
+    def custom(request: Request, **params: str) -> Response:
+        headers = {"cache-control": "max-age=5", "VARY": "Accept", "x-request-id": "spoofed", "X-A": "1"}
+        return Response(200, headers, b"{}")
+
+    router = Router()
+    router.add("GET", "/custom", custom)
+    result = call("GET", "/custom", route=router, headers={"Origin": ORIGIN})
+    lowered = [k.lower() for k in result.headers]
+    assert len(lowered) == len(set(lowered))
+    assert result.headers["cache-control"] == "max-age=5"  # the route's spelling and value kept
+    assert result.headers["Vary"] == "Accept, Origin" and "VARY" not in result.headers
+    assert result.headers["X-Request-Id"] == RID and "x-request-id" not in result.headers
+    assert result.headers["X-A"] == "1"
+    assert result.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_non_latin1_header_value_is_dropped(call: Any) -> None:
+    def custom(request: Request, **params: str) -> Response:
+        return Response(200, {"X-Name": "caf\u00e9", "X-Emoji": "\u2603", "X-Ok": "yes"}, b"{}")
+
+    router = Router()
+    router.add("GET", "/custom", custom)
+    result = call("GET", "/custom", route=router)
+    assert result.header("X-Name") == "caf\u00e9"  # latin-1 is allowed
+    assert result.header("X-Emoji") is None and result.header("X-Ok") == "yes"
+
+
 # --- the invocation log line -------------------------------------------------------------------
 def test_exactly_one_invocation_line(call: Any, capsys: pytest.CaptureFixture[str]) -> None:
     def owned(request: Request, video_id: str) -> Response:

@@ -226,3 +226,75 @@ def test_import_is_cheap() -> None:
         "assert shared.log._patterns.cache_info().currsize == 0\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- the fast paths must not change what is redacted ---------------------------------------------
+def _full_redaction(text: str) -> str:
+    """redact_text without its prefilter and memo: every secret, every pattern, every time."""
+    for secret in log._by_length:
+        text = text.replace(secret, log.REDACTED)
+    for pattern, replacement in log._patterns():
+        text = pattern.sub(replacement, text)
+    return text
+
+
+_FRAGMENTS = [
+    "Authorization: ", "authorization=", "Bearer ", "basic ", "eyJ", "eyj", "CAIS", "cais", "://",
+    "u:p@h", "secret", "Token", "PASSWORD", "pwd", "auth", "AUTH_MODE", "auth-mode", "signature",
+    "cookie", "private_key", "apikey", "=", ": ", '"', "'", " ", ",", ";", "}", "]", "&", ".", "-",
+    "abcdefghijklmnop", "0123456789+/", "==", "é", "\n", "registered-fast-path-secret",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=6), max_size=14))
+def test_prefilter_and_memo_agree_with_the_full_pass(parts: list[str]) -> None:
+    log.register_secrets("registered-fast-path-secret")
+    text = "".join(parts)
+    expected = _full_redaction(text)
+    assert log.redact_text(text) == expected
+    assert log.redact_text(text) == expected  # the memoised answer too
+
+
+def test_memo_is_dropped_when_a_secret_is_registered() -> None:
+    text = "value late-registered-secret-4242 here"
+    assert log.redact_text(text) == text  # remembered as harmless...
+    log.register_secrets("late-registered-secret-4242")
+    assert log.redact_text(text) == "value [REDACTED] here"  # ...until the secret is known
+
+
+def test_long_text_is_redacted_without_the_memo() -> None:
+    log.register_secrets("long-text-secret-value-1")
+    text = "x" * 5000 + " long-text-secret-value-1 token=abcdef " + JWT
+    out = log.redact_text(text)
+    assert "long-text-secret-value-1" not in out and "abcdef" not in out and JWT not in out
+
+
+def test_secret_named_numbers_are_still_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    log.get_logger("num").info("n", extra={"pin_password": 123456, "retry_count": 3, "token_ok": False})
+    line = lines(capsys)[0]
+    assert line["pin_password"] == log.REDACTED
+    assert line["retry_count"] == 3 and line["token_ok"] is False
+
+
+def test_invocation_line_is_redacted_too(capsys: pytest.CaptureFixture[str]) -> None:
+    log.log_invocation("f", "GET /x", 200, 1.0, "user-1", "v1", "rid", detail=f"got {JWT}", api_key="k1")
+    line = lines(capsys)[0]
+    assert line["detail"] == f"got {log.REDACTED}" and line["api_key"] == log.REDACTED
+
+
+def test_configure_logging_does_not_reset_the_level_every_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = logging.getLogger(log.ROOT)
+    calls: list[object] = []
+    monkeypatch.setattr(root, "setLevel", lambda level: calls.append(level))
+    log.configure_logging(level="INFO")  # already INFO (autouse fixture)
+    log.configure_logging(level="INFO")
+    assert calls == []
+    log.configure_logging(level="DEBUG")
+    assert calls == [logging.DEBUG]
+
+
+def test_timestamps_are_iso_utc_millis() -> None:
+    assert log._iso_utc(0.25) == "1970-01-01T00:00:00.250Z"
+    assert log._iso_utc(86399.5) == "1970-01-01T23:59:59.500Z"
+    assert log._iso_utc(86400.0) == "1970-01-02T00:00:00.000Z"

@@ -1060,3 +1060,55 @@ def test_retries_are_logged_without_secrets(
     ):
         assert secret not in text
     assert creds.UploadAuth not in repr(creds)
+
+
+# --- the hot path -------------------------------------------------------------------------------
+
+
+def test_default_wall_clock_timestamp_matches_format_timestamp() -> None:
+    from shared.signing import format_timestamp
+    from shared.vod import _wall_timestamp
+
+    before = format_timestamp(datetime.now(timezone.utc))
+    stamp = _wall_timestamp()
+    after = format_timestamp(datetime.now(timezone.utc))
+    assert before <= stamp <= after
+    assert len(stamp) == 20 and stamp.endswith("Z")
+
+
+def test_ssl_context_is_built_once_across_rebuilt_clients() -> None:
+    import shared.vod
+
+    client = VodClient(make_settings(), credentials=lambda: CREDS)
+    first_http, _ = client._client()
+    context = shared.vod._ssl
+    assert context is not None
+    client.close()
+    second_http, _ = client._client()
+    assert second_http is not first_http
+    assert shared.vod._ssl is context
+    client.close()
+
+
+def test_response_cookies_are_neither_kept_nor_sent(
+    vod: respx.MockRouter, client_factory: Callable[..., VodClient]
+) -> None:
+    route = vod.post(ENDPOINT).respond(200, json=credentials_body(), headers={"set-cookie": "a=b; Path=/"})
+    client = client_factory()
+    client.refresh_upload_video("vid0001")
+    client.refresh_upload_video("vid0001")
+    assert "cookie" not in route.calls.last.request.headers
+    assert client._http is not None and not list(client._http.cookies.jar)
+
+
+@pytest.mark.parametrize("version", ["v3", "v1"])
+def test_request_url_is_parsed_once_and_carries_the_canonical_query(
+    vod: respx.MockRouter, client_factory: Callable[..., VodClient], version: str
+) -> None:
+    route = vod.post(ENDPOINT).respond(200, json=credentials_body())
+    client_factory(vod_signature_version=version).refresh_upload_video("vid0001")
+    request = route.calls.last.request
+    query = request.url.query.decode("ascii")
+    assert query == canonical_query_string(dict(parse_qsl(query, keep_blank_values=True)))
+    assert request.headers["accept"] == "application/json"
+    assert request.headers["user-agent"] == "vodfc"
