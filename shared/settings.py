@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     # --- store --------------------------------------------------------------------------------
     database_url: SecretStr = SecretStr("sqlite:///.vodfc/vodfc.db")
     db_connect_timeout: float = Field(3.0, gt=0)
+    db_statement_timeout: float = Field(10.0, gt=0)
 
     # --- authentication of web clients --------------------------------------------------------
     auth_mode: Literal["jwt", "none"] = "jwt"
@@ -99,6 +100,7 @@ class Settings(BaseSettings):
 
     # --- cleanup ------------------------------------------------------------------------------
     stale_upload_seconds: int = Field(3000 + 3600, ge=1)
+    stuck_upload_seconds: int = Field(24 * 3600, ge=1)
     cleanup_dry_run: bool = False
     cleanup_time_budget_seconds: float = Field(240.0, gt=0)
     cleanup_max_uploads_per_run: int = Field(200_000, ge=1)

@@ -294,6 +294,28 @@ class Store(Protocol):
         """
         ...
 
+    def claim_stuck(
+        self,
+        *,
+        updated_before: datetime,
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+    ) -> list[Upload]:
+        """Claim up to ``limit`` uploads whose final callback may have been lost, oldest first.
+
+        Candidates: status ``uploaded`` or ``processing``, ``updated_at < updated_before``, and
+        no live lease (``claimed_until`` is ``NULL`` or ``<= now``); ordered by
+        ``(updated_at, upload_id)``. Leasing, concurrency and paging are as for
+        :meth:`claim_stale`: each returned upload gets ``claimed_until = now + lease_seconds``,
+        concurrent claimers never get the same upload while its lease lives, and calling again
+        returns the next page. ``updated_at`` is not touched by the claim, so an upload that
+        cleanup confirmed but could not move (VOD still transcoding) is a candidate again once
+        its lease ends. A claim ends with a transition, :meth:`release_claim` or the lease
+        expiring.
+        """
+        ...
+
     def expire_created(self, video_ids: Sequence[str], *, now: datetime) -> int:
         """Mark every listed upload that is still ``created`` as ``expired``, in one transaction.
 
@@ -463,7 +485,7 @@ def redact_url(url: str) -> str:
 
 # --- factories -----------------------------------------------------------------------------------
 
-_stores: dict[tuple[str, float], Store] = {}
+_stores: dict[tuple[str, float, float], Store] = {}
 _stores_lock = threading.Lock()
 
 
@@ -472,7 +494,9 @@ def _plain(url: str | SecretStr) -> str:
     return str(getter()) if callable(getter) else str(url)
 
 
-def create_store(database_url: str | SecretStr, *, connect_timeout: float = 3.0) -> Store:
+def create_store(
+    database_url: str | SecretStr, *, connect_timeout: float = 3.0, statement_timeout: float = 10.0
+) -> Store:
     """A new, not yet connected store for ``database_url`` (uncached; tests and tools).
 
     ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, ``sqlite:///:memory:``,
@@ -488,24 +512,32 @@ def create_store(database_url: str | SecretStr, *, connect_timeout: float = 3.0)
     if scheme in ("postgresql", "postgres"):
         from shared.store_postgres import PostgresStore
 
-        return PostgresStore(url, connect_timeout=connect_timeout)
+        return PostgresStore(url, connect_timeout=connect_timeout, statement_timeout=statement_timeout)
     raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:// or postgresql://)")
 
 
-def open_store(database_url: str | SecretStr, *, connect_timeout: float = 3.0) -> Store:
+def open_store(
+    database_url: str | SecretStr, *, connect_timeout: float = 3.0, statement_timeout: float = 10.0
+) -> Store:
     """The instance's store for ``database_url``: built once, reused across warm invocations."""
     url = _plain(database_url)
-    key = (url, connect_timeout)
+    key = (url, connect_timeout, statement_timeout)
     with _stores_lock:
         store = _stores.get(key)
         if store is None:
-            store = _stores[key] = create_store(url, connect_timeout=connect_timeout)
+            store = _stores[key] = create_store(
+                url, connect_timeout=connect_timeout, statement_timeout=statement_timeout
+            )
         return store
 
 
 def get_store(settings: Settings) -> Store:
-    """:func:`open_store` with ``DATABASE_URL`` and ``DB_CONNECT_TIMEOUT`` from ``settings``."""
-    return open_store(settings.database_url, connect_timeout=settings.db_connect_timeout)
+    """:func:`open_store` with ``DATABASE_URL`` and the ``DB_*`` timeouts from ``settings``."""
+    return open_store(
+        settings.database_url,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
 
 
 def reset_stores() -> None:

@@ -58,6 +58,8 @@ _PENDING: Final = sorted(states.PENDING_STATUSES)
 # The pending statuses as SQL literals, written the same way in the partial index and in the
 # queries that must match its predicate (a bound array would not let the planner use it).
 _PENDING_SQL: Final = "(" + ", ".join(f"'{s}'" for s in (states.CREATING, states.CREATED)) + ")"
+# Likewise for the statuses claim_stuck looks at (partial index uploads_stuck).
+_STUCK_SQL: Final = "(" + ", ".join(f"'{s}'" for s in (states.UPLOADED, states.PROCESSING)) + ")"
 _STATUS_CHECK: Final = ", ".join(f"'{s}'" for s in states.ALL_STATUSES)
 _TIME_COLUMNS: Final = frozenset(
     {"created_at", "updated_at", "credential_expires_at", "last_event_at", "claimed_until"}
@@ -141,6 +143,16 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             f"WHERE status IN {_PENDING_SQL}",
         ),
     ),
+    (
+        3,
+        "partial index for claim_stuck: uploaded/processing uploads, least recently updated first",
+        # claim_stuck reads it in order, like claim_stale reads uploads_stale_pending; uploads
+        # that reached a final status drop out of it. Built in the migration transaction too.
+        (
+            "CREATE INDEX IF NOT EXISTS uploads_stuck ON uploads (updated_at, upload_id) "
+            f"WHERE status IN {_STUCK_SQL}",
+        ),
+    ),
 )
 
 
@@ -167,11 +179,19 @@ class PostgresStore:
 
     dialect = "postgresql"
 
-    def __init__(self, url: str, *, connect_timeout: float = 3.0, application_name: str = "vodfc") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: float = 3.0,
+        statement_timeout: float = 10.0,
+        application_name: str = "vodfc",
+    ) -> None:
         if not url.lower().startswith(("postgresql://", "postgres://")):
             raise ValueError("a PostgreSQL DATABASE_URL starts with postgresql:// or postgres://")
         self._url = url
         self._connect_timeout = connect_timeout
+        self._statement_timeout_ms = max(1, round(statement_timeout * 1000))
         self._application_name = application_name
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.RLock()
@@ -191,6 +211,9 @@ class PostgresStore:
                 # libpq takes whole seconds (and treats 1 as 2).
                 connect_timeout=max(1, round(self._connect_timeout)),
                 application_name=self._application_name,
+                # A hung query (locks, an overloaded server) fails the statement instead of
+                # holding the invocation until FC's function timeout kills it.
+                options=f"-c statement_timeout={self._statement_timeout_ms}",
                 keepalives=1,
                 keepalives_idle=30,
                 keepalives_interval=10,
@@ -544,6 +567,33 @@ class PostgresStore:
             cur.execute(sql, params)
             return sorted(
                 (_row_to_upload(r) for r in cur.fetchall()), key=lambda u: (u.created_at, u.upload_id)
+            )
+
+        return self._run(run)
+
+    def claim_stuck(
+        self,
+        *,
+        updated_before: datetime,
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+    ) -> list[Upload]:
+        check_limit(limit)
+        params = (lease_end(now, lease_seconds), utc(updated_before), utc(now), limit)
+        # Literal statuses, as in the partial index uploads_stuck (see claim_stale).
+        sql = (
+            "UPDATE uploads SET claimed_until = %s WHERE upload_id IN ("  # noqa: S608
+            f" SELECT upload_id FROM uploads WHERE status IN {_STUCK_SQL} AND updated_at < %s"
+            " AND (claimed_until IS NULL OR claimed_until <= %s)"
+            " ORDER BY updated_at, upload_id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            f" RETURNING {_COLS}"
+        )
+
+        def run(cur: psycopg.Cursor[Any]) -> list[Upload]:
+            cur.execute(sql, params)
+            return sorted(
+                (_row_to_upload(r) for r in cur.fetchall()), key=lambda u: (u.updated_at, u.upload_id)
             )
 
         return self._run(run)

@@ -52,6 +52,8 @@ _PENDING: Final = tuple(sorted(states.PENDING_STATUSES))
 # The pending statuses as SQL literals, written the same way in the partial index and in the
 # query that must match its predicate (SQLite matches the term textually, not bound values).
 _PENDING_SQL: Final = "(" + ", ".join(f"'{s}'" for s in (states.CREATING, states.CREATED)) + ")"
+# Likewise for the statuses claim_stuck looks at (partial index uploads_stuck).
+_STUCK_SQL: Final = "(" + ", ".join(f"'{s}'" for s in (states.UPLOADED, states.PROCESSING)) + ")"
 _STATUS_CHECK: Final = ", ".join(f"'{s}'" for s in states.ALL_STATUSES)
 
 MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
@@ -114,6 +116,16 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
         (
             "CREATE INDEX IF NOT EXISTS uploads_stale_pending ON uploads (created_at, upload_id) "
             f"WHERE status IN {_PENDING_SQL}",
+        ),
+    ),
+    (
+        3,
+        "partial index for claim_stuck: uploaded/processing uploads, least recently updated first",
+        # claim_stuck walks it in order, like claim_stale walks uploads_stale_pending; uploads
+        # that reached a final status drop out of it.
+        (
+            "CREATE INDEX IF NOT EXISTS uploads_stuck ON uploads (updated_at, upload_id) "
+            f"WHERE status IN {_STUCK_SQL}",
         ),
     ),
 )
@@ -535,6 +547,40 @@ class SqliteStore:
             conn.execute(f"UPDATE uploads SET claimed_until = ? WHERE upload_id IN ({marks})", (until, *ids))  # noqa: S608
             claimed = conn.execute(
                 f"SELECT {_COLS} FROM uploads WHERE upload_id IN ({marks}) ORDER BY created_at, upload_id",  # noqa: S608
+                ids,
+            ).fetchall()
+            return [_row_to_upload(r) for r in claimed]
+
+        return self._write(run)
+
+    def claim_stuck(
+        self,
+        *,
+        updated_before: datetime,
+        limit: int,
+        lease_seconds: float,
+        now: datetime,
+    ) -> list[Upload]:
+        check_limit(limit)
+        until = _t(lease_end(now, lease_seconds))
+        params = (_t(updated_before), _t(now), limit)
+        # Literal statuses, as in the partial index uploads_stuck; INDEXED BY for the same reason
+        # as in claim_stale (without statistics SQLite would sort every uploaded/processing row).
+        select = (
+            "SELECT upload_id FROM uploads INDEXED BY uploads_stuck"  # noqa: S608
+            f" WHERE status IN {_STUCK_SQL} AND updated_at < ?"
+            " AND (claimed_until IS NULL OR claimed_until <= ?)"
+            " ORDER BY updated_at, upload_id LIMIT ?"
+        )
+
+        def run(conn: sqlite3.Connection) -> list[Upload]:
+            ids = [r[0] for r in conn.execute(select, params).fetchall()]
+            if not ids:
+                return []
+            marks = _marks(len(ids))
+            conn.execute(f"UPDATE uploads SET claimed_until = ? WHERE upload_id IN ({marks})", (until, *ids))  # noqa: S608
+            claimed = conn.execute(
+                f"SELECT {_COLS} FROM uploads WHERE upload_id IN ({marks}) ORDER BY updated_at, upload_id",  # noqa: S608
                 ids,
             ).fetchall()
             return [_row_to_upload(r) for r in claimed]

@@ -34,6 +34,7 @@ log = logging.getLogger("vodfc.callbacks")
 FINAL = frozenset({"ready", "failed"})
 # Statuses an event may claim only once VOD confirms them (the body is not signed).
 CONFIRMED = FINAL | {"deleted"}
+UPLOAD_EVENTS = frozenset({"FileUploadComplete", "VideoUploadComplete"})
 
 
 def target_status(event: VodEvent) -> str | None:
@@ -106,6 +107,28 @@ def _confirm(deps: Deps, video_id: str, claimed: str, fields: dict[str, Any]) ->
     return actual
 
 
+def _oversized(deps: Deps, event: VodEvent, video_id: str, fields: dict[str, Any]) -> int | None:
+    """The stored file's real size when it breaks ``MAX_FILE_SIZE``, else None.
+
+    A client declares FileSize but uploads with its own credential, so only VOD knows what
+    arrived. The event's Size (an unsigned body) only triggers the check; VOD's mezzanine record
+    decides, and its size is the one recorded.
+    """
+    claimed = getattr(event, "Size", None)
+    limit = deps.settings.max_file_size
+    if event.EventType not in UPLOAD_EVENTS or claimed is None or int(claimed) <= limit:
+        return None
+    try:
+        real = deps.vod.get_mezzanine_info(video_id).Size
+    except errors.NotFound:
+        return None
+    if real is None:
+        fields.pop("size", None)
+        return None
+    fields["size"] = int(real)
+    return int(real) if int(real) > limit else None
+
+
 def handle_callback(deps: Deps, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
     """POST /callbacks/vod: the answer VOD gets (always 200 once the signature is good)."""
     settings = deps.settings
@@ -135,7 +158,16 @@ def handle_callback(deps: Deps, headers: Mapping[str, str], body: bytes) -> dict
     upload = deps.store.get_by_video_id(video_id)
     if upload is not None:
         _check_binding(deps, event, upload)
-        if to in CONFIRMED and settings.callback_confirm_with_vod and can_move(upload.status, to):
+        too_big = _oversized(deps, event, video_id, fields) if can_move(upload.status, "failed") else None
+        if too_big is not None:
+            # Over the operator's limit: the media goes (no storage bill for it), the record fails.
+            deps.vod.delete_videos([video_id])
+            to = "failed"
+            fields["error"] = (
+                f"FileTooLarge: {too_big} bytes exceeds the maximum of {deps.settings.max_file_size}"
+            )
+            log.warning("oversized upload deleted", extra={"video_id": video_id, "size": too_big})
+        elif to in CONFIRMED and settings.callback_confirm_with_vod and can_move(upload.status, to):
             # VOD may say "not finished yet": then we move only as far as VOD confirms.
             confirmed = _confirm(deps, video_id, to, fields)
             if confirmed != to:

@@ -6,6 +6,16 @@ for an abandoned upload (uploads are resumable), so we ask: GetVideoInfos in bat
 DeleteVideo in batches of 20 for the ones still ``Uploading``/``UploadFail``. Uploads VOD already
 has (a callback was lost) are reconciled instead. Rows claimed by one run are leased, so two
 overlapping runs never handle the same upload; the run stops at its time budget.
+
+An upload is stuck when it is ``uploaded`` or ``processing`` and has not changed for
+``STUCK_UPLOAD_SECONDS`` (default 24 h): VOD's final callback (TranscodeComplete) was probably
+lost. After the abandoned uploads, within the same budget, stuck uploads are confirmed with the
+same GetVideoInfos (batches of 20) and moved forward to the status VOD reports (``Normal`` →
+``ready``, ``TranscodeFail`` → ``failed``); one VOD no longer has becomes ``deleted`` (with
+``error`` saying so). Nothing is ever sent to DeleteVideo on this path. An upload VOD still
+reports as transcoding keeps its status and ``updated_at`` (we do not fake progress): the lease
+keeps it out of the rest of the run, and every later run checks it again, one GetVideoInfos
+per 20 such uploads per run, until VOD finishes it.
 """
 
 from __future__ import annotations
@@ -18,9 +28,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared import errors
-from shared.states import allowed_from, status_from_vod
+from shared.states import DELETED, PROCESSING, UPLOADED, allowed_from, status_from_vod
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from shared.models import Video
     from shared.services.deps import Deps
     from shared.store import Upload
 
@@ -31,6 +44,7 @@ log = logging.getLogger("vodfc.cleanup")
 BATCH = 20  # GetVideoInfos and DeleteVideo both take at most 20 ids.
 ABANDONED_VOD_STATUSES = frozenset({"Uploading", "UploadFail"})
 CREDENTIAL_GRACE_SECONDS = 600
+GONE_AT_VOD = "MediaNotFound: VOD no longer has this media"
 
 
 @dataclass
@@ -41,6 +55,7 @@ class CleanupSummary:
     confirmed: int = 0
     deleted: int = 0
     reconciled: int = 0
+    stuck_checked: int = 0
     errors: int = 0
     pruned: int = 0
     dry_run: bool = False
@@ -98,25 +113,59 @@ def _handle_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> N
         if (video.Status or "") in ABANDONED_VOD_STATUSES:
             abandoned.append(upload)
             continue
-        actual = status_from_vod(video.Status or "")
-        if actual and not dry_run:
-            fields: dict[str, Any] = {}
-            if video.Duration is not None:
-                fields["duration"] = float(video.Duration)
-            if video.Size is not None:
-                fields["size"] = int(video.Size)
-            if deps.store.transition(
-                video.VideoId, to=actual, allowed_from=allowed_from(actual), now=now, fields=fields
-            ):
-                summary.reconciled += 1
+        if not dry_run:
+            _reconcile(deps, video, summary, now)
     if (abandoned or gone) and not dry_run:
         _expire(deps, abandoned, summary, gone)
+
+
+def _reconcile(deps: Deps, video: Video, summary: CleanupSummary, now: datetime) -> None:
+    """Move the upload forward to the status VOD reports (never back: the store checks)."""
+    actual = status_from_vod(video.Status or "")
+    if not actual or not video.VideoId:
+        return
+    fields: dict[str, Any] = {}
+    if video.Duration is not None:
+        fields["duration"] = float(video.Duration)
+    if video.Size is not None:
+        fields["size"] = int(video.Size)
+    if deps.store.transition(
+        video.VideoId, to=actual, allowed_from=allowed_from(actual), now=now, fields=fields
+    ):
+        summary.reconciled += 1
+
+
+def _handle_stuck_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> None:
+    """Confirm stuck uploads with VOD; reconcile, or mark ``deleted`` what VOD no longer has."""
+    by_id = {u.video_id: u for u in batch if u.video_id}
+    if not by_id:
+        return
+    summary.vod_calls += 1
+    infos = deps.vod.get_video_infos(list(by_id))
+    if deps.settings.cleanup_dry_run:
+        return
+    now = deps.clock()
+    for video in infos.VideoList:
+        if video.VideoId in by_id:
+            _reconcile(deps, video, summary, now)
+    for video_id in infos.NonExistVideoIds:
+        if video_id in by_id and deps.store.transition(
+            video_id,
+            to=DELETED,
+            allowed_from={UPLOADED, PROCESSING},
+            now=now,
+            fields={"error": GONE_AT_VOD},
+        ):
+            summary.reconciled += 1
 
 
 def run_cleanup(
     deps: Deps, *, budget_seconds: float | None = None, monotonic: Callable[[], float] = time.monotonic
 ) -> CleanupSummary:
-    """One cleanup run: claim stale uploads 20 at a time until none are left or time runs out."""
+    """One cleanup run: claim stale, then stuck uploads 20 at a time until none are left or time runs out.
+
+    ``CLEANUP_MAX_UPLOADS_PER_RUN`` caps both kinds together.
+    """
     settings = deps.settings
     summary = CleanupSummary(dry_run=settings.cleanup_dry_run)
     budget = budget_seconds if budget_seconds is not None else settings.cleanup_time_budget_seconds
@@ -127,6 +176,7 @@ def run_cleanup(
     lease = int(budget) + 60
     # Never while a (refreshed) credential is alive, nor just after: the client may be mid-upload.
     margin = min(CREDENTIAL_GRACE_SECONDS, settings.stale_upload_seconds)
+    store_down = False
     while summary.scanned < settings.cleanup_max_uploads_per_run:
         if monotonic() >= deadline:
             summary.out_of_time = True
@@ -147,6 +197,27 @@ def run_cleanup(
         except errors.VodfcError as exc:
             summary.errors += 1
             log.warning("cleanup batch failed", extra={"code": exc.code, "size": len(batch)})
+            if isinstance(exc, errors.StoreUnavailable):
+                store_down = True
+                break
+    stuck_cutoff = deps.clock() - timedelta(seconds=settings.stuck_upload_seconds)
+    while not (store_down or summary.out_of_time):
+        if summary.scanned + summary.stuck_checked >= settings.cleanup_max_uploads_per_run:
+            break
+        if monotonic() >= deadline:
+            summary.out_of_time = True
+            break
+        batch = deps.store.claim_stuck(
+            updated_before=stuck_cutoff, limit=BATCH, lease_seconds=lease, now=deps.clock()
+        )
+        if not batch:
+            break
+        summary.stuck_checked += len(batch)
+        try:
+            _handle_stuck_batch(deps, batch, summary)
+        except errors.VodfcError as exc:
+            summary.errors += 1
+            log.warning("cleanup stuck batch failed", extra={"code": exc.code, "size": len(batch)})
             if isinstance(exc, errors.StoreUnavailable):
                 break
     if not summary.out_of_time:

@@ -124,6 +124,12 @@ class FakeVod:
             if video is None:
                 return self.error(404, "InvalidVideo.NotFound", "The video does not exist.")
             return httpx.Response(200, json={"RequestId": rid, "Video": video})
+        if action == "GetMezzanineInfo":
+            video = self.videos.get(params["VideoId"])
+            if video is None:
+                return self.error(404, "InvalidVideo.NotFound", "The video does not exist.")
+            mezzanine = {"VideoId": video["VideoId"], "Size": video.get("Size"), "Status": "Normal"}
+            return httpx.Response(200, json={"RequestId": rid, "Mezzanine": mezzanine})
         if action == "GetVideoInfos":
             ids = params["VideoIds"].split(",")
             found = [self.videos[i] for i in ids if i in self.videos]

@@ -65,6 +65,34 @@ def test_an_informational_event_updates_last_event(stack: Stack) -> None:
     assert record["Status"] == "created" and record["LastEvent"] == "SnapshotComplete"
 
 
+def test_a_file_over_max_file_size_is_deleted_and_the_upload_fails(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.functional.conftest import reset_instance_state
+
+    monkeypatch.setenv("MAX_FILE_SIZE", "1000")
+    reset_instance_state()
+    video_id = stack.create(FileSize=900)["VideoId"]  # declared within the limit...
+    stack.vod.videos[video_id].update(Status="UploadSucc", Size="5000")  # ...but 5,000 bytes arrived
+    assert stack.callback(stack.vod_event("FileUploadComplete", video_id, Size=5000))[0] == 200
+    record = stack.http("upload_credentials", "GET", f"/uploads/{video_id}")[1]
+    assert record["Status"] == "failed" and record["Error"].startswith("FileTooLarge")
+    assert video_id not in stack.vod.videos
+
+
+def test_a_forged_oversize_event_deletes_nothing(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.functional.conftest import reset_instance_state
+
+    monkeypatch.setenv("MAX_FILE_SIZE", "1000")
+    reset_instance_state()
+    video_id = stack.create(FileSize=900)["VideoId"]
+    stack.vod.videos[video_id].update(Status="UploadSucc", Size="900")  # VOD: within the limit
+    assert stack.callback(stack.vod_event("FileUploadComplete", video_id, Size=10**9))[0] == 200
+    record = stack.http("upload_credentials", "GET", f"/uploads/{video_id}")[1]
+    assert record["Status"] == "uploaded" and record["Size"] == 900  # VOD's size, not the body's
+    assert video_id in stack.vod.videos
+
+
 def test_transcode_failure_is_recorded_with_its_error(stack: Stack) -> None:
     video_id = stack.create()["VideoId"]
     stack.vod.videos[video_id]["Status"] = "TranscodeFail"

@@ -25,6 +25,31 @@ def _age(video_ids: list[str], seconds: int) -> None:
     conn.close()
 
 
+def _age_updated(video_ids: list[str], seconds: int) -> None:
+    """Pretend these uploads last changed ``seconds`` ago (the stuck-upload cutoff reads it)."""
+    import sqlite3
+
+    url = get_settings().database_url.get_secret_value()
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    when = (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat(timespec="microseconds")
+    with conn:
+        for vid in video_ids:
+            conn.execute("UPDATE uploads SET updated_at = ? WHERE video_id = ?", (when, vid))
+    conn.close()
+
+
+def _stuck(stack: Stack, *, processing: bool = True) -> str:
+    """An upload whose file arrived (and transcoding started) but whose final callback never came."""
+    video_id: str = stack.create(owner="erin")["VideoId"]
+    stack.vod.videos[video_id]["Status"] = "UploadSucc"
+    assert stack.callback(stack.vod_event("FileUploadComplete", video_id))[0] == 200
+    if processing:
+        stack.vod.videos[video_id]["Status"] = "Transcoding"
+        assert stack.callback(stack.vod_event("StreamTranscodeComplete", video_id))[0] == 200
+    assert _status(stack, video_id) == ("processing" if processing else "uploaded")
+    return video_id
+
+
 def _status(stack: Stack, video_id: str, owner: str = "erin") -> str:
     status: str = stack.http("upload_credentials", "GET", f"/uploads/{video_id}", owner=owner)[1]["Status"]
     return status
@@ -91,3 +116,71 @@ def test_cleanup_removes_a_media_whose_record_write_failed(stack: Stack) -> None
     assert store.find_by_idempotency_key("frank", "none") is None
     sent = stack.vod.action_calls("DeleteVideo")[0]
     assert sent["ReferenceIds"] == "c" * 32
+
+
+DAY = 24 * 3600
+
+
+def test_cleanup_reconciles_uploads_stuck_after_a_lost_final_callback(stack: Stack) -> None:
+    done = _stuck(stack)  # VOD finished; TranscodeComplete was lost
+    broken = _stuck(stack, processing=False)  # VOD failed it; the failure event was lost
+    gone = _stuck(stack)  # VOD no longer has it
+    busy = _stuck(stack)  # VOD is still transcoding
+    fresh = _stuck(stack)  # stuck for less than STUCK_UPLOAD_SECONDS
+    stack.vod.videos[done].update(Status="Normal", Duration="12.5", Size=4096)
+    stack.vod.videos[broken]["Status"] = "TranscodeFail"
+    del stack.vod.videos[gone]
+    _age_updated([done, broken, gone, busy], DAY + 60)
+    _age_updated([fresh], DAY - 600)
+    before = len(stack.vod.calls)
+
+    summary = stack.cleanup()
+
+    assert summary["scanned"] == 0 and summary["stuck_checked"] == 4
+    assert summary["reconciled"] == 3 and summary["deleted"] == 0 and summary["errors"] == 0
+    calls = stack.vod.calls[before:]
+    assert [name for name, _ in calls] == ["GetVideoInfos"]  # one batch; never DeleteVideo
+    assert set(calls[0][1]["VideoIds"].split(",")) == {done, broken, gone, busy}
+    view = stack.http("upload_credentials", "GET", f"/uploads/{done}", owner="erin")[1]
+    assert view["Status"] == "ready" and view["Duration"] == 12.5
+    assert _status(stack, broken) == "failed"
+    gone_view = stack.http("upload_credentials", "GET", f"/uploads/{gone}", owner="erin")[1]
+    assert gone_view["Status"] == "deleted" and gone_view["Error"].startswith("MediaNotFound")
+    assert _status(stack, busy) == "processing" and _status(stack, fresh) == "processing"
+    assert busy in stack.vod.videos and fresh in stack.vod.videos
+
+    # The next run (within the lease) skips the one still transcoding; the final ones are done.
+    again = stack.cleanup()
+    assert again["stuck_checked"] == 0 and again["vod_calls"] == 0
+
+
+def test_a_stuck_upload_still_transcoding_is_checked_again_once_its_lease_ends(stack: Stack) -> None:
+    from shared.services.deps import get_deps
+
+    busy = _stuck(stack)
+    _age_updated([busy], DAY + 60)
+    assert stack.cleanup()["stuck_checked"] == 1
+    row = get_store(get_settings()).get_by_video_id(busy)
+    assert row is not None and row.status == "processing"
+    assert datetime.now(timezone.utc) - row.updated_at > timedelta(seconds=DAY)  # not faked
+
+    deps = get_deps()
+    deps.clock = lambda: datetime.now(timezone.utc) + timedelta(hours=1)  # the next hourly run
+    stack.vod.videos[busy].update(Status="Normal", Duration="3.0")
+    summary = stack.cleanup()
+    assert summary["stuck_checked"] == 1 and summary["reconciled"] == 1
+    assert _status(stack, busy) == "ready"
+
+
+def test_dry_run_leaves_stuck_uploads_alone(stack: Stack) -> None:
+    done = _stuck(stack)
+    gone = _stuck(stack)
+    stack.vod.videos[done]["Status"] = "Normal"
+    del stack.vod.videos[gone]
+    _age_updated([done, gone], DAY + 60)
+
+    summary = stack.cleanup('{"dryRun": true}')
+
+    assert summary["dry_run"] is True and summary["stuck_checked"] == 2 and summary["reconciled"] == 0
+    assert _status(stack, done) == "processing" and _status(stack, gone) == "processing"
+    assert stack.vod.action_calls("DeleteVideo") == []

@@ -107,14 +107,14 @@ def orphan_count(store: Store) -> int:
 
 
 def test_migrate_is_idempotent_and_reports_the_version(store: Store, make_store: MakeStore) -> None:
-    assert store.migrate() == 2
-    assert store.migrate() == 2
-    assert make_store().migrate() == 2
+    assert store.migrate() == 3
+    assert store.migrate() == 3
+    assert make_store().migrate() == 3
 
 
 def test_concurrent_migrations_do_not_collide(make_store: MakeStore) -> None:
     stores = [make_store() for _ in range(4)]
-    assert run_threads(4, lambda i: stores[i].migrate()) == [2, 2, 2, 2]
+    assert run_threads(4, lambda i: stores[i].migrate()) == [3, 3, 3, 3]
 
 
 # --- reserve, attach, discard ------------------------------------------------------------------
@@ -752,6 +752,113 @@ def test_concurrent_claimers_never_share_an_upload(make_store: MakeStore) -> Non
     assert set(first) | set(second) == ids
 
 
+def moved(store: Store, status: str, *, created_at: datetime, updated_at: datetime) -> Upload:
+    """An upload created at ``created_at`` that reached ``status`` (through the state machine) at ``updated_at``."""
+    upload = created(store, now=created_at)
+    assert upload.video_id is not None
+    for step in PATHS[status]:
+        assert store.transition(upload.video_id, to=step, now=updated_at)
+    found = store.get_by_video_id(upload.video_id)
+    assert found is not None and found.status == status and found.updated_at == updated_at
+    return found
+
+
+def test_claim_stuck_returns_old_uploaded_and_processing_uploads_least_recently_updated_first(
+    store: Store,
+) -> None:
+    late_move = moved(store, UPLOADED, created_at=at(0), updated_at=at(30))
+    early_move = moved(store, PROCESSING, created_at=at(5), updated_at=at(10))
+    moved(store, PROCESSING, created_at=at(0), updated_at=at(500))  # moved too recently
+    store.reserve_upload(reservation(now=at(0)), max_pending=100)  # creating: claim_stale's
+    created(store, now=at(0))  # created: claim_stale's
+    for final in (READY, FAILED, EXPIRED, DELETED):
+        moved(store, final, created_at=at(0), updated_at=at(1))
+
+    claimed = store.claim_stuck(updated_before=at(100), limit=10, lease_seconds=60, now=at(1000))
+    assert [u.upload_id for u in claimed] == [early_move.upload_id, late_move.upload_id]
+    assert all(u.claimed_until == at(1060) for u in claimed)
+    assert [u.updated_at for u in claimed] == [at(10), at(30)]  # the claim is not a change
+    # While the lease lives nobody else gets them, stale claimers included.
+    assert store.claim_stuck(updated_before=at(100), limit=10, lease_seconds=60, now=at(1059)) == []
+    # Once it lapses they come back; a transition ends the claim for good.
+    assert store.transition(late_move.video_id or "", to=READY, now=at(1059))
+    again = store.claim_stuck(updated_before=at(100), limit=10, lease_seconds=30, now=at(1060))
+    assert [u.upload_id for u in again] == [early_move.upload_id]
+    assert again[0].claimed_until == at(1090)
+
+
+def test_claim_stuck_pages_and_claim_stale_never_sees_stuck_uploads(store: Store) -> None:
+    ids = {moved(store, PROCESSING, created_at=at(0), updated_at=at(i)).upload_id for i in range(25)}
+    assert store.claim_stale(created_before=at(100), limit=100, lease_seconds=600, now=at(1000)) == []
+    pages = []
+    while page := store.claim_stuck(updated_before=at(100), limit=10, lease_seconds=600, now=at(1000)):
+        pages.append([u.upload_id for u in page])
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert {i for p in pages for i in p} == ids
+
+
+def test_claim_stuck_reads_the_partial_index_without_sorting(store: Store) -> None:
+    """The claim walks uploads_stuck in order (no scan and sort of every upload)."""
+    store.migrate()
+    for i in range(30):
+        moved(store, PROCESSING, created_at=at(0), updated_at=at(i))
+    query = (
+        "SELECT upload_id FROM uploads WHERE status IN ('uploaded', 'processing') AND updated_at < {p}"
+        " AND (claimed_until IS NULL OR claimed_until <= {p}) ORDER BY updated_at, upload_id LIMIT 20"
+    )
+    if store.dialect == "sqlite":  # the store's own SELECT, with its values inlined
+        conn = store._conn  # type: ignore[attr-defined]
+        seen: list[str] = []
+        conn.set_trace_callback(seen.append)
+        try:
+            store.claim_stuck(updated_before=at(9), limit=20, lease_seconds=60, now=at(9))
+        finally:
+            conn.set_trace_callback(None)
+        (select,) = [q for q in seen if q.startswith("SELECT upload_id FROM uploads")]
+        rows = conn.execute("EXPLAIN QUERY PLAN " + select).fetchall()
+        plan = " ".join(str(r[-1]) for r in rows)
+    else:
+
+        def explain(cur: Any) -> str:
+            cur.execute("SET LOCAL enable_seqscan = off")  # a 30-row table would be read whole
+            cur.execute("EXPLAIN " + query.format(p="%s"), (at(9), at(9)))
+            return " ".join(r[0] for r in cur.fetchall())
+
+        plan = store._run(explain)  # type: ignore[attr-defined]
+    assert "uploads_stuck" in plan, plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+def test_claim_stuck_validates_arguments(store: Store) -> None:
+    with pytest.raises(ValueError):
+        store.claim_stuck(updated_before=at(0), limit=0, lease_seconds=60, now=at(0))
+    with pytest.raises(ValueError):
+        store.claim_stuck(updated_before=at(0), limit=1, lease_seconds=0, now=at(0))
+    with pytest.raises(ValueError):
+        store.claim_stuck(updated_before=datetime(2024, 1, 1), limit=1, lease_seconds=60, now=at(0))  # noqa: DTZ001
+
+
+def test_concurrent_stuck_claimers_never_share_an_upload(make_store: MakeStore) -> None:
+    setup = make_store()
+    setup.migrate()
+    ids = {moved(setup, PROCESSING, created_at=at(0), updated_at=at(i)).upload_id for i in range(60)}
+    claimers = [make_store(), make_store()]
+
+    def drain(i: int) -> list[str]:
+        got: list[str] = []
+        while page := claimers[i].claim_stuck(
+            updated_before=at(100), limit=3, lease_seconds=600, now=at(1000)
+        ):
+            got += [u.upload_id for u in page]
+        return got
+
+    first, second = run_threads(2, drain)
+    assert isinstance(first, list) and isinstance(second, list), (first, second)
+    assert len(first) + len(second) == 60
+    assert set(first).isdisjoint(second)
+    assert set(first) | set(second) == ids
+
+
 # --- pruning -----------------------------------------------------------------------------------
 
 
@@ -888,3 +995,23 @@ def test_importing_the_store_does_not_import_drivers() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.postgres
+def test_postgres_statements_time_out(postgres_url: str) -> None:
+    """A hung statement is cancelled by statement_timeout and becomes StoreUnavailable."""
+    import psycopg
+
+    store = create_store(postgres_url, statement_timeout=0.2)
+    try:
+        store.migrate()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(424242)")
+            try:
+                with pytest.raises(errors.StoreUnavailable):
+                    store._run(lambda cur: cur.execute("SELECT pg_advisory_lock(424242)"))  # type: ignore[attr-defined]
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(424242)")
+        assert store.count_pending("nobody") == 0  # the connection is usable again
+    finally:
+        store.close()
