@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve test lint typecheck pytest test-load test-browser bench package clean
+.PHONY: install serve test lint typecheck pytest test-load test-browser test-py310 bench package clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,19 @@ pytest: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# FC's runtime is python3.10: run the unit and functional suites on it too (pyenv's 3.10 here).
+PY310 ?= $(shell ls -d $$HOME/.pyenv/versions/3.10.*/bin/python3.10 2>/dev/null | tail -n 1)
+VENV310 := .venv310
+test-py310:
+	@if [ -z "$(PY310)" ] && ! command -v python3.10 >/dev/null; then \
+		if [ "$$CI" = "true" ]; then echo "test-py310: no Python 3.10 found" >&2; exit 1; fi; \
+		echo "test-py310: no Python 3.10 found; skipped"; exit 0; fi; \
+	py="$(PY310)"; [ -n "$$py" ] || py=python3.10; \
+	[ -x $(VENV310)/bin/python ] || $$py -m venv $(VENV310); \
+	$(VENV310)/bin/python -m pip install -q --upgrade pip; \
+	$(VENV310)/bin/python -m pip install -q -e '.[dev]'; \
+	$(VENV310)/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/functional tests/security $(PYTEST_ARGS)
 
 test-load: $(STAMP)
 	$(PY) -m pytest -q -m load tests/load $(PYTEST_ARGS)

@@ -753,7 +753,7 @@ def test_concurrent_claimers_never_share_an_upload(make_store: MakeStore) -> Non
 
 
 def moved(store: Store, status: str, *, created_at: datetime, updated_at: datetime) -> Upload:
-    """An upload created at ``created_at`` that reached ``status`` (through the state machine) at ``updated_at``."""
+    """An upload created at ``created_at`` that reached ``status`` at ``updated_at``."""
     upload = created(store, now=created_at)
     assert upload.video_id is not None
     for step in PATHS[status]:
@@ -835,7 +835,7 @@ def test_claim_stuck_validates_arguments(store: Store) -> None:
     with pytest.raises(ValueError):
         store.claim_stuck(updated_before=at(0), limit=1, lease_seconds=0, now=at(0))
     with pytest.raises(ValueError):
-        store.claim_stuck(updated_before=datetime(2024, 1, 1), limit=1, lease_seconds=60, now=at(0))  # noqa: DTZ001
+        store.claim_stuck(updated_before=datetime(2024, 1, 1), limit=1, lease_seconds=60, now=at(0))
 
 
 def test_concurrent_stuck_claimers_never_share_an_upload(make_store: MakeStore) -> None:
@@ -956,12 +956,12 @@ def test_unusable_sqlite_path_is_store_unavailable(tmp_path: Path) -> None:
 def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     relative = create_store("sqlite:///.vodfc/vodfc.db")
-    assert relative.migrate() == 2
+    assert relative.migrate() == 3
     relative.close()
     assert (tmp_path / ".vodfc" / "vodfc.db").is_file()
 
     absolute = create_store(f"sqlite:///{tmp_path / 'deep' / 'er' / 'abs.db'}")
-    assert absolute.migrate() == 2
+    assert absolute.migrate() == 3
     absolute.close()
     assert (tmp_path / "deep" / "er" / "abs.db").is_file()
 
