@@ -20,6 +20,7 @@ def _callback(request: Request) -> Response:
 
     result = handle_callback(get_deps(request.context), request.headers, request.body)
     request.video_id = result.get("VideoId")
+    request.annotate(event_type=result.get("EventType"), result=result.get("Result"))
     return json_response(200, {"RequestId": request.request_id, **result})
 
 

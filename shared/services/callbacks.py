@@ -146,7 +146,7 @@ def handle_callback(deps: Deps, headers: Mapping[str, str], body: bytes) -> dict
     )
     event = parse_event(body)
     if isinstance(event, GenericEvent):
-        log.info("unknown event type acknowledged", extra={"event_type": event.EventType})
+        log.debug("unknown event type acknowledged", extra={"event_type": event.EventType})
         return {"Result": "ignored", "EventType": event.EventType}
     video_id = event.media_id
     if not video_id:
@@ -188,7 +188,8 @@ def handle_callback(deps: Deps, headers: Mapping[str, str], body: bytes) -> dict
         payload=event.model_dump(mode="json"),
         now=deps.clock(),
     )
-    log.info(
+    # The handler puts EventType and Result on the invocation's one INFO line.
+    log.debug(
         "callback applied",
         extra={"video_id": video_id, "event_type": event.EventType, "result": str(result.value)},
     )

@@ -244,7 +244,8 @@ def create_upload(
         # a credential without its record, so undo the media and let the client retry.
         _undo_media(deps, creds.VideoId, vod_started)
         raise errors.StoreUnavailable("The upload could not be recorded; retry later.")
-    log.info("upload created", extra={"video_id": creds.VideoId, "owner": owner})
+    # The invocation's one INFO line (shared.http) carries VideoId and owner already.
+    log.debug("upload created", extra={"video_id": creds.VideoId, "owner": owner})
     return _credentials_answer(creds, reserved, expires_at)
 
 
