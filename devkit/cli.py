@@ -6,6 +6,7 @@ Each command imports what it needs when it runs, so ``vodfc --help`` stays insta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -71,7 +72,9 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         event_bytes = json.dumps(event, ensure_ascii=False).encode()
     module = load_handler_module(args.function)
     context = make_context(function_name=args.function)
-    result = module.handler(event_bytes, context)
+    # Like `sam local invoke`: the function's log lines on stderr, its answer alone on stdout.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = module.handler(event_bytes, context)
     if isinstance(result, (bytes, bytearray)):
         result = result.decode()
     print(result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, indent=2))
