@@ -546,30 +546,16 @@ class PostgresStore:
         credential_expired_before: datetime | None = None,
     ) -> list[Upload]:
         check_limit(limit)
-        params: list[object] = [lease_end(now, lease_seconds), utc(created_before), utc(now)]
+        params: list[object] = [utc(created_before)]
         # The status list is literal, as in the partial index uploads_stale_pending, so that the
         # planner walks that index in (created_at, upload_id) order and stops after `limit` rows.
-        where = (
-            f"status IN {_PENDING_SQL} AND created_at < %s AND (claimed_until IS NULL OR claimed_until <= %s)"
-        )
+        where = f"status IN {_PENDING_SQL} AND created_at < %s"
         if credential_expired_before is not None:
             where += " AND (credential_expires_at IS NULL OR credential_expires_at < %s)"
             params.append(utc(credential_expired_before))
-        params.append(limit)
-        sql = (
-            f"UPDATE uploads SET claimed_until = %s WHERE upload_id IN ("  # noqa: S608
-            f" SELECT upload_id FROM uploads WHERE {where}"
-            " ORDER BY created_at, upload_id LIMIT %s FOR UPDATE SKIP LOCKED)"
-            f" RETURNING {_COLS}"
+        return self._claim(
+            where=where, params=params, order="created_at", now=now, lease_seconds=lease_seconds, limit=limit
         )
-
-        def run(cur: psycopg.Cursor[Any]) -> list[Upload]:
-            cur.execute(sql, params)
-            return sorted(
-                (_row_to_upload(r) for r in cur.fetchall()), key=lambda u: (u.created_at, u.upload_id)
-            )
-
-        return self._run(run)
 
     def claim_stuck(
         self,
@@ -580,21 +566,39 @@ class PostgresStore:
         now: datetime,
     ) -> list[Upload]:
         check_limit(limit)
-        params = (lease_end(now, lease_seconds), utc(updated_before), utc(now), limit)
         # Literal statuses, as in the partial index uploads_stuck (see claim_stale).
+        return self._claim(
+            where=f"status IN {_STUCK_SQL} AND updated_at < %s",
+            params=[utc(updated_before)],
+            order="updated_at",
+            now=now,
+            lease_seconds=lease_seconds,
+            limit=limit,
+        )
+
+    def _claim(
+        self,
+        *,
+        where: str,
+        params: Sequence[object],
+        order: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+    ) -> list[Upload]:
+        """Lease up to ``limit`` unleased rows matching ``where``, in ``order``; claimers skip locked rows."""
         sql = (
-            "UPDATE uploads SET claimed_until = %s WHERE upload_id IN ("  # noqa: S608
-            f" SELECT upload_id FROM uploads WHERE status IN {_STUCK_SQL} AND updated_at < %s"
+            f"UPDATE uploads SET claimed_until = %s WHERE upload_id IN ("  # noqa: S608
+            f" SELECT upload_id FROM uploads WHERE {where}"
             " AND (claimed_until IS NULL OR claimed_until <= %s)"
-            " ORDER BY updated_at, upload_id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            f" ORDER BY {order}, upload_id LIMIT %s FOR UPDATE SKIP LOCKED)"
             f" RETURNING {_COLS}"
         )
 
         def run(cur: psycopg.Cursor[Any]) -> list[Upload]:
-            cur.execute(sql, params)
-            return sorted(
-                (_row_to_upload(r) for r in cur.fetchall()), key=lambda u: (u.updated_at, u.upload_id)
-            )
+            cur.execute(sql, (lease_end(now, lease_seconds), *params, utc(now), limit))
+            claimed = [_row_to_upload(r) for r in cur.fetchall()]
+            return sorted(claimed, key=lambda u: (getattr(u, order), u.upload_id))
 
         return self._run(run)
 

@@ -521,37 +521,21 @@ class SqliteStore:
         credential_expired_before: datetime | None = None,
     ) -> list[Upload]:
         check_limit(limit)
-        until = _t(lease_end(now, lease_seconds))
-        params: list[object] = [_t(created_before), _t(now)]
+        params: list[object] = [_t(created_before)]
         # Literal statuses, as in the partial index uploads_stale_pending (see MIGRATIONS).
-        where = (
-            f"status IN {_PENDING_SQL} AND created_at < ? AND (claimed_until IS NULL OR claimed_until <= ?)"
-        )
+        where = f"status IN {_PENDING_SQL} AND created_at < ?"
         if credential_expired_before is not None:
             where += " AND (credential_expires_at IS NULL OR credential_expires_at < ?)"
             params.append(_t(credential_expired_before))
-        params.append(limit)
-        # INDEXED BY: without ANALYZE statistics SQLite prefers uploads_status_created and sorts
-        # every pending upload; this index always exists (connections migrate on open).
-        select = (
-            f"SELECT upload_id FROM uploads INDEXED BY uploads_stale_pending WHERE {where}"  # noqa: S608
-            " ORDER BY created_at, upload_id LIMIT ?"
+        return self._claim(
+            index="uploads_stale_pending",
+            where=where,
+            params=params,
+            order="created_at",
+            now=now,
+            lease_seconds=lease_seconds,
+            limit=limit,
         )
-
-        def run(conn: sqlite3.Connection) -> list[Upload]:
-            rows = conn.execute(select, params).fetchall()
-            ids = [r[0] for r in rows]
-            if not ids:
-                return []
-            marks = _marks(len(ids))
-            conn.execute(f"UPDATE uploads SET claimed_until = ? WHERE upload_id IN ({marks})", (until, *ids))  # noqa: S608
-            claimed = conn.execute(
-                f"SELECT {_COLS} FROM uploads WHERE upload_id IN ({marks}) ORDER BY created_at, upload_id",  # noqa: S608
-                ids,
-            ).fetchall()
-            return [_row_to_upload(r) for r in claimed]
-
-        return self._write(run)
 
     def claim_stuck(
         self,
@@ -562,25 +546,45 @@ class SqliteStore:
         now: datetime,
     ) -> list[Upload]:
         check_limit(limit)
+        # Literal statuses, as in the partial index uploads_stuck.
+        return self._claim(
+            index="uploads_stuck",
+            where=f"status IN {_STUCK_SQL} AND updated_at < ?",
+            params=[_t(updated_before)],
+            order="updated_at",
+            now=now,
+            lease_seconds=lease_seconds,
+            limit=limit,
+        )
+
+    def _claim(
+        self,
+        *,
+        index: str,
+        where: str,
+        params: Sequence[object],
+        order: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+    ) -> list[Upload]:
+        """Lease up to ``limit`` unleased rows matching ``where``, walking ``index`` in ``order``."""
         until = _t(lease_end(now, lease_seconds))
-        params = (_t(updated_before), _t(now), limit)
-        # Literal statuses, as in the partial index uploads_stuck; INDEXED BY for the same reason
-        # as in claim_stale (without statistics SQLite would sort every uploaded/processing row).
+        # INDEXED BY: without ANALYZE statistics SQLite prefers uploads_status_created and sorts
+        # every candidate; the partial indexes always exist (connections migrate on open).
         select = (
-            "SELECT upload_id FROM uploads INDEXED BY uploads_stuck"  # noqa: S608
-            f" WHERE status IN {_STUCK_SQL} AND updated_at < ?"
-            " AND (claimed_until IS NULL OR claimed_until <= ?)"
-            " ORDER BY updated_at, upload_id LIMIT ?"
+            f"SELECT upload_id FROM uploads INDEXED BY {index} WHERE {where}"  # noqa: S608
+            f" AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY {order}, upload_id LIMIT ?"
         )
 
         def run(conn: sqlite3.Connection) -> list[Upload]:
-            ids = [r[0] for r in conn.execute(select, params).fetchall()]
+            ids = [r[0] for r in conn.execute(select, (*params, _t(now), limit)).fetchall()]
             if not ids:
                 return []
             marks = _marks(len(ids))
             conn.execute(f"UPDATE uploads SET claimed_until = ? WHERE upload_id IN ({marks})", (until, *ids))  # noqa: S608
             claimed = conn.execute(
-                f"SELECT {_COLS} FROM uploads WHERE upload_id IN ({marks}) ORDER BY updated_at, upload_id",  # noqa: S608
+                f"SELECT {_COLS} FROM uploads WHERE upload_id IN ({marks}) ORDER BY {order}, upload_id",  # noqa: S608
                 ids,
             ).fetchall()
             return [_row_to_upload(r) for r in claimed]
