@@ -159,6 +159,38 @@ def _handle_stuck_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary
             summary.reconciled += 1
 
 
+def _drain(
+    deps: Deps,
+    summary: CleanupSummary,
+    *,
+    claim: Callable[[], list[Upload]],
+    handle: Callable[[Deps, list[Upload], CleanupSummary], None],
+    counter: str,
+    deadline: float,
+    monotonic: Callable[[], float],
+) -> bool:
+    """Claim and handle batches until none are left, the run's cap or its deadline.
+
+    Returns False when the store went down (the rest of the run is pointless).
+    """
+    while summary.scanned + summary.stuck_checked < deps.settings.cleanup_max_uploads_per_run:
+        if monotonic() >= deadline:
+            summary.out_of_time = True
+            break
+        batch = claim()
+        if not batch:
+            break
+        setattr(summary, counter, getattr(summary, counter) + len(batch))
+        try:
+            handle(deps, batch, summary)
+        except errors.VodfcError as exc:
+            summary.errors += 1
+            log.warning("cleanup batch failed", extra={"code": exc.code, "size": len(batch), "kind": counter})
+            if isinstance(exc, errors.StoreUnavailable):
+                return False
+    return True
+
+
 def run_cleanup(
     deps: Deps, *, budget_seconds: float | None = None, monotonic: Callable[[], float] = time.monotonic
 ) -> CleanupSummary:
@@ -176,50 +208,43 @@ def run_cleanup(
     lease = int(budget) + 60
     # Never while a (refreshed) credential is alive, nor just after: the client may be mid-upload.
     margin = min(CREDENTIAL_GRACE_SECONDS, settings.stale_upload_seconds)
-    store_down = False
-    while summary.scanned < settings.cleanup_max_uploads_per_run:
-        if monotonic() >= deadline:
-            summary.out_of_time = True
-            break
+
+    def claim_stale() -> list[Upload]:
         now = deps.clock()
-        batch = deps.store.claim_stale(
+        return deps.store.claim_stale(
             created_before=cutoff,
             limit=BATCH,
             lease_seconds=lease,
             now=now,
             credential_expired_before=now - timedelta(seconds=margin),
         )
-        if not batch:
-            break
-        summary.scanned += len(batch)
-        try:
-            _handle_batch(deps, batch, summary)
-        except errors.VodfcError as exc:
-            summary.errors += 1
-            log.warning("cleanup batch failed", extra={"code": exc.code, "size": len(batch)})
-            if isinstance(exc, errors.StoreUnavailable):
-                store_down = True
-                break
+
     stuck_cutoff = deps.clock() - timedelta(seconds=settings.stuck_upload_seconds)
-    while not (store_down or summary.out_of_time):
-        if summary.scanned + summary.stuck_checked >= settings.cleanup_max_uploads_per_run:
-            break
-        if monotonic() >= deadline:
-            summary.out_of_time = True
-            break
-        batch = deps.store.claim_stuck(
+
+    def claim_stuck() -> list[Upload]:
+        return deps.store.claim_stuck(
             updated_before=stuck_cutoff, limit=BATCH, lease_seconds=lease, now=deps.clock()
         )
-        if not batch:
-            break
-        summary.stuck_checked += len(batch)
-        try:
-            _handle_stuck_batch(deps, batch, summary)
-        except errors.VodfcError as exc:
-            summary.errors += 1
-            log.warning("cleanup stuck batch failed", extra={"code": exc.code, "size": len(batch)})
-            if isinstance(exc, errors.StoreUnavailable):
-                break
+
+    healthy = _drain(
+        deps,
+        summary,
+        claim=claim_stale,
+        handle=_handle_batch,
+        counter="scanned",
+        deadline=deadline,
+        monotonic=monotonic,
+    )
+    if healthy and not summary.out_of_time:
+        _drain(
+            deps,
+            summary,
+            claim=claim_stuck,
+            handle=_handle_stuck_batch,
+            counter="stuck_checked",
+            deadline=deadline,
+            monotonic=monotonic,
+        )
     if not summary.out_of_time:
         now = deps.clock()
         try:
