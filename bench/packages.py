@@ -20,6 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from devkit.package import build_packages, strip_tree
+
 __all__ = ["FUNCTIONS", "SDKS", "Package", "build_sdk", "build_vodfc", "compile_tree", "unpack"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,9 +35,6 @@ PLATFORM_ARGS = (
     "--platform", "manylinux2014_x86_64", "--python-version", "3.10", "--implementation", "cp",
     "--only-binary=:all:",
 )  # fmt: skip
-STRIP_DIRS = frozenset({"__pycache__", "tests", "docs"})
-STRIP_SUFFIXES = (".pyc", ".pyo", ".pyi")
-STRIP_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 
 
 @dataclass
@@ -70,20 +69,6 @@ def _zip_stats(path: Path) -> tuple[int, int, list[tuple[str, int]]]:
     return unpacked, files, top
 
 
-def _strip(tree: Path) -> None:
-    shutil.rmtree(tree / "bin", ignore_errors=True)
-    for dirpath, dirnames, filenames in os.walk(tree):
-        here = Path(dirpath)
-        in_dist_info = here.name.endswith(".dist-info")
-        for d in list(dirnames):
-            if d in STRIP_DIRS and not in_dist_info:
-                shutil.rmtree(here / d)
-                dirnames.remove(d)
-        for f in filenames:
-            if f.endswith(STRIP_SUFFIXES) or (in_dist_info and f in STRIP_DIST_INFO):
-                (here / f).unlink()
-
-
 def _zip_tree(tree: Path, path: Path) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for p in sorted(tree.rglob("*")):
@@ -110,7 +95,7 @@ def build_sdk(name: str, out: Path, *, pip_python: str) -> tuple[Package, Path]:
     shutil.rmtree(tree, ignore_errors=True)
     reqs = [_pinned(d) for d in SDKS[name]]
     _pip(pip_python, ["install", "--quiet", "--no-compile", "--target", str(tree), *PLATFORM_ARGS, *reqs])
-    _strip(tree)
+    strip_tree(tree)
     path = out / f"{name}.zip"
     _zip_tree(tree, path)
     unpacked, files, top = _zip_stats(path)
@@ -118,61 +103,25 @@ def build_sdk(name: str, out: Path, *, pip_python: str) -> tuple[Package, Path]:
     return Package(name, path, path.stat().st_size, unpacked, files, "pip --target", top, dists), tree
 
 
-def _fallback_vodfc(out: Path, pip_python: str) -> list[Path]:
-    """``vodfc package`` stand-in: runtime deps + shared/ + index.py per function."""
-    deps = [r for r in (metadata.requires("vodfc") or []) if "extra ==" not in r]
-    site = out / "_site"
-    shutil.rmtree(site, ignore_errors=True)
-    _pip(pip_python, ["install", "--quiet", "--no-compile", "--target", str(site), *PLATFORM_ARGS, *deps])
-    _strip(site)
-    paths = []
-    for function in FUNCTIONS:
-        tree = out / f"_tree_{function}"
-        shutil.rmtree(tree, ignore_errors=True)
-        shutil.copytree(site, tree)
-        shutil.copytree(
-            ROOT / "shared", tree / "shared", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-        )
-        for f in (ROOT / "functions" / function).glob("*.py"):
-            shutil.copy2(f, tree / f.name)
-        path = out / f"{function}.zip"
-        _zip_tree(tree, path)
-        shutil.rmtree(tree)
-        paths.append(path)
-    return paths
-
-
-def build_vodfc(out: Path, *, pip_python: str, log: Callable[[str], None]) -> list[Package]:
-    """Each function's deployment zip, preferably from ``vodfc package`` (devkit.package)."""
+def build_vodfc(out: Path, *, log: Callable[[str], None]) -> list[Package]:
+    """Each function's deployment zip, from ``vodfc package`` (devkit.package)."""
     out.mkdir(parents=True, exist_ok=True)
-    source = "vodfc package"
-    dists: dict[str, list[str]] = {}
+    # Like for like with the SDK closures (sources only): the bench compiles .pyc itself for
+    # every runtime tree. Deployed zips also carry CPython 3.10 bytecode (about +1.8 MiB).
+    previous = os.environ.get("VODFC_PACKAGE_NO_PYC")
+    os.environ["VODFC_PACKAGE_NO_PYC"] = "1"
     try:
-        from devkit.package import build_packages
-
-        # Like for like with the SDK closures (sources only): the bench compiles .pyc itself for
-        # every runtime tree. Deployed zips also carry CPython 3.10 bytecode (about +1.8 MiB).
-        previous = os.environ.get("VODFC_PACKAGE_NO_PYC")
-        os.environ["VODFC_PACKAGE_NO_PYC"] = "1"
-        try:
-            built = build_packages(out, log=lambda line: log("  " + line))
-        finally:
-            if previous is None:
-                os.environ.pop("VODFC_PACKAGE_NO_PYC", None)
-            else:
-                os.environ["VODFC_PACKAGE_NO_PYC"] = previous
-        paths = [b.path for b in built]
-        dists = {b.function: list(b.distributions) for b in built}
-    except ImportError:
-        source = "bench fallback (pip --target + shared/ + index.py)"
-        paths = _fallback_vodfc(out, pip_python)
+        built = build_packages(out, log=lambda line: log("  " + line))
+    finally:
+        if previous is None:
+            os.environ.pop("VODFC_PACKAGE_NO_PYC", None)
+        else:
+            os.environ["VODFC_PACKAGE_NO_PYC"] = previous
     packages = []
-    for path in paths:
-        unpacked, files, top = _zip_stats(path)
+    for b in built:
+        unpacked, files, top = _zip_stats(b.path)
         packages.append(
-            Package(
-                path.stem, path, path.stat().st_size, unpacked, files, source, top, dists.get(path.stem, [])
-            )
+            Package(b.path.stem, b.path, b.size, unpacked, files, "vodfc package", top, list(b.distributions))
         )
     return packages
 

@@ -24,7 +24,7 @@ def run(bench: Bench) -> dict[str, Any]:
         raise SystemExit("--runtime package needs a CPython 3.10 (set BENCH_PYTHON310)")
     build = bench.tmp / "build"
     bench.log("building vodfc packages (vodfc package) ...")
-    vodfc = build_vodfc(build / "dist", pip_python=pip_python, log=bench.log)
+    vodfc = build_vodfc(build / "dist", log=bench.log)
     packages = {p.name: p for p in vodfc}
     trees = {}
     for sdk in SDKS:

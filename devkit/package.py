@@ -300,10 +300,11 @@ def _install(wheels: Iterable[_Wheel], target: Path) -> None:
          *_target_args(), *paths],
         what=f"installing into {target.name}",
     )  # fmt: skip
-    shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: of no use on FC
 
 
-def _strip(tree: Path) -> None:
+def strip_tree(tree: Path) -> None:
+    """Drop what a deployed dependency tree never needs (the bench strips the SDK closures alike)."""
+    shutil.rmtree(tree / "bin", ignore_errors=True)  # console scripts: of no use on FC
     for dirpath, dirnames, filenames in os.walk(tree):
         here = Path(dirpath)
         in_dist_info = here.name.endswith(".dist-info")
@@ -437,7 +438,7 @@ def _precompile(tree: Path, python: str) -> None:
 def _build_one(function: str, wheels: list[_Wheel], out: Path, workdir: Path, root: Path) -> PackageInfo:
     deps_dir = workdir / "site" / function
     _install(wheels, deps_dir)
-    _strip(deps_dir)
+    strip_tree(deps_dir)
     files = _tree_files(deps_dir)
     sources = _source_files(function, root)
     clashes = sorted(n for n in files if n in sources or n.split("/", 1)[0] in {"shared", "index.py"})
