@@ -38,14 +38,8 @@ def handler(event: bytes | str | dict[str, Any] | None, context: Any) -> str:
     try:  # the request id is unbound even when the run dies (a warm instance logs on)
         status, code = 200, None
         try:
-            deps = get_deps(context)
-            overrides = _payload(event)
-            if isinstance(overrides.get("dryRun"), bool):
-                deps.settings = settings.model_copy(update={"cleanup_dry_run": overrides["dryRun"]})
-            try:
-                summary = run_cleanup(deps)
-            finally:
-                deps.settings = settings
+            dry_run = _payload(event).get("dryRun")  # the timer's payload may ask for a dry run
+            summary = run_cleanup(get_deps(context), dry_run=dry_run if isinstance(dry_run, bool) else None)
         except errors.VodfcError as exc:
             # A timer has no caller to answer: log the failure; the next run picks up the rest.
             status, code = exc.status, exc.code

@@ -82,7 +82,7 @@ def _expire(deps: Deps, uploads: list[Upload], summary: CleanupSummary, gone: li
 
 
 def _handle_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> None:
-    dry_run = deps.settings.cleanup_dry_run
+    dry_run = summary.dry_run
     reservations = [u for u in batch if u.video_id is None]
     if reservations and not dry_run:
         # A crash between CreateUploadVideo and the record write: only our ReferenceId ties
@@ -142,7 +142,7 @@ def _handle_stuck_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary
         return
     summary.vod_calls += 1
     infos = deps.vod.get_video_infos(list(by_id))
-    if deps.settings.cleanup_dry_run:
+    if summary.dry_run:
         return
     now = deps.clock()
     for video in infos.VideoList:
@@ -192,14 +192,18 @@ def _drain(
 
 
 def run_cleanup(
-    deps: Deps, *, budget_seconds: float | None = None, monotonic: Callable[[], float] = time.monotonic
+    deps: Deps,
+    *,
+    dry_run: bool | None = None,
+    budget_seconds: float | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> CleanupSummary:
     """One cleanup run: claim stale, then stuck uploads 20 at a time until none are left or time runs out.
 
     ``CLEANUP_MAX_UPLOADS_PER_RUN`` caps both kinds together.
     """
     settings = deps.settings
-    summary = CleanupSummary(dry_run=settings.cleanup_dry_run)
+    summary = CleanupSummary(dry_run=settings.cleanup_dry_run if dry_run is None else dry_run)
     budget = budget_seconds if budget_seconds is not None else settings.cleanup_time_budget_seconds
     deadline = monotonic() + budget
     cutoff = deps.clock() - timedelta(seconds=settings.stale_upload_seconds)
