@@ -692,6 +692,33 @@ def test_release_and_transition_end_a_claim(store: Store) -> None:
     assert [u.upload_id for u in again] == [a.upload_id]
 
 
+def _claim_plan(store: Store, claim: Callable[[], object], query: str) -> str:
+    """The query plan of a claim's SELECT.
+
+    SQLite: the store's own statement, traced while ``claim`` runs. PostgreSQL: ``query`` (the
+    same SELECT, written out; its subselect cannot be traced), with sequential scans discouraged
+    because a 30-row table would otherwise be read whole.
+    """
+    if store.dialect == "sqlite":
+        conn = store._conn  # type: ignore[attr-defined]
+        seen: list[str] = []
+        conn.set_trace_callback(seen.append)
+        try:
+            claim()
+        finally:
+            conn.set_trace_callback(None)
+        (select,) = [q for q in seen if q.startswith("SELECT upload_id FROM uploads")]
+        return " ".join(str(r[-1]) for r in conn.execute("EXPLAIN QUERY PLAN " + select).fetchall())
+
+    def explain(cur: Any) -> str:
+        cur.execute("SET LOCAL enable_seqscan = off")
+        cur.execute("EXPLAIN " + query.format(p="%s"), (at(9), at(9)))
+        return " ".join(r[0] for r in cur.fetchall())
+
+    plan: str = store._run(explain)  # type: ignore[attr-defined]
+    return plan
+
+
 def test_claim_stale_reads_the_partial_index_without_sorting(store: Store) -> None:
     """The claim walks uploads_stale_pending in order (no scan and sort of every upload)."""
     store.migrate()
@@ -701,25 +728,9 @@ def test_claim_stale_reads_the_partial_index_without_sorting(store: Store) -> No
         "SELECT upload_id FROM uploads WHERE status IN ('creating', 'created') AND created_at < {p}"
         " AND (claimed_until IS NULL OR claimed_until <= {p}) ORDER BY created_at, upload_id LIMIT 20"
     )
-    if store.dialect == "sqlite":  # the store's own SELECT, with its values inlined
-        conn = store._conn  # type: ignore[attr-defined]
-        seen: list[str] = []
-        conn.set_trace_callback(seen.append)
-        try:
-            store.claim_stale(created_before=at(9), limit=20, lease_seconds=60, now=at(9))
-        finally:
-            conn.set_trace_callback(None)
-        (select,) = [q for q in seen if q.startswith("SELECT upload_id FROM uploads")]
-        rows = conn.execute("EXPLAIN QUERY PLAN " + select).fetchall()
-        plan = " ".join(str(r[-1]) for r in rows)
-    else:
-
-        def explain(cur: Any) -> str:
-            cur.execute("SET LOCAL enable_seqscan = off")  # a 30-row table would be read whole
-            cur.execute("EXPLAIN " + query.format(p="%s"), (at(9), at(9)))
-            return " ".join(r[0] for r in cur.fetchall())
-
-        plan = store._run(explain)  # type: ignore[attr-defined]
+    plan = _claim_plan(
+        store, lambda: store.claim_stale(created_before=at(9), limit=20, lease_seconds=60, now=at(9)), query
+    )
     assert "uploads_stale_pending" in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
 
@@ -806,25 +817,9 @@ def test_claim_stuck_reads_the_partial_index_without_sorting(store: Store) -> No
         "SELECT upload_id FROM uploads WHERE status IN ('uploaded', 'processing') AND updated_at < {p}"
         " AND (claimed_until IS NULL OR claimed_until <= {p}) ORDER BY updated_at, upload_id LIMIT 20"
     )
-    if store.dialect == "sqlite":  # the store's own SELECT, with its values inlined
-        conn = store._conn  # type: ignore[attr-defined]
-        seen: list[str] = []
-        conn.set_trace_callback(seen.append)
-        try:
-            store.claim_stuck(updated_before=at(9), limit=20, lease_seconds=60, now=at(9))
-        finally:
-            conn.set_trace_callback(None)
-        (select,) = [q for q in seen if q.startswith("SELECT upload_id FROM uploads")]
-        rows = conn.execute("EXPLAIN QUERY PLAN " + select).fetchall()
-        plan = " ".join(str(r[-1]) for r in rows)
-    else:
-
-        def explain(cur: Any) -> str:
-            cur.execute("SET LOCAL enable_seqscan = off")  # a 30-row table would be read whole
-            cur.execute("EXPLAIN " + query.format(p="%s"), (at(9), at(9)))
-            return " ".join(r[0] for r in cur.fetchall())
-
-        plan = store._run(explain)  # type: ignore[attr-defined]
+    plan = _claim_plan(
+        store, lambda: store.claim_stuck(updated_before=at(9), limit=20, lease_seconds=60, now=at(9)), query
+    )
     assert "uploads_stuck" in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
 
