@@ -61,7 +61,7 @@ def seed_abandoned(database_url: str, n: int, *, age_hours: float = 3.0) -> int:
     if database_url.startswith("sqlite"):
         import sqlite3
 
-        from shared.store_sqlite import parse_sqlite_url
+        from shared.store.sqlite import parse_sqlite_url
 
         times = ("created_at", "updated_at", "credential_expires_at")
         flat = []

@@ -5,7 +5,8 @@ Tree (status in brackets)::
     VodfcError [500 InternalError]
     ├── ClientError
     │   ├── InvalidParameter [400]        (field-level validation; ``field`` names the parameter)
-    │   │   └── MissingParameter [400]
+    │   │   ├── MissingParameter [400]
+    │   │   └── UnstorableValue [400]     (the database cannot hold a value: never worth a retry)
     │   ├── MalformedBody [400]
     │   ├── Unauthorized [401 InvalidToken]
     │   ├── InvalidSignature [401]        (VOD callback signature or timestamp)
@@ -16,15 +17,19 @@ Tree (status in brackets)::
     │   ├── Conflict [409]                (idempotency key reused with another body, wrong state)
     │   ├── PayloadTooLarge [413]
     │   └── UnsupportedMediaType [415]
-    ├── UpstreamError [502 BadGateway]    (VOD answered garbage or refused our own credentials)
-    │   └── VodApiError [status chosen from VOD's Code]
-    ├── Throttled [503 Throttling]        (``retry_after`` seconds)
-    ├── ServiceUnavailable [503]
-    │   └── StoreUnavailable [503]
-    └── GatewayTimeout [504]
+    ├── ServiceUnavailable [503]          (ours: a missing configuration, credentials)
+    │   └── StoreUnavailable [503]        (the database is down or timed out)
+    └── VodError [502]                    (a call to VOD failed; ``may_have_acted`` says whether
+        │                                  VOD may still have carried it out)
+        ├── UpstreamError [502 BadGateway] (VOD answered garbage or refused our own credentials)
+        │   └── VodApiError [status chosen from VOD's Code]
+        ├── Throttled [503 Throttling]     (``retry_after`` seconds)
+        ├── VodUnavailable [503]           (VOD answered 5xx or could not be reached)
+        └── GatewayTimeout [504]           (VOD did not answer within the deadline)
 
 Everything is rendered by :func:`render` and nowhere else. Statuses are never chosen by
-matching message text; the class (or, for VOD's own errors, VOD's ``Code``) decides.
+matching message text; the class (or, for VOD's own errors, VOD's ``Code``) decides. Callers
+catch classes, never compare codes.
 """
 
 from __future__ import annotations
@@ -48,9 +53,12 @@ __all__ = [
     "StoreUnavailable",
     "Throttled",
     "Unauthorized",
+    "UnstorableValue",
     "UnsupportedMediaType",
     "UpstreamError",
     "VodApiError",
+    "VodError",
+    "VodUnavailable",
     "VodfcError",
     "render",
 ]
@@ -62,10 +70,6 @@ class VodfcError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "InternalError"
     default_message: ClassVar[str] = "The request processing has failed due to some unknown error."
-    #: Set by the VOD client when a failed call may still have been carried out by VOD (a 5xx, a
-    #: timeout after sending, a garbled 200, in any attempt). Callers keep what they reserved for
-    #: cleanup then, and release it otherwise (issue #6: a refused connection must not hold quota).
-    vod_may_have_acted: bool = False
 
     def __init__(
         self,
@@ -107,6 +111,11 @@ class InvalidParameter(ClientError):
 class MissingParameter(InvalidParameter):
     code = "MissingParameter"
     default_message = "A required parameter is missing."
+
+
+class UnstorableValue(InvalidParameter):
+    code = "InvalidParameter.Value"
+    default_message = "A value in the request is out of range or cannot be stored."
 
 
 class MalformedBody(ClientError):
@@ -172,7 +181,33 @@ class UnsupportedMediaType(ClientError):
     default_message = "The request body must be application/json."
 
 
-class UpstreamError(VodfcError):
+class ServiceUnavailable(VodfcError):
+    status = 503
+    code = "ServiceUnavailable"
+    default_message = "The service is temporarily unavailable; retry later."
+
+    def __init__(self, message: str | None = None, **kw: Any) -> None:
+        kw.setdefault("retry_after", 2)
+        super().__init__(message, **kw)
+
+
+class StoreUnavailable(ServiceUnavailable):
+    code = "ServiceUnavailable.Store"
+    default_message = "The upload store is temporarily unavailable; retry later."
+
+
+class VodError(VodfcError):
+    """A call to VOD failed. ``may_have_acted`` is set by the VOD client when VOD may still have
+    carried the call out (a 5xx, a timeout after sending, a garbled 200, in any attempt): callers
+    then keep what they reserved for cleanup, and release it otherwise."""
+
+    status = 502
+    code = "BadGateway"
+    default_message = "ApsaraVideo VOD could not carry out the request."
+    may_have_acted: bool = False
+
+
+class UpstreamError(VodError):
     status = 502
     code = "BadGateway"
     default_message = "ApsaraVideo VOD returned an invalid answer."
@@ -197,19 +232,19 @@ class VodApiError(UpstreamError):
     }
 
     @classmethod
-    def from_vod(cls, code: str, message: str, http_status: int, vod_request_id: str | None) -> VodfcError:
+    def from_vod(cls, code: str, message: str, http_status: int, vod_request_id: str | None) -> VodError:
         """Translate one VOD error body into the error vodfc answers with."""
         if code.startswith("Throttling") or http_status == 429:
             return Throttled(message, code=code, retry_after=1, vod_request_id=vod_request_id)
         if code in cls.CLIENT_CODES:
             return cls(message, code=code, status=cls.CLIENT_CODES[code], vod_request_id=vod_request_id)
         if http_status >= 500 or code in {"InternalError", "ServiceUnAvailable", "DeleteVideoFailed"}:
-            return ServiceUnavailable(message, code=code, retry_after=2, vod_request_id=vod_request_id)
+            return VodUnavailable(message, code=code, retry_after=2, vod_request_id=vod_request_id)
         # Signature, key, RAM or configuration problems are ours, not the caller's: 502.
         return cls(message, code=code, status=502, vod_request_id=vod_request_id)
 
 
-class Throttled(VodfcError):
+class Throttled(VodError):
     status = 503
     code = "Throttling"
     default_message = "Request was denied due to flow control; retry later."
@@ -219,22 +254,17 @@ class Throttled(VodfcError):
         super().__init__(message, **kw)
 
 
-class ServiceUnavailable(VodfcError):
+class VodUnavailable(VodError):
     status = 503
     code = "ServiceUnavailable"
-    default_message = "The service is temporarily unavailable; retry later."
+    default_message = "ApsaraVideo VOD is temporarily unavailable; retry later."
 
     def __init__(self, message: str | None = None, **kw: Any) -> None:
         kw.setdefault("retry_after", 2)
         super().__init__(message, **kw)
 
 
-class StoreUnavailable(ServiceUnavailable):
-    code = "ServiceUnavailable.Store"
-    default_message = "The upload store is temporarily unavailable; retry later."
-
-
-class GatewayTimeout(VodfcError):
+class GatewayTimeout(VodError):
     status = 504
     code = "GatewayTimeout"
     default_message = "ApsaraVideo VOD did not answer in time."

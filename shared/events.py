@@ -17,27 +17,21 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
-    Tag,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from shared import errors
-from shared.jsonlimits import too_deep
-from shared.models import LooseFloat, LooseInt, LooseTime, parse_vod_time
-
-if TYPE_CHECKING:
-    from pydantic import TypeAdapter
+from shared.validation import parse_vod_time, too_deep
+from shared.vod_models import LooseFloat, LooseInt, LooseTime
 
 __all__ = [
     "EVENT_TYPES",
@@ -65,7 +59,6 @@ __all__ = [
     "VideoAnalysisComplete",
     "VideoUploadComplete",
     "VodEvent",
-    "event_adapter",
     "normalise_event_time",
     "parse_event",
 ]
@@ -361,6 +354,8 @@ class TranscodeComplete(_VideoEvent):
 
     EventType: Literal["TranscodeComplete"]
     StreamInfos: list[StreamInfo] = Field(default_factory=list)
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
 
     @field_validator("StreamInfos", mode="before")
     @classmethod
@@ -602,55 +597,30 @@ EVENT_TYPES: dict[str, type[_Event]] = {
         ProduceMediaComplete,
     )
 }
-_GENERIC_TAG = "*"
-
-
-def _event_tag(value: Any) -> str:
-    if isinstance(value, dict):
-        event_type = next(
-            (v for k, v in value.items() if isinstance(k, str) and k.strip() == "EventType"), None
-        )
-    else:
-        event_type = getattr(value, "EventType", None)
-    if isinstance(event_type, str) and event_type.strip() in EVENT_TYPES:
-        return event_type.strip()
-    return _GENERIC_TAG
-
-
-VodEvent = Annotated[
-    Union[  # noqa: UP007  (one member per line; the | form does not wrap)
-        Annotated[FileUploadComplete, Tag("FileUploadComplete")],
-        Annotated[VideoUploadComplete, Tag("VideoUploadComplete")],
-        Annotated[ImageUploadComplete, Tag("ImageUploadComplete")],
-        Annotated[AttachedMediaUploadComplete, Tag("AttachedMediaUploadComplete")],
-        Annotated[StreamTranscodeComplete, Tag("StreamTranscodeComplete")],
-        Annotated[TranscodeComplete, Tag("TranscodeComplete")],
-        Annotated[SnapshotComplete, Tag("SnapshotComplete")],
-        Annotated[DynamicImageComplete, Tag("DynamicImageComplete")],
-        Annotated[VideoAnalysisComplete, Tag("VideoAnalysisComplete")],
-        Annotated[AIMediaAuditComplete, Tag("AIMediaAuditComplete")],
-        Annotated[AIMediaDNAComplete, Tag("AIMediaDNAComplete")],
-        Annotated[AIVideoTagComplete, Tag("AIVideoTagComplete")],
-        Annotated[CreateAuditComplete, Tag("CreateAuditComplete")],
-        Annotated[AddLiveRecordVideoComplete, Tag("AddLiveRecordVideoComplete")],
-        Annotated[LiveRecordVideoComposeStart, Tag("LiveRecordVideoComposeStart")],
-        Annotated[UploadByURLComplete, Tag("UploadByURLComplete")],
-        Annotated[DeleteMediaComplete, Tag("DeleteMediaComplete")],
-        Annotated[MediaBaseChangeComplete, Tag("MediaBaseChangeComplete")],
-        Annotated[ProduceMediaComplete, Tag("ProduceMediaComplete")],
-        Annotated[GenericEvent, Tag(_GENERIC_TAG)],
-    ],
-    Discriminator(_event_tag),
+#: Every VOD event model. Parsing dispatches on ``EventType`` through :data:`EVENT_TYPES` (one
+#: dict lookup, then one model); this union is the type the services see.
+VodEvent = Union[  # noqa: UP007  (one member per line; the | form does not wrap)
+    FileUploadComplete,
+    VideoUploadComplete,
+    ImageUploadComplete,
+    AttachedMediaUploadComplete,
+    StreamTranscodeComplete,
+    TranscodeComplete,
+    SnapshotComplete,
+    DynamicImageComplete,
+    VideoAnalysisComplete,
+    AIMediaAuditComplete,
+    AIMediaDNAComplete,
+    AIVideoTagComplete,
+    CreateAuditComplete,
+    AddLiveRecordVideoComplete,
+    LiveRecordVideoComposeStart,
+    UploadByURLComplete,
+    DeleteMediaComplete,
+    MediaBaseChangeComplete,
+    ProduceMediaComplete,
+    GenericEvent,
 ]
-"""Every VOD event, discriminated on ``EventType``; unknown types validate as GenericEvent."""
-
-
-@lru_cache(maxsize=1)
-def event_adapter() -> TypeAdapter[VodEvent]:
-    """The :data:`VodEvent` TypeAdapter, built on first use (not at import)."""
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(VodEvent)
 
 
 # --- parse_event --------------------------------------------------------------------------------

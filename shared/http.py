@@ -31,7 +31,6 @@ from urllib.parse import parse_qsl, unquote
 
 from shared import errors
 from shared.context import context_request_id, context_secrets
-from shared.jsonlimits import too_deep
 from shared.log import (
     bind_request_id,
     configure_logging,
@@ -40,6 +39,7 @@ from shared.log import (
     register_secrets,
     reset_request_id,
 )
+from shared.validation import too_deep
 
 if TYPE_CHECKING:
     from shared.settings import Settings

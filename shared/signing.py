@@ -1,37 +1,40 @@
-"""Alibaba Cloud OpenAPI request signing (V3 and RPC V1) and VOD callback verification.
+"""Alibaba Cloud OpenAPI request signing (V3 and RPC V1), VOD callback verification, owner binding.
 
 Pure functions: time and nonces are arguments, nothing here reads a clock or the network.
-Sources: "V3 request structure and signature" (ACS3-HMAC-SHA256), VOD "Signature method"
-(HMAC-SHA1, ``SignatureVersion=1.0``), VOD "HTTP callback authentication";
-see ``/work/shared/reference/vod-api.md`` sections A, B and E.
+:func:`sign_request` is the one entry the VOD client uses: it returns the wire query and the
+headers of a signed call. Sources:
 
-The ``httpx.Auth`` adapter (:class:`AcsAuth`) lives in :mod:`shared.vod`, the one module that
-needs httpx, so that verifying a callback never pays for importing httpx. ``shared.signing.AcsAuth``
-still works: it is re-exported lazily by the module ``__getattr__`` below (and is left out of
-``__all__`` so that ``import *`` stays httpx-free).
+- V3 (ACS3-HMAC-SHA256): https://www.alibabacloud.com/help/en/sdk/product-overview/v3-request-structure-and-signature
+- RPC V1 (HMAC-SHA1, ``SignatureVersion=1.0``): https://www.alibabacloud.com/help/en/vod/developer-reference/signature-method
+- VOD HTTP callback authentication: https://www.alibabacloud.com/help/en/vod/user-guide/http-callbacks
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import hmac
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
 from shared import errors
 
 if TYPE_CHECKING:
-    from shared.vod import AcsAuth as AcsAuth
+    from shared.settings import Settings
 
 __all__ = [
     "EMPTY_SHA256",
+    "EXTEND_SIG_KEY",
+    "EXTEND_UPLOAD_KEY",
     "V3_ALGORITHM",
     "Credentials",
+    "binding_keys",
+    "binding_signature",
     "callback_signature",
     "canonical_query_string",
     "format_timestamp",
@@ -40,9 +43,11 @@ __all__ = [
     "rpc_v1_common_params",
     "rpc_v1_signature",
     "rpc_v1_string_to_sign",
+    "sign_request",
     "v3_authorization",
     "v3_canonical_request",
     "v3_sign_headers",
+    "verify_binding",
     "verify_callback",
 ]
 
@@ -250,6 +255,67 @@ def v3_sign_headers(
     return headers
 
 
+# --- one signed call --------------------------------------------------------------------------
+
+
+def sign_request(
+    *,
+    signature_version: Literal["v3", "v1"],
+    host: str,
+    action: str,
+    version: str,
+    params: Mapping[str, str],
+    credentials: Credentials,
+    timestamp: datetime | str,
+    nonce: str,
+    canonical_uri: str = "/",
+) -> tuple[str, dict[str, str]]:
+    """The wire query and the signing headers of one RPC call: ``POST <path>?<query>``, empty body.
+
+    Every business parameter travels in the query, which is exactly the canonical query string
+    that was signed (nothing between us and VOD can re-encode it). V3 returns the ``host``,
+    ``x-acs-*`` and ``Authorization`` headers; V1 puts the RPC common parameters and
+    ``Signature`` into the query and needs no signing header. ``timestamp`` may be given
+    formatted (``yyyy-MM-ddTHH:mm:ssZ``). Raises ``ValueError`` for a business parameter that
+    V1 reserves for signing.
+    """
+    if signature_version == "v3":
+        query = canonical_query_string(params)
+        headers = v3_sign_headers(
+            method="POST",
+            host=host,
+            action=action,
+            version=version,
+            query=query,
+            body=b"",
+            credentials=credentials,
+            timestamp=timestamp,
+            nonce=nonce,
+            canonical_uri=canonical_uri,
+        )
+        return query, headers
+    if signature_version != "v1":
+        raise ValueError(f"unknown signature version {signature_version!r}")
+    common = rpc_v1_common_params(
+        action=action,
+        version=version,
+        access_key_id=credentials.access_key_id,
+        timestamp=timestamp,
+        nonce=nonce,
+        security_token=credentials.security_token,
+    )
+    clash = sorted((set(common) | {"Signature"}) & set(params))
+    if clash:
+        raise ValueError(f"parameters reserved for signing: {', '.join(clash)}")
+    merged = {**params, **common}
+    names = sorted(merged)
+    pairs = [f"{percent_encode(k)}={percent_encode(merged[k])}" for k in names]
+    signature = rpc_v1_signature("POST", "&".join(pairs), credentials.access_key_secret)
+    # "Signature" takes its sorted place: the wire query stays the canonical query string.
+    pairs.insert(bisect.bisect(names, "Signature"), f"Signature={percent_encode(signature)}")
+    return "&".join(pairs), {}
+
+
 # --- VOD HTTP callbacks -------------------------------------------------------------------------
 
 
@@ -312,10 +378,49 @@ def verify_callback(
     return timestamp
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy re-export, see the module docstring: httpx is imported only when AcsAuth is asked for.
-    if name == "AcsAuth":
-        from shared.vod import AcsAuth
+# --- owner binding ------------------------------------------------------------------------------
 
-        return AcsAuth
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Our keys inside VOD's ``UserData.Extend``, which VOD echoes in its callbacks.
+EXTEND_UPLOAD_KEY = "vodfc_uid"
+EXTEND_SIG_KEY = "vodfc_sig"
+
+
+def binding_keys(settings: Settings) -> tuple[bytes, ...]:
+    """Keys of the HMAC that binds an upload to its owner inside ``Extend``; the first signs.
+
+    With ``UPLOAD_BINDING_KEY`` that key alone; otherwise keys derived from the callback keys (the
+    credentials and the callback function both know them, so a deployment needs no extra secret),
+    the previous one included, so that rotating the callback key orphans no upload in flight.
+    """
+    key = settings.upload_binding_key
+    sources = (
+        (key,)
+        if key is not None and key.get_secret_value()
+        else (
+            settings.callback_auth_key,
+            settings.callback_auth_key_previous,
+        )
+    )
+    keys = tuple(
+        hmac.new(s.get_secret_value().encode(), b"vodfc-binding", hashlib.sha256).digest()
+        for s in sources
+        if s is not None and s.get_secret_value()
+    )
+    return keys or (b"vodfc-local-binding-key",)
+
+
+def binding_signature(key: bytes, upload_id: str, owner: str) -> str:
+    """The HMAC that binds ``upload_id`` to ``owner`` (URL-safe Base64 of 18 bytes)."""
+    mac = hmac.new(key, f"{upload_id}\n{owner}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:18]).decode()
+
+
+def verify_binding(keys: Sequence[bytes], upload_id: str, owner: str, given: object) -> bool:
+    """Whether ``given`` (from an unsigned event body: any JSON value) is the binding under a key."""
+    if not isinstance(given, str) or not given.isascii():
+        return False  # compare_digest refuses non-ASCII str; no such value is ever ours
+    wanted = given.encode("ascii")
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(binding_signature(key, upload_id, owner).encode("ascii"), wanted)
+    return matched

@@ -1,21 +1,17 @@
 """The ApsaraVideo VOD client: signed OpenAPI calls over httpx, bounded retries, typed errors.
 
-Wire convention (reference E.1): ``POST <endpoint>/`` with every business parameter in the query,
-an empty body, and the operation in ``x-acs-action`` / ``x-acs-version`` headers; :class:`AcsAuth`
-turns that into a V3 (default) or RPC V1 signed request whose wire query is exactly the canonical
-query string, so nothing between us and VOD can re-encode what was signed.
+Wire convention (the official SDKs' RPC style): ``POST <endpoint>/`` with every business parameter
+in the query and an empty body, signed by :func:`shared.signing.sign_request` (V3 by default, or
+RPC V1); the wire query is exactly the canonical query string that was signed.
 
 Retries (throttling, 5xx, network errors) use exponential backoff with full jitter and all fit in
 ``settings.vod_deadline_seconds``, which also caps every attempt's timeouts. httpx and pydantic
-errors never leave this module: they become :mod:`shared.errors` types (``raise ... from``).
-
-:class:`AcsAuth` lives here rather than in :mod:`shared.signing` because it subclasses
-``httpx.Auth``: keeping httpx out of ``shared.signing`` keeps callback verification cheap to import.
+errors never leave this module: they become :mod:`shared.errors` types (``raise ... from``), every
+VOD failure a :class:`shared.errors.VodError` that says whether VOD may have acted.
 """
 
 from __future__ import annotations
 
-import bisect
 import http.cookiejar
 import json
 import logging
@@ -24,26 +20,16 @@ import os
 import random as _random
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
-from urllib.parse import parse_qsl
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from shared import errors, models
+from shared import errors, vod_models
 from shared.clock import utcnow
-from shared.signing import (
-    Credentials,
-    canonical_query_string,
-    format_timestamp,
-    new_nonce,
-    percent_encode,
-    rpc_v1_common_params,
-    rpc_v1_signature,
-    v3_sign_headers,
-)
+from shared.signing import Credentials, format_timestamp, new_nonce, percent_encode, sign_request
 
 if TYPE_CHECKING:
     import ssl
@@ -54,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_IDS",
     "VOD_VERSION",
-    "AcsAuth",
     "CredentialChain",
     "VodClient",
     "credentials_from",
@@ -93,101 +78,6 @@ _default_utcnow = utcnow
 def _wall_timestamp() -> str:
     """``format_timestamp(utcnow())`` without building a datetime (both truncate to the second)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-# --- httpx.Auth ---------------------------------------------------------------------------------
-
-
-class AcsAuth(httpx.Auth):
-    """Signs a ``POST /`` request carrying ``x-acs-action`` / ``x-acs-version`` headers.
-
-    Credentials come from ``credentials()`` on every request (STS credentials rotate). ``v3``
-    adds the ``x-acs-*`` headers and ``Authorization``; ``v1`` moves action and version into the
-    query with the RPC common parameters and ``Signature``. Either way the request's query is
-    replaced by the canonical query string.
-    """
-
-    requires_request_body = True  # V3 hashes the body; V1 signs form-body parameters
-
-    def __init__(
-        self,
-        credentials: CredentialsProvider,
-        *,
-        signature_version: Literal["v3", "v1"] = "v3",
-        clock: Callable[[], datetime] = utcnow,
-        nonce: Callable[[], str] = new_nonce,
-    ) -> None:
-        if signature_version not in ("v3", "v1"):
-            raise ValueError(f"unknown signature version {signature_version!r}")
-        self._credentials = credentials
-        self._version = signature_version
-        self._clock = clock
-        self._nonce = nonce
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        yield self.sign(request)
-
-    def sign(self, request: httpx.Request) -> httpx.Request:
-        """Sign ``request`` in place (and return it)."""
-        action = request.headers.get("x-acs-action")
-        version = request.headers.get("x-acs-version")
-        if not action or not version:
-            raise ValueError("AcsAuth needs the x-acs-action and x-acs-version headers")
-        params = _single_valued(request.url.params.multi_items())
-        body = request.content
-        credentials = self._credentials()
-        if self._version == "v3":
-            headers = v3_sign_headers(
-                method=request.method,
-                host=request.headers.get("host") or request.url.netloc.decode("ascii"),
-                action=action,
-                version=version,
-                query=params,
-                body=body,
-                credentials=credentials,
-                timestamp=self._clock(),
-                nonce=self._nonce(),
-                content_type=request.headers.get("content-type"),
-                canonical_uri=request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
-            )
-            request.headers.update(headers)
-            wire = params
-        else:
-            del request.headers["x-acs-action"]
-            del request.headers["x-acs-version"]
-            common = rpc_v1_common_params(
-                action=action,
-                version=version,
-                access_key_id=credentials.access_key_id,
-                timestamp=self._clock(),
-                nonce=self._nonce(),
-                security_token=credentials.security_token,
-            )
-            clash = sorted((set(common) | {"Signature"}) & set(params))
-            if clash:
-                raise ValueError(f"parameters reserved for signing: {', '.join(clash)}")
-            wire = {**params, **common}
-            signed = dict(wire)
-            content_type = request.headers.get("content-type", "")
-            if body and content_type.startswith("application/x-www-form-urlencoded"):
-                # RPC signs the union of query and form-body parameters (reference A.1 step 1).
-                signed.update(_single_valued(parse_qsl(body.decode("utf-8"), keep_blank_values=True)))
-            wire["Signature"] = rpc_v1_signature(request.method, signed, credentials.access_key_secret)
-        # VOD answers XML unless asked otherwise; V3 has no Format parameter, V1 sends both.
-        request.headers["accept"] = "application/json"
-        query = canonical_query_string(wire)
-        # httpx keeps an already-encoded query verbatim (only A-Za-z0-9-_.~%=& appear in it).
-        request.url = request.url.copy_with(query=query.encode("ascii") if query else None)
-        return request
-
-
-def _single_valued(items: Sequence[tuple[str, str]]) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for key, value in items:
-        if key in result:
-            raise ValueError(f"parameter {key!r} given twice; VOD parameters are single-valued")
-        result[key] = value
-    return result
 
 
 # --- credentials --------------------------------------------------------------------------------
@@ -271,7 +161,7 @@ def credentials_from(settings: Settings, context: Any = None) -> CredentialChain
 class _Failure:
     """A failed attempt: the error to raise, its foreign cause, and how to treat it."""
 
-    error: errors.VodfcError
+    error: errors.VodError | errors.NotFound
     cause: BaseException | None
     sent: bool  # VOD may have received (and acted on) the request
     retryable: bool = True
@@ -323,7 +213,7 @@ class VodClient:
 
     # --- operations -----------------------------------------------------------------------------
 
-    def create_upload_video(self, params: Mapping[str, str]) -> models.UploadCredentials:
+    def create_upload_video(self, params: Mapping[str, str]) -> vod_models.UploadCredentials:
         """CreateUploadVideo: creates the media record and returns its upload address and credential.
 
         Retrying is safe only because ``params`` carry our ``ReferenceId``, which VOD keeps unique
@@ -343,13 +233,14 @@ class VodClient:
             return self._call(
                 "CreateUploadVideo",
                 params,
-                models.UploadCredentials,
+                vod_models.UploadCredentials,
                 state=state,
                 retry_ambiguous=reference_id is not None,
             )
         except errors.VodfcError as exc:
-            # Tell the caller whether a media may exist (it then keeps its reservation for cleanup).
-            exc.vod_may_have_acted = state.ambiguous
+            if isinstance(exc, errors.VodError):
+                # Whether a media may exist: the caller then keeps its reservation for cleanup.
+                exc.may_have_acted = state.ambiguous
             if reference_id is None or not state.ambiguous:
                 raise
             resolved = self._resolve_created(reference_id, state)
@@ -361,28 +252,30 @@ class VodClient:
             )
             return resolved
 
-    def refresh_upload_video(self, video_id: str) -> models.UploadCredentials:
+    def refresh_upload_video(self, video_id: str) -> vod_models.UploadCredentials:
         """RefreshUploadVideo: a new credential for the same VideoId and upload address."""
         _check_ids("VideoId", [video_id], limit=1)
-        return self._call("RefreshUploadVideo", {"VideoId": video_id}, models.UploadCredentials)
+        return self._call("RefreshUploadVideo", {"VideoId": video_id}, vod_models.UploadCredentials)
 
-    def get_video_info(self, video_id: str) -> models.Video:
+    def get_video_info(self, video_id: str) -> vod_models.Video:
         """GetVideoInfo; raises :class:`errors.NotFound` when VOD has no such video."""
         _check_ids("VideoId", [video_id], limit=1)
-        return self._call("GetVideoInfo", {"VideoId": video_id}, models.GetVideoInfoResponse).Video
+        return self._call("GetVideoInfo", {"VideoId": video_id}, vod_models.GetVideoInfoResponse).Video
 
-    def get_video_infos(self, video_ids: Sequence[str]) -> models.GetVideoInfosResponse:
+    def get_video_infos(self, video_ids: Sequence[str]) -> vod_models.GetVideoInfosResponse:
         """GetVideoInfos for at most 20 ids; missing ids are listed in ``NonExistVideoIds``."""
         if not video_ids:
-            return models.GetVideoInfosResponse()
+            return vod_models.GetVideoInfosResponse()
         _check_ids("VideoIds", video_ids)
-        return self._call("GetVideoInfos", {"VideoIds": ",".join(video_ids)}, models.GetVideoInfosResponse)
+        return self._call(
+            "GetVideoInfos", {"VideoIds": ",".join(video_ids)}, vod_models.GetVideoInfosResponse
+        )
 
-    def get_mezzanine_info(self, video_id: str) -> models.Mezzanine:
+    def get_mezzanine_info(self, video_id: str) -> vod_models.Mezzanine:
         """GetMezzanineInfo (the source file); ``Status`` ``Normal`` means the upload finished."""
         _check_ids("VideoId", [video_id], limit=1)
         params = {"VideoId": video_id, "OutputType": "oss"}
-        return self._call("GetMezzanineInfo", params, models.GetMezzanineInfoResponse).Mezzanine
+        return self._call("GetMezzanineInfo", params, vod_models.GetMezzanineInfoResponse).Mezzanine
 
     def delete_videos(
         self,
@@ -407,14 +300,14 @@ class VodClient:
             params = {"ReferenceIds": ",".join(reference_ids)}
         budget = self.settings.vod_deadline_seconds if deadline_seconds is None else deadline_seconds
         state = _CallState(deadline=self._clock() + budget)
-        answer = self._call("DeleteVideo", params, models.DeleteVideoResponse, state=state)
+        answer = self._call("DeleteVideo", params, vod_models.DeleteVideoResponse, state=state)
         if not answer.RequestId:
             raise errors.UpstreamError("VOD answered DeleteVideo without a RequestId.")
         return answer.RequestId
 
     def search_media(
         self, match: str, *, page_no: int = 1, page_size: int = 100, scroll_token: str | None = None
-    ) -> models.SearchMediaResponse:
+    ) -> vod_models.SearchMediaResponse:
         """SearchMedia over videos with a ``Match`` expression (reference C.8)."""
         if page_no < 1:
             raise errors.InvalidParameter("PageNo must be at least 1.", field="PageNo")
@@ -423,7 +316,7 @@ class VodClient:
         params = {"SearchType": "video", "Match": match, "PageNo": str(page_no), "PageSize": str(page_size)}
         if scroll_token:
             params["ScrollToken"] = scroll_token
-        return self._call("SearchMedia", params, models.SearchMediaResponse)
+        return self._call("SearchMedia", params, vod_models.SearchMediaResponse)
 
     def monotonic(self) -> float:
         """The client's monotonic clock, on which its deadlines are measured (injectable)."""
@@ -481,45 +374,19 @@ class VodClient:
     def _signed_request(
         self, target: _Target, action: str, params: Mapping[str, str], remaining: float
     ) -> httpx.Request:
-        """The final request, signed as :class:`AcsAuth` would sign it, built (and its URL parsed) once."""
-        query_params = {k: v if type(v) is str else _primitive_text(v) for k, v in params.items()}
-        credentials = self._credentials()
-        headers = list(target.headers)
-        if self.settings.vod_signature_version == "v1":
-            common = rpc_v1_common_params(
-                action=action,
-                version=VOD_VERSION,
-                access_key_id=credentials.access_key_id,
-                timestamp=self._timestamp(),
-                nonce=self._nonce(),
-                security_token=credentials.security_token,
-            )
-            clash = sorted((set(common) | {"Signature"}) & set(query_params))
-            if clash:
-                raise ValueError(f"parameters reserved for signing: {', '.join(clash)}")
-            query_params.update(common)
-            names = sorted(query_params)
-            pairs = [f"{percent_encode(k)}={percent_encode(query_params[k])}" for k in names]
-            signature = rpc_v1_signature("POST", "&".join(pairs), credentials.access_key_secret)
-            # "Signature" joins the sorted names (the wire query is the canonical query string).
-            pairs.insert(bisect.bisect(names, "Signature"), f"Signature={percent_encode(signature)}")
-            query = "&".join(pairs)
-        else:
-            query = canonical_query_string(query_params)
-            headers.extend(
-                v3_sign_headers(
-                    method="POST",
-                    host=target.host,
-                    action=action,
-                    version=VOD_VERSION,
-                    query=query,
-                    body=b"",
-                    credentials=credentials,
-                    timestamp=self._timestamp(),
-                    nonce=self._nonce(),
-                    canonical_uri=target.canonical_uri,
-                ).items()
-            )
+        """The final request: signed once, built (and its URL parsed) once."""
+        query, signing_headers = sign_request(
+            signature_version=self.settings.vod_signature_version,
+            host=target.host,
+            action=action,
+            version=VOD_VERSION,
+            params={k: v if type(v) is str else _primitive_text(v) for k, v in params.items()},
+            credentials=self._credentials(),
+            timestamp=self._timestamp(),
+            nonce=self._nonce(),
+            canonical_uri=target.canonical_uri,
+        )
+        headers = [*target.headers, *signing_headers.items()]
         # httpx keeps an already-encoded query verbatim (only A-Za-z0-9-_.~%=& appear in it).
         return httpx.Request(
             "POST",
@@ -591,9 +458,7 @@ class VodClient:
             sent = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
             return _Failure(errors.GatewayTimeout(f"VOD did not answer {action} in time."), exc, sent=sent)
         except (httpx.ConnectError, httpx.ProxyError) as exc:
-            return _Failure(
-                errors.ServiceUnavailable(f"Could not connect to VOD for {action}."), exc, sent=False
-            )
+            return _Failure(errors.VodUnavailable(f"Could not connect to VOD for {action}."), exc, sent=False)
         except (
             httpx.UnsupportedProtocol,
             httpx.LocalProtocolError,
@@ -604,7 +469,7 @@ class VodClient:
             raise errors.VodfcError(f"Could not call VOD for {action} ({type(exc).__name__}).") from exc
         except httpx.HTTPError as exc:
             # ReadError, WriteError, RemoteProtocolError, CloseError: the request may have arrived.
-            broken = errors.ServiceUnavailable(f"The connection to VOD broke during {action}.")
+            broken = errors.VodUnavailable(f"The connection to VOD broke during {action}.")
             return _Failure(broken, exc, sent=True)
         if response.status_code == 200:
             return response
@@ -621,25 +486,25 @@ class VodClient:
 
     def _error_from(
         self, action: str, response: httpx.Response
-    ) -> tuple[errors.VodfcError, bool, float | None]:
+    ) -> tuple[errors.VodError | errors.NotFound, bool, float | None]:
         """The error for a non-200 answer, whether it is worth retrying, and VOD's retry hint."""
         status = response.status_code
         retry_after = _retry_after(response.headers)
         body = _json_object(response)
-        parsed: models.VodErrorBody | None = None
+        parsed: vod_models.VodErrorBody | None = None
         if body is not None:
             try:
-                parsed = models.VodErrorBody.model_validate(body)
+                parsed = vod_models.VodErrorBody.model_validate(body)
             except ValidationError:
                 parsed = None
         if parsed is None or not parsed.Code:
             request_id = parsed.RequestId if parsed is not None else None
             if status == 429:
-                error: errors.VodfcError = errors.Throttled(
+                error: errors.VodError | errors.NotFound = errors.Throttled(
                     f"VOD throttled {action}.", vod_request_id=request_id
                 )
             elif status >= 500:
-                error = errors.ServiceUnavailable(
+                error = errors.VodUnavailable(
                     f"VOD answered {action} with HTTP {status}.", vod_request_id=request_id
                 )
             else:
@@ -652,7 +517,7 @@ class VodClient:
             error = errors.VodApiError.from_vod(code, message, status, parsed.RequestId)
             if code == "InvalidVideo.NotFound":
                 error = errors.NotFound(message, vod_request_id=parsed.RequestId)
-        retryable = isinstance(error, (errors.Throttled, errors.ServiceUnavailable))
+        retryable = isinstance(error, (errors.Throttled, errors.VodUnavailable))
         if isinstance(error, errors.Throttled) and retry_after is not None:
             error.retry_after = max(1, math.ceil(retry_after))
         return error, retryable, retry_after if retryable else None
@@ -671,17 +536,20 @@ class VodClient:
                     text = text.replace(form, "[REDACTED]")
         return text
 
-    def _resolve_created(self, reference_id: str, state: _CallState) -> models.UploadCredentials | None:
+    def _resolve_created(self, reference_id: str, state: _CallState) -> vod_models.UploadCredentials | None:
         """The media a lost CreateUploadVideo answer made, with a fresh credential; ``None`` if unknown."""
         try:
             found = self._call(
-                "GetVideoInfos", {"ReferenceIds": reference_id}, models.GetVideoInfosResponse, state=state
+                "GetVideoInfos", {"ReferenceIds": reference_id}, vod_models.GetVideoInfosResponse, state=state
             )
             matches = [v for v in found.VideoList if v.ReferenceId == reference_id]
             if len(matches) != 1:
                 return None
             return self._call(
-                "RefreshUploadVideo", {"VideoId": matches[0].VideoId}, models.UploadCredentials, state=state
+                "RefreshUploadVideo",
+                {"VideoId": matches[0].VideoId},
+                vod_models.UploadCredentials,
+                state=state,
             )
         except errors.VodfcError as exc:
             log.warning("could not resolve a lost CreateUploadVideo answer", extra={"vod_code": exc.code})

@@ -1,5 +1,10 @@
 """Fixtures shared by every test package.
 
+Every test starts from a clean environment (httpx's ``clean_environ`` is the model): no vodfc
+setting and no ``ALIBABA_CLOUD_*`` variable of the developer's shell is visible, and every cached
+factory (settings, dependencies, VOD client, stores, logging level) is reset before and after.
+A test that needs a setting sets it (``monkeypatch.setenv``) or builds ``Settings(...)``.
+
 Store fixtures:
 
 - ``postgres_url`` (session): a private PostgreSQL database for this run (see ``tests/pg.py``);
@@ -13,14 +18,19 @@ Store fixtures:
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
+from shared.services.deps import reset_deps
+from shared.settings import ENV_NAMES, get_settings
 from shared.store import Store, create_store, reset_stores
+from shared.vod import reset_vod_client
 from tests import pg
 
 
@@ -28,11 +38,41 @@ def _under_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_store_cache() -> Iterator[None]:
-    """No test sees another test's cached ``open_store`` instances."""
-    yield
+def count_pending(store: Store, owner: str) -> int:
+    """How many of ``owner``'s uploads count against the quota (``creating`` or ``created``).
+
+    Read straight from the database: the store has no such operation, production never needs it.
+    """
+    sql = "SELECT count(*) FROM uploads WHERE owner = ? AND status IN ('creating', 'created')"
+    return int(store._read(lambda cur: store._exec(cur, sql, (owner,)).fetchone()[0]))  # type: ignore[attr-defined]
+
+
+def import_oracle(name: str) -> ModuleType:
+    """Import a test oracle (an official SDK); skip without it, but fail under ``CI=true``."""
+    if _under_ci():
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
+
+
+def _reset_instance_state() -> None:
+    get_settings.cache_clear()
+    reset_deps()
+    reset_vod_client()
     reset_stores()
+
+
+@pytest.fixture(autouse=True)
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No setting from the shell, and no cached instance state from another test."""
+    for name in list(os.environ):
+        if name.upper() in _SETTING_NAMES or name.upper().startswith("ALIBABA_CLOUD_"):
+            monkeypatch.delenv(name)
+    _reset_instance_state()
+    yield
+    _reset_instance_state()
+
+
+_SETTING_NAMES = frozenset(ENV_NAMES)
 
 
 @pytest.fixture(scope="session")

@@ -37,14 +37,14 @@ def _authenticated(fn: Callable[..., dict[str, Any]]) -> Callable[..., Response]
 
 @_authenticated
 def _create(deps: Any, owner: str, request: Request) -> dict[str, Any]:
-    from shared.services.credentials import create_upload
+    from shared.services.uploads import create_upload
 
     return create_upload(deps, owner, request.json(), request.header("Idempotency-Key"))
 
 
 @_authenticated
 def _list(deps: Any, owner: str, request: Request) -> dict[str, Any]:
-    from shared.services.credentials import list_uploads
+    from shared.services.uploads import list_uploads
 
     q = request.query
     return list_uploads(deps, owner, status=q.get("Status"), cursor=q.get("Cursor"), limit=q.get("Limit"))
@@ -52,21 +52,21 @@ def _list(deps: Any, owner: str, request: Request) -> dict[str, Any]:
 
 @_authenticated
 def _get(deps: Any, owner: str, request: Request, video_id: str) -> dict[str, Any]:
-    from shared.services.credentials import get_upload
+    from shared.services.uploads import get_upload
 
     return get_upload(deps, owner, video_id)
 
 
 @_authenticated
 def _delete(deps: Any, owner: str, request: Request, video_id: str) -> dict[str, Any]:
-    from shared.services.credentials import delete_upload
+    from shared.services.uploads import delete_upload
 
     return delete_upload(deps, owner, video_id)
 
 
 @_authenticated
 def _refresh(deps: Any, owner: str, request: Request, video_id: str) -> dict[str, Any]:
-    from shared.services.credentials import refresh_upload
+    from shared.services.uploads import refresh_upload
 
     return refresh_upload(deps, owner, video_id)
 

@@ -11,15 +11,13 @@ Events carry no id, so the dedupe key is derived from their content; a replay ch
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from shared import errors
-from shared.events import GenericEvent, parse_event
-from shared.services.credentials import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_signature
-from shared.signing import verify_callback
+from shared.events import GenericEvent, TranscodeComplete, parse_event
+from shared.signing import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_keys, verify_binding, verify_callback
 from shared.states import allowed_from, can_move, status_from_vod
 
 if TYPE_CHECKING:
@@ -55,21 +53,23 @@ def target_status(event: VodEvent) -> str | None:
     return None
 
 
+def _declared(event: VodEvent, name: str) -> Any:
+    """A field the event's model declares (so typed and validated); never an extra body key."""
+    return getattr(event, name) if name in type(event).model_fields else None
+
+
 def _fields(event: VodEvent) -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    duration = getattr(event, "Duration", None)
-    size = getattr(event, "Size", None)
-    if duration is None:
-        for stream in getattr(event, "StreamInfos", None) or ():
-            duration = duration or getattr(stream, "Duration", None)
+    duration = event.duration if isinstance(event, TranscodeComplete) else _declared(event, "Duration")
     if duration is not None:
         fields["duration"] = float(duration)
-    if size is not None and event.EventType in {"FileUploadComplete", "VideoUploadComplete"}:
+    size = _declared(event, "Size")
+    if size is not None and event.EventType in UPLOAD_EVENTS:
         fields["size"] = int(size)
     if not event.succeeded:
-        message = getattr(event, "ErrorMessage", None) or getattr(event, "ErrorCode", None)
-        if message:
-            fields["error"] = str(message)[:512]
+        message = _declared(event, "ErrorMessage") or _declared(event, "ErrorCode")
+        if isinstance(message, str) and message:
+            fields["error"] = message[:512]
     return fields
 
 
@@ -77,12 +77,10 @@ def _check_binding(deps: Deps, event: VodEvent, upload: Upload) -> None:
     extend = event.extend_dict()
     if not extend or EXTEND_UPLOAD_KEY not in extend:
         return
-    given = str(extend.get(EXTEND_SIG_KEY, ""))
-    signed = any(
-        hmac.compare_digest(given, binding_signature(key, upload.upload_id, upload.owner))
-        for key in deps.settings.binding_keys()
+    signed = verify_binding(
+        binding_keys(deps.settings), upload.upload_id, upload.owner, extend.get(EXTEND_SIG_KEY)
     )
-    if str(extend.get(EXTEND_UPLOAD_KEY)) != upload.upload_id or not signed:
+    if extend.get(EXTEND_UPLOAD_KEY) != upload.upload_id or not signed:
         raise errors.InvalidSignature(
             "The event's upload binding does not match the record.", code="InvalidSignature.Binding"
         )
@@ -114,7 +112,7 @@ def _oversized(deps: Deps, event: VodEvent, video_id: str, fields: dict[str, Any
     arrived. The event's Size (an unsigned body) only triggers the check; VOD's mezzanine record
     decides, and its size is the one recorded.
     """
-    claimed = getattr(event, "Size", None)
+    claimed = _declared(event, "Size")
     limit = deps.settings.max_file_size
     if event.EventType not in UPLOAD_EVENTS or claimed is None or int(claimed) <= limit:
         return None
@@ -171,9 +169,9 @@ def handle_callback(deps: Deps, headers: Mapping[str, str], body: bytes) -> dict
             # VOD may say "not finished yet": then we move only as far as VOD confirms.
             confirmed = _confirm(deps, video_id, to, fields)
             if confirmed != to:
-                # Issue #6: what was applied is VOD's status, not the event: record it under a key
-                # of its own, so that this event's redelivery, once VOD's API has caught up with its
-                # own callback, is applied instead of being dropped as a duplicate.
+                # What is applied is VOD's status, not the event's: record it under a key of its
+                # own, so that this event's redelivery, once VOD's API has caught up with its own
+                # callback, is applied instead of being dropped as a duplicate.
                 dedupe_key = f"{dedupe_key}|vod={confirmed or 'unknown'}"
             to = confirmed
     result = deps.store.apply_event(

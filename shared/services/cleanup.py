@@ -20,6 +20,7 @@ per 20 such uploads per run, until VOD finishes it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -33,9 +34,9 @@ from shared.states import DELETED, PROCESSING, UPLOADED, allowed_from, status_fr
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from shared.models import Video
     from shared.services.deps import Deps
     from shared.store import Upload
+    from shared.vod_models import Video
 
 __all__ = ["BATCH", "CleanupSummary", "run_cleanup"]
 
@@ -68,16 +69,13 @@ class CleanupSummary:
 
 def _expire(deps: Deps, uploads: list[Upload], summary: CleanupSummary, gone: list[Upload]) -> None:
     ids = [u.video_id for u in uploads if u.video_id]
-    # Issue #6: media VOD reports as gone (an earlier run deleted them, then stopped before
-    # writing the record) are only marked; they are never sent to DeleteVideo a second time.
+    # Media VOD reports as gone (an earlier run deleted them, then stopped before writing the
+    # record) are only marked; they are never sent to DeleteVideo a second time.
     gone_ids = [u.video_id for u in gone if u.video_id]
     if ids:
         summary.vod_calls += 1
-        try:
+        with contextlib.suppress(errors.NotFound):  # already gone at VOD
             deps.vod.delete_videos(ids)
-        except errors.VodfcError as exc:
-            if exc.code != "InvalidVideo.NotFound":
-                raise
     summary.deleted += deps.store.expire_created([*ids, *gone_ids], now=deps.clock())
 
 
@@ -88,11 +86,8 @@ def _handle_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> N
         # A crash between CreateUploadVideo and the record write: only our ReferenceId ties
         # a possible media to the row, so delete by ReferenceId, then drop the reservation.
         summary.vod_calls += 1
-        try:
+        with contextlib.suppress(errors.NotFound):  # no media carries the ReferenceId
             deps.vod.delete_videos(reference_ids=[u.reference_id for u in reservations])
-        except errors.VodfcError as exc:
-            if exc.code != "InvalidVideo.NotFound":
-                raise
         for u in reservations:
             deps.store.discard_reservation(u.upload_id)
             summary.deleted += 1

@@ -1,4 +1,9 @@
-"""Dependencies of the services, built lazily once per instance and reused while warm."""
+"""Dependencies of the services, built lazily once per instance and reused while warm.
+
+:func:`get_deps` builds them from the settings on first use; a test builds its own
+:class:`Deps` from injected parts and installs it with :func:`set_deps` (``Deps`` is frozen:
+its parts are never swapped in place).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ if TYPE_CHECKING:
     from shared.store import Store
     from shared.vod import VodClient
 
-__all__ = ["Deps", "get_deps", "new_id", "reset_deps"]
+__all__ = ["Deps", "get_deps", "new_id", "reset_deps", "set_deps"]
 
 
 def new_id() -> str:
@@ -24,7 +29,7 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-@dataclass
+@dataclass(frozen=True)
 class Deps:
     """What a service needs: settings, the store, the VOD client, a clock and an id source."""
 
@@ -47,18 +52,19 @@ def get_deps(context: Any = None) -> Deps:
         from shared.vod import get_vod_client
 
         settings = get_settings()
-        _cached = Deps(
-            settings=settings,
-            store=get_store(settings),
-            vod=get_vod_client(settings, context),
-        )
+        _cached = Deps(settings=settings, store=get_store(settings), vod=get_vod_client(settings, context))
     elif context is not None:
         # FC hands each invocation the role's current STS credentials: use the newest.
         _cached.vod.use_context(context)
     return _cached
 
 
+def set_deps(deps: Deps | None) -> None:
+    """Install ``deps`` as the instance's dependencies (tests, tools); ``None`` forgets them."""
+    global _cached
+    _cached = deps
+
+
 def reset_deps() -> None:
     """Forget the cached dependencies (tests; after settings change)."""
-    global _cached
-    _cached = None
+    set_deps(None)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+from shared.services.deps import get_deps, set_deps
 from shared.settings import get_settings
 from shared.store import get_store
 from tests.functional.conftest import Stack
@@ -155,8 +157,6 @@ def test_cleanup_reconciles_uploads_stuck_after_a_lost_final_callback(stack: Sta
 
 
 def test_a_stuck_upload_still_transcoding_is_checked_again_once_its_lease_ends(stack: Stack) -> None:
-    from shared.services.deps import get_deps
-
     busy = _stuck(stack)
     _age_updated([busy], DAY + 60)
     assert stack.cleanup()["stuck_checked"] == 1
@@ -164,8 +164,8 @@ def test_a_stuck_upload_still_transcoding_is_checked_again_once_its_lease_ends(s
     assert row is not None and row.status == "processing"
     assert datetime.now(timezone.utc) - row.updated_at > timedelta(seconds=DAY)  # not faked
 
-    deps = get_deps()
-    deps.clock = lambda: datetime.now(timezone.utc) + timedelta(hours=1)  # the next hourly run
+    # the next hourly run
+    set_deps(replace(get_deps(), clock=lambda: datetime.now(timezone.utc) + timedelta(hours=1)))
     stack.vod.videos[busy].update(Status="Normal", Duration="3.0")
     summary = stack.cleanup()
     assert summary["stuck_checked"] == 1 and summary["reconciled"] == 1

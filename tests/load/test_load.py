@@ -25,8 +25,8 @@ import jwt
 import psycopg
 import pytest
 
-from shared.services.credentials import binding_signature
 from shared.settings import Settings
+from shared.signing import binding_keys, binding_signature
 from tests.load.conftest import CALLBACK_KEY, JWT_SECRET, MAX_PENDING, Served, percentile, record
 
 pytestmark = [pytest.mark.load, pytest.mark.postgres, pytest.mark.timeout(240)]
@@ -198,7 +198,7 @@ def test_5000_callbacks_with_30_percent_duplicates_in_shuffled_order(served: Ser
     base = time.time() - 3600
     distinct: list[dict[str, Any]] = []
     for video_id, upload_id, owner in rows:
-        sig = binding_signature(settings.binding_key(), upload_id, owner)
+        sig = binding_signature(binding_keys(settings)[0], upload_id, owner)
         extend = json.dumps({"vodfc_uid": upload_id, "vodfc_sig": sig}, separators=(",", ":"))
         distinct += _events(video_id, extend, video_id in failed, base)
     assert len(distinct) == VIDEOS * 10 == 3500

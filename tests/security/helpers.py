@@ -10,14 +10,15 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
 
 from shared import errors
-from shared.services.deps import Deps, get_deps
+from shared.services.deps import Deps, get_deps, set_deps
+from shared.vod import VodClient
 from tests.functional.conftest import FakeVod, Stack
 
 Fault = Callable[[httpx.Request], httpx.Response] | httpx.Response | Exception | str
@@ -144,10 +145,10 @@ def refused() -> httpx.ConnectError:
 
 def install(stack: Stack) -> tuple[ScriptedVod, FakeTime, Deps]:
     """Put a :class:`ScriptedVod` in front of the stack's FakeVod and a fake clock in its VOD client."""
-    deps = get_deps()
     clock = FakeTime()
-    deps.vod._clock = clock.monotonic  # type: ignore[method-assign]  # injected time (see VodClient)
-    deps.vod._sleep = clock.sleep  # type: ignore[method-assign]
+    deps = get_deps()
+    deps = replace(deps, vod=VodClient(deps.settings, clock=clock.monotonic, sleep=clock.sleep))
+    set_deps(deps)
     scripted = ScriptedVod(stack.vod, clock)
     route = stack.router.routes[0]
     route.side_effect = scripted

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.models import DEFAULT_EXTENSIONS
+from shared.settings import DEFAULT_EXTENSIONS
 from tests.functional.conftest import CALLBACK_KEY, CALLBACK_URL, Stack, load_event, token
 
 FAST = settings(

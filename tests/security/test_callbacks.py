@@ -10,20 +10,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
-from shared.services.deps import get_deps
+from shared.services.deps import get_deps, set_deps
 from tests.functional.conftest import CALLBACK_KEY, CALLBACK_URL, Stack, load_event, reset_instance_state
 
 T0 = 1_795_600_800  # the services' clock is pinned here
 
 
+def pin_clock() -> None:
+    set_deps(replace(get_deps(), clock=lambda: datetime.fromtimestamp(T0, timezone.utc)))
+
+
 @pytest.fixture
 def pinned(stack: Stack) -> Stack:
-    get_deps().clock = lambda: datetime.fromtimestamp(T0, timezone.utc)
+    pin_clock()
     return stack
 
 
@@ -121,7 +126,7 @@ def test_the_previous_key_works_while_configured_and_not_after(
     monkeypatch.setenv("CALLBACK_AUTH_KEY", "NewKey2026abc")
     monkeypatch.setenv("CALLBACK_AUTH_KEY_PREVIOUS", CALLBACK_KEY)
     reset_instance_state()
-    get_deps().clock = lambda: datetime.fromtimestamp(T0, timezone.utc)
+    pin_clock()
     video_id = pinned.create()["VideoId"]
     assert signed(pinned, pinned.vod_event("FileUploadComplete", video_id), key=CALLBACK_KEY)[0] == 200
     assert (
@@ -130,7 +135,7 @@ def test_the_previous_key_works_while_configured_and_not_after(
 
     monkeypatch.delenv("CALLBACK_AUTH_KEY_PREVIOUS")  # rotation finished
     reset_instance_state()
-    get_deps().clock = lambda: datetime.fromtimestamp(T0, timezone.utc)
+    pin_clock()
     refused(signed(pinned, pinned.vod_event("TranscodeComplete", video_id), key=CALLBACK_KEY))
     assert status_of(pinned, video_id) == "processing"
 
@@ -229,7 +234,7 @@ def test_confirmation_is_what_the_setting_switches_off(
     """``CALLBACK_CONFIRM_WITH_VOD=false`` trusts the body of any validly signed request."""
     monkeypatch.setenv("CALLBACK_CONFIRM_WITH_VOD", "false")
     reset_instance_state()
-    get_deps().clock = lambda: datetime.fromtimestamp(T0, timezone.utc)
+    pin_clock()
     video_id = pinned.create()["VideoId"]
     assert signed(pinned, pinned.vod_event("TranscodeComplete", video_id))[0] == 200
     assert status_of(pinned, video_id) == "ready"

@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,6 +26,7 @@ from shared.settings import Settings
 from shared.signing import Credentials
 from shared.store import Store, new_reservation
 from shared.vod import VodClient
+from tests.conftest import count_pending
 from tests.security.helpers import Crash, FlakyStore
 
 NOW = datetime.now(timezone.utc)
@@ -150,7 +151,7 @@ def _check(world: World, store: Store) -> None:
     assert {store.get_by_video_id(v).status for v in world.lost} == {"ready"}  # type: ignore[union-attr]
     assert {store.get_by_video_id(v).status for v in world.recent + world.refreshed} == {"created"}  # type: ignore[union-attr]
     assert all(store.find_by_idempotency_key(f"o{i}", "x") is None for i in range(7))
-    assert sum(store.count_pending(f"o{i}") for i in range(7)) == len(world.recent) + len(world.refreshed)
+    assert sum(count_pending(store, f"o{i}") for i in range(7)) == len(world.recent) + len(world.refreshed)
 
 
 @pytest.fixture
@@ -198,14 +199,14 @@ def test_a_cleanup_dying_midway_beside_another_loses_nothing(
     dying, steady = _deps(store_url, world.vod, make_store), _deps(store_url, world.vod, make_store)
     flaky = FlakyStore(dying.store)
     flaky.crash["expire_created"] = {1}  # dies after VOD deleted a batch, before its records are written
-    dying.store = flaky  # type: ignore[assignment]
+    dying = replace(dying, store=flaky)  # type: ignore[arg-type]
 
     results = _in_threads(lambda: run_cleanup(dying), lambda: run_cleanup(steady))
     assert any(isinstance(r, Crash) for r in results), results
 
     # the dead run's claimed rows wait for their lease; the next run after it finishes the job
     after_lease = _deps(store_url, world.vod, make_store)
-    after_lease.clock = lambda: NOW + timedelta(minutes=6)  # past the 300 s lease
+    after_lease = replace(after_lease, clock=lambda: NOW + timedelta(minutes=6))  # past the 300 s lease
     final = run_cleanup(after_lease)
     assert final.errors == 0
     _check(world, store)
@@ -217,11 +218,11 @@ def test_a_cleanup_whose_store_fails_midway_resumes_without_deleting_twice(
     first = _deps(store_url, world.vod, make_store)
     flaky = FlakyStore(first.store)
     flaky.fail["expire_created"] = {2}
-    first.store = flaky  # type: ignore[assignment]
+    first = replace(first, store=flaky)  # type: ignore[arg-type]
     summary = run_cleanup(first)
     assert summary.errors == 1
 
     again = _deps(store_url, world.vod, make_store)
-    again.clock = lambda: NOW + timedelta(minutes=6)  # past the 300 s lease
+    again = replace(again, clock=lambda: NOW + timedelta(minutes=6))  # past the 300 s lease
     assert run_cleanup(again).errors == 0
     _check(world, store)

@@ -10,6 +10,7 @@ import json
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.services.deps import get_deps
+from shared.services.deps import get_deps, set_deps
 from shared.settings import get_settings
 from tests.functional.conftest import ROOT, Stack, reset_instance_state
 from tests.security.helpers import (
@@ -67,9 +68,8 @@ def create(stack: Stack, owner: str = "alice", **headers: str) -> tuple[int, dic
 
 def later(hours: float = 3.0) -> None:
     """Make the services' wall clock jump ahead (cleanup leases and staleness use it)."""
-    deps = get_deps()
     offset = timedelta(hours=hours)
-    deps.clock = lambda: datetime.now(timezone.utc) + offset
+    set_deps(replace(get_deps(), clock=lambda: datetime.now(timezone.utc) + offset))
 
 
 def creates(stack: Stack) -> int:
@@ -345,7 +345,7 @@ def test_a_real_slow_vod_is_cut_off_at_the_deadline(stack: Stack, monkeypatch: p
 def flaky() -> FlakyStore:
     deps = get_deps()
     store = FlakyStore(deps.store)
-    deps.store = store  # type: ignore[assignment]
+    set_deps(replace(deps, store=store))  # type: ignore[arg-type]
     return store
 
 

@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +21,7 @@ import httpx
 import jwt
 import pytest
 
-from shared.services.deps import get_deps
+from shared.services.deps import get_deps, set_deps
 from tests.functional.conftest import CALLBACK_URL, Stack, load_event, reset_instance_state
 from tests.security.helpers import FlakyStore, garbage, install, throttled, unavailable, vod_error
 
@@ -162,7 +163,7 @@ def test_no_secret_in_any_log_line_error_body_or_header(
     # --- an unhandled error whose message carries secrets, and the store failing
     deps = get_deps()
     store = FlakyStore(deps.store)
-    deps.store = store  # type: ignore[assignment]
+    set_deps(replace(deps, store=store))  # type: ignore[arg-type]
 
     def explode(*_: Any, **__: Any) -> Any:
         raise RuntimeError(f"driver said: password={DB_PASSWORD} key={AK_SECRET} token={STS_TOKEN}")
@@ -170,7 +171,7 @@ def test_no_secret_in_any_log_line_error_body_or_header(
     store.inner = type("Exploding", (), {"__getattr__": lambda self, name: explode})()
     rec.http("GET", "/uploads")
     rec.http("POST", "/uploads", body=body)
-    deps.store = store.inner  # type: ignore[assignment]
+    set_deps(replace(deps, store=store.inner))
     stack.cleanup()
 
     # --- a real database that is down, with the password in its URL

@@ -18,6 +18,7 @@ from shared import errors, states
 from shared.states import CREATED, CREATING, DELETED, EXPIRED, FAILED, PROCESSING, READY, UPLOADED
 from shared.store import ApplyResult, PruneCounts, Store, Upload, create_store, new_reservation, open_store
 from tests import pg
+from tests.conftest import count_pending
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 MakeStore = Callable[..., Store]
@@ -124,7 +125,7 @@ def test_reserve_then_read_back_every_field(store: Store) -> None:
     upload = reservation(key="k-1", now=at(0))
     assert store.reserve_upload(upload, max_pending=5) == upload
     assert store.find_by_idempotency_key("alice", "k-1") == upload
-    assert store.count_pending("alice") == 1
+    assert count_pending(store, "alice") == 1
     # ``creating`` rows are internal: no video id, not listed.
     assert store.list_uploads("alice") == ([], None)
 
@@ -216,7 +217,7 @@ def test_quota_counts_creating_and_created_only(store: Store) -> None:
         store.reserve_upload(reservation(), max_pending=2)
     assert store.transition("vid-a", to=UPLOADED, now=at(2))
     store.reserve_upload(reservation(), max_pending=2)  # ``uploaded`` frees the slot
-    assert store.count_pending("alice") == 2
+    assert count_pending(store, "alice") == 2
 
 
 def test_discarding_a_reservation_frees_its_slot(store: Store) -> None:
@@ -241,7 +242,7 @@ def test_quota_is_exact_under_concurrency(make_store: MakeStore, shared_instance
     ok = [r for r in results if isinstance(r, Upload)]
     refused = [r for r in results if isinstance(r, errors.QuotaExceeded)]
     assert (len(ok), len(refused)) == (5, 15), results
-    assert stores[0].count_pending("crowd") == 5
+    assert count_pending(stores[0], "crowd") == 5
 
 
 def test_concurrent_reuse_of_one_idempotency_key_inserts_once(make_store: MakeStore) -> None:
@@ -897,7 +898,7 @@ def test_the_store_recovers_after_its_connection_dies(store_url: str, make_store
         up = created(store)
         store._conn.close()  # type: ignore[attr-defined]  # the file handle goes away under us
     else:
-        from shared.store_postgres import PostgresStore
+        from shared.store.postgres import PostgresStore
 
         name = f"vodfc-test-{uuid.uuid4().hex[:12]}"
         store = PostgresStore(store_url, application_name=name)
@@ -930,12 +931,12 @@ def test_unreachable_postgres_is_store_unavailable_without_the_password() -> Non
     port = pg._free_port()  # nothing listens there
     store = create_store(f"postgresql://vodfc:s3cr3t-pw@127.0.0.1:{port}/vodfc", connect_timeout=2)
     with pytest.raises(errors.StoreUnavailable) as caught:
-        store.count_pending("alice")
+        store.get_by_video_id("v-any")
     assert caught.value.status == 503
     assert "s3cr3t-pw" not in str(caught.value) and "s3cr3t-pw" not in repr(store)
     assert caught.value.__cause__ is not None
     with pytest.raises(errors.StoreUnavailable):  # and again, no lingering state
-        store.count_pending("alice")
+        store.get_by_video_id("v-any")
     store.close()
 
 
@@ -1007,6 +1008,6 @@ def test_postgres_statements_time_out(postgres_url: str) -> None:
                     store._run(lambda cur: cur.execute("SELECT pg_advisory_lock(424242)"))  # type: ignore[attr-defined]
             finally:
                 conn.execute("SELECT pg_advisory_unlock(424242)")
-        assert store.count_pending("nobody") == 0  # the connection is usable again
+        assert store.get_by_video_id("v-any") is None  # the connection is usable again
     finally:
         store.close()

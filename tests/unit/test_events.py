@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given, settings
@@ -28,7 +28,7 @@ from shared.events import (
     TranscodeComplete,
     UploadByURLComplete,
     VideoAnalysisComplete,
-    event_adapter,
+    VodEvent,
     normalise_event_time,
     parse_event,
 )
@@ -99,14 +99,12 @@ def test_each_sample_parses_to_its_class(event_type: str) -> None:
 
 
 @pytest.mark.parametrize("event_type", sorted(CATALOGUE))
-def test_union_adapter_agrees_with_parse_event(event_type: str) -> None:
-    via_adapter = event_adapter().validate_python(sample(event_type))
-    assert type(via_adapter) is EVENT_TYPES[event_type]
-    assert via_adapter.dedupe_key() == event(event_type).dedupe_key()
+def test_every_model_is_in_the_union(event_type: str) -> None:
+    assert EVENT_TYPES[event_type] in get_args(VodEvent)
 
 
-def test_union_adapter_sends_unknown_types_to_generic() -> None:
-    assert type(event_adapter().validate_python({"EventType": "SomethingNew"})) is GenericEvent
+def test_unknown_types_parse_as_generic() -> None:
+    assert type(parse_event(b'{"EventType": "SomethingNew"}')) is GenericEvent
 
 
 def test_sample_fields() -> None:

@@ -17,7 +17,6 @@ from typing import Any
 from unittest import mock
 from urllib.parse import parse_qsl, urlsplit
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,11 +29,12 @@ from shared.signing import (
     v3_authorization,
     v3_sign_headers,
 )
+from tests.conftest import import_oracle
 
-sdk_core = pytest.importorskip("aliyunsdkcore.auth.composer.rpc_signature_composer")
-sha_hmac1 = pytest.importorskip("aliyunsdkcore.auth.algorithm.sha_hmac1")
-openapi_util = pytest.importorskip("alibabacloud_openapi_util.client")
-tea_request = pytest.importorskip("Tea.request")
+sdk_core = import_oracle("aliyunsdkcore.auth.composer.rpc_signature_composer")
+sha_hmac1 = import_oracle("aliyunsdkcore.auth.algorithm.sha_hmac1")
+openapi_util = import_oracle("alibabacloud_openapi_util.client")
+tea_request = import_oracle("Tea.request")
 
 OpenApiUtil: Any = openapi_util.Client
 # Module-level "__private" helper of the legacy SDK; reached by name, it is not name-mangled.

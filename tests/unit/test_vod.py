@@ -16,22 +16,22 @@ import httpx
 import pytest
 import respx
 
-from shared import errors, models
+from shared import errors, vod_models
 from shared.context import ContextCredentials, FakeContext
 from shared.settings import Settings
 from shared.signing import Credentials, canonical_query_string, rpc_v1_signature, v3_authorization
 from shared.vod import (
     MAX_IDS,
-    AcsAuth,
     CredentialChain,
     VodClient,
     credentials_from,
     get_vod_client,
     reset_vod_client,
 )
+from tests.conftest import import_oracle
 
-openapi_util = pytest.importorskip("alibabacloud_openapi_util.client")
-tea_request = pytest.importorskip("Tea.request")
+openapi_util = import_oracle("alibabacloud_openapi_util.client")
+tea_request = import_oracle("Tea.request")
 
 ENDPOINT = "https://vod.cn-shanghai.aliyuncs.com/"
 NOW = datetime(2026, 1, 15, 8, 30, 0, tzinfo=timezone.utc)
@@ -221,7 +221,7 @@ def test_create_upload_video_sends_a_v3_signed_post(
 ) -> None:
     route = vod.post(ENDPOINT).respond(200, json=credentials_body())
     creds = client_factory().create_upload_video(CREATE_PARAMS)
-    assert isinstance(creds, models.UploadCredentials)
+    assert isinstance(creds, vod_models.UploadCredentials)
     assert creds.VideoId == "vid0001"
     assert creds.RequestId == "req-create"
     assert route.call_count == 1
@@ -305,12 +305,6 @@ def test_http_client_is_built_lazily_and_reused(
     assert client._http is None
     client.refresh_upload_video("vid0001")
     assert client._http is not None and client._http is not first
-
-
-def test_acs_auth_is_reexported_lazily_by_signing() -> None:
-    import shared.signing
-
-    assert shared.signing.AcsAuth is AcsAuth
 
 
 # --- each operation -----------------------------------------------------------------------------
@@ -546,7 +540,7 @@ def test_exhausted_5xx_raises_service_unavailable_with_vod_request_id(
     vod: respx.MockRouter, client_factory: Callable[..., VodClient]
 ) -> None:
     route = vod.post(ENDPOINT).mock(return_value=vod_error(500, "InternalError", request_id="vr-500"))
-    with pytest.raises(errors.ServiceUnavailable) as info:
+    with pytest.raises(errors.VodUnavailable) as info:
         client_factory().get_video_info("vid0001")
     assert route.call_count == 3
     assert info.value.code == "InternalError"
@@ -557,7 +551,7 @@ def test_exhausted_connect_errors_raise_service_unavailable(
     vod: respx.MockRouter, client_factory: Callable[..., VodClient]
 ) -> None:
     vod.post(ENDPOINT).mock(side_effect=httpx.ConnectError("refused"))
-    with pytest.raises(errors.ServiceUnavailable) as info:
+    with pytest.raises(errors.VodUnavailable) as info:
         client_factory().get_video_info("vid0001")
     assert isinstance(info.value.__cause__, httpx.ConnectError)
     assert not isinstance(info.value, errors.StoreUnavailable)
@@ -567,7 +561,7 @@ def test_max_attempts_one_means_no_retry(
     vod: respx.MockRouter, client_factory: Callable[..., VodClient]
 ) -> None:
     route = vod.post(ENDPOINT).mock(return_value=vod_error(503, "ServiceUnAvailable"))
-    with pytest.raises(errors.ServiceUnavailable):
+    with pytest.raises(errors.VodUnavailable):
         client_factory(vod_max_attempts=1).get_video_info("vid0001")
     assert route.call_count == 1
 
@@ -619,7 +613,7 @@ def test_backoff_never_sleeps_past_the_deadline(
         return vod_error(503, "ServiceUnAvailable")
 
     vod.post(ENDPOINT).mock(side_effect=slow_5xx)
-    with pytest.raises(errors.ServiceUnavailable):
+    with pytest.raises(errors.VodUnavailable):
         client_factory(vod_deadline_seconds=6.0, vod_max_attempts=10, random=1.0).get_video_info("vid0001")
     assert fake_time.now - 1000.0 <= 6.0
 
@@ -864,7 +858,7 @@ def test_create_without_reference_id_is_never_retried_after_an_ambiguous_failure
 ) -> None:
     route = vod.post(ENDPOINT).mock(side_effect=[failure])
     params = {k: v for k, v in CREATE_PARAMS.items() if k != "ReferenceId"}
-    with pytest.raises((errors.GatewayTimeout, errors.ServiceUnavailable)):
+    with pytest.raises((errors.GatewayTimeout, errors.VodUnavailable)):
         client_factory().create_upload_video(params)
     assert route.call_count == 1
 
@@ -978,62 +972,6 @@ def test_credentials_from_builds_a_chain() -> None:
     chain = credentials_from(make_settings(), _context())
     assert isinstance(chain, CredentialChain)
     assert chain().access_key_id == "STS.ctx"
-
-
-# --- AcsAuth on its own -------------------------------------------------------------------------
-
-
-def test_acs_auth_requires_the_action_headers() -> None:
-    auth = AcsAuth(lambda: CREDS)
-    with pytest.raises(ValueError, match="x-acs-action"):
-        auth.sign(httpx.Request("POST", ENDPOINT, params={"a": "b"}))
-
-
-def test_acs_auth_refuses_duplicate_and_reserved_parameters() -> None:
-    headers = {"x-acs-action": "GetVideoInfo", "x-acs-version": "2017-03-21"}
-    with pytest.raises(ValueError, match="twice"):
-        AcsAuth(lambda: CREDS).sign(httpx.Request("POST", ENDPOINT + "?a=1&a=2", headers=headers))
-    with pytest.raises(ValueError, match="reserved"):
-        AcsAuth(lambda: CREDS, signature_version="v1").sign(
-            httpx.Request("POST", ENDPOINT, params={"Signature": "x"}, headers=headers)
-        )
-    with pytest.raises(ValueError, match="unknown"):
-        AcsAuth(lambda: CREDS, signature_version="v2")  # type: ignore[arg-type]
-
-
-def test_acs_auth_v1_signs_form_body_parameters_too() -> None:
-    headers = {"x-acs-action": "SearchMedia", "x-acs-version": "2017-03-21"}
-    request = httpx.Request(
-        "POST", ENDPOINT, params={"PageNo": "1"}, data={"Match": "Title = 'a b'"}, headers=headers
-    )
-    AcsAuth(lambda: CREDS, signature_version="v1", clock=lambda: NOW, nonce=lambda: NONCE).sign(request)
-    query = dict(request.url.params.multi_items())
-    signature = query.pop("Signature")
-    body = dict(parse_qsl(request.content.decode(), keep_blank_values=True))
-    assert signature == openapi_util.Client.get_rpcsignature(
-        {**query, **body}, "POST", CREDS.access_key_secret
-    )
-
-
-def test_acs_auth_v3_signs_the_body_and_its_content_type() -> None:
-    headers = {"x-acs-action": "SearchMedia", "x-acs-version": "2017-03-21"}
-    request = httpx.Request("POST", ENDPOINT, params={"PageNo": "1"}, data={"Match": "x"}, headers=headers)
-    AcsAuth(lambda: CREDS, clock=lambda: NOW, nonce=lambda: NONCE).sign(request)
-    assert request.headers["x-acs-content-sha256"] == hashlib.sha256(request.content).hexdigest()
-    assert "content-type;" in request.headers["authorization"]
-    assert request.headers["authorization"] == sdk_v3_authorization(request, CREDS)
-
-
-def test_acs_auth_through_an_httpx_client(vod: respx.MockRouter) -> None:
-    route = vod.post(ENDPOINT).respond(200, json={})
-    with httpx.Client(auth=AcsAuth(lambda: CREDS, clock=lambda: NOW, nonce=lambda: NONCE)) as http:
-        http.post(
-            ENDPOINT,
-            params={"VideoId": "v 1"},
-            headers={"x-acs-action": "GetVideoInfo", "x-acs-version": "2017-03-21"},
-        )
-    assert_v3_signed(route.calls.last.request, "GetVideoInfo")
-    assert route.calls.last.request.url.query == b"VideoId=v%201"
 
 
 # --- logging ------------------------------------------------------------------------------------

@@ -1,18 +1,22 @@
-"""The upload store: one interface, two implementations (PostgreSQL in production, SQLite locally).
+"""The upload store: its types, its contract, and the factory (PostgreSQL in production, SQLite locally).
 
 ``open_store(url)`` picks the implementation from the URL scheme and caches one instance per URL
 (a warm FC instance reuses its connection); nothing connects until the first operation, and a
-connection that failed is replaced on the next call. Importing this module imports neither
-sqlite3 nor psycopg.
+connection that failed is replaced on the next call. Importing this package imports neither
+sqlite3 nor psycopg. The operations are written once, in :class:`shared.store.base.SqlStore`;
+:mod:`shared.store.sqlite` and :mod:`shared.store.postgres` add only what differs per dialect
+(connections and transactions, the per-owner lock, claiming, ``apply_event``).
 
 Conventions every implementation keeps:
 
 - every time is timezone-aware and stored as UTC; naive datetimes are refused (``ValueError``);
   time is never read from a clock here, callers pass ``now``;
 - driver exceptions never escape: the constraint violations we expect become
-  :class:`errors.Conflict` (or :class:`errors.QuotaExceeded`), everything else
-  :class:`errors.StoreUnavailable` with the driver's exception chained as ``__cause__``; the
-  database URL and its password never appear in a message;
+  :class:`errors.Conflict` (or :class:`errors.QuotaExceeded`); a value the database cannot hold
+  (out of range, not encodable, too long to index) is :class:`errors.UnstorableValue` (the
+  caller's data, never worth a retry); everything else is :class:`errors.StoreUnavailable`, with
+  the driver's exception chained as ``__cause__``; the database URL and its password never appear
+  in a message;
 - each operation is one transaction; status changes are conditional updates
   (``... WHERE status IN allowed_from``) so concurrent writers never move an upload backwards,
   and ``allowed_from`` must be a subset of :func:`states.allowed_from` (``ValueError`` otherwise).
@@ -25,17 +29,14 @@ it; ``find_by_idempotency_key`` reads it back for a replay.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from shared import errors, states
+from shared import states
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -143,7 +144,8 @@ class Store(Protocol):
     """The operations of the upload store; see the module docstring for shared conventions."""
 
     #: ``"sqlite"`` or ``"postgresql"``.
-    dialect: str
+    @property
+    def dialect(self) -> str: ...
 
     def migrate(self) -> int:
         """Create or upgrade the schema; idempotent and safe to run concurrently.
@@ -212,10 +214,6 @@ class Store(Protocol):
         Raises :class:`errors.InvalidParameter` (field ``Cursor`` / ``Status``) for a malformed
         cursor or an unknown status; ``ValueError`` if ``limit < 1``.
         """
-        ...
-
-    def count_pending(self, owner: str) -> int:
-        """How many of the owner's uploads are ``creating`` or ``created`` (the quota's count)."""
         ...
 
     def set_credential_expiry(self, video_id: str, expires_at: datetime, now: datetime) -> bool:
@@ -346,143 +344,6 @@ class Store(Protocol):
         ...
 
 
-# --- helpers shared by the implementations (not part of the public API) -----------------------
-
-
-def utc(value: datetime) -> datetime:
-    """``value`` in UTC; naive datetimes are a programming error."""
-    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-        raise ValueError("datetimes given to the store must be timezone-aware")
-    return value.astimezone(timezone.utc)
-
-
-def utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else utc(value)
-
-
-def lease_end(now: datetime, lease_seconds: float) -> datetime:
-    if lease_seconds <= 0:
-        raise ValueError("lease_seconds must be positive")
-    return utc(now) + timedelta(seconds=lease_seconds)
-
-
-def check_limit(limit: int) -> None:
-    if limit < 1:
-        raise ValueError("limit must be at least 1")
-
-
-def check_status_filter(status: str | None) -> None:
-    if status is not None and status not in states.PUBLIC_STATUSES:
-        raise errors.InvalidParameter("The status filter is not a known upload status.", field="Status")
-
-
-def check_new_upload(upload: Upload, max_pending: int) -> None:
-    if upload.status not in states.PENDING_STATUSES:
-        raise ValueError("reserve_upload inserts uploads in 'creating' or 'created' only")
-    if (upload.status == states.CREATING) != (upload.video_id is None):
-        raise ValueError("a 'creating' upload has no video_id; a 'created' one has one")
-    if max_pending < 1:
-        raise ValueError("max_pending must be at least 1")
-    utc(upload.created_at)
-    utc(upload.updated_at)
-
-
-def clean_fields(fields: Mapping[str, object] | None) -> dict[str, object]:
-    """Validated ``fields`` without ``None`` values, coerced to the column types."""
-    out: dict[str, object] = {}
-    for name, value in (fields or {}).items():
-        kind = UPDATABLE_FIELDS.get(name)
-        if kind is None:
-            raise ValueError(f"field {name!r} cannot be updated (allowed: {sorted(UPDATABLE_FIELDS)})")
-        if value is None:
-            continue
-        if kind is str:
-            out[name] = str(value)
-        elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            try:
-                out[name] = kind(float(value)) if kind is int else kind(value)
-            except ValueError as exc:
-                raise ValueError(f"field {name!r} must be a number") from exc
-        else:
-            raise ValueError(f"field {name!r} must be a number")
-    return out
-
-
-def resolve_allowed(to: str | None, allowed: Iterable[str] | None) -> frozenset[str]:
-    """The statuses a move to ``to`` may start from, checked against the state machine."""
-    if to is None:
-        chosen = frozenset(states.PUBLIC_STATUSES if allowed is None else allowed)
-        for status in chosen:
-            states.rank(status)  # ValueError for unknown names
-        return chosen
-    legal = states.allowed_from(to)
-    if allowed is None:
-        return legal
-    chosen = frozenset(allowed)
-    illegal = chosen - legal
-    if illegal:
-        raise ValueError(f"cannot move to {to!r} from {sorted(illegal)}")
-    return chosen
-
-
-def plan_event(
-    current: Upload,
-    *,
-    to: str | None,
-    allowed: frozenset[str],
-    fields: Mapping[str, object],
-    event_type: str,
-    event_time: datetime | None,
-    now: datetime,
-) -> tuple[ApplyResult, dict[str, object]]:
-    """The column changes for one (non-duplicate) event on ``current``: applied or stale."""
-    if current.status in allowed:
-        changes: dict[str, object] = dict(fields)
-        if to is not None and to != current.status:
-            changes["status"] = to
-            changes["claimed_until"] = None
-        newer = current.last_event_at is None or (
-            event_time is not None and event_time >= current.last_event_at
-        )
-        if newer:
-            changes["last_event"] = event_type
-            changes["last_event_at"] = event_time
-        changes["updated_at"] = now
-        return ApplyResult.APPLIED, changes
-    fill: dict[str, object] = {k: v for k, v in fields.items() if getattr(current, k) is None}
-    if fill:
-        fill["updated_at"] = now
-    return ApplyResult.STALE, fill
-
-
-def encode_cursor(created_at: datetime, upload_id: str) -> str:
-    raw = json.dumps([utc(created_at).isoformat(timespec="microseconds"), upload_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """``(created_at, upload_id)`` of a cursor; :class:`errors.InvalidParameter` if malformed."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, upload_id = json.loads(raw)
-        created_at = datetime.fromisoformat(stamp)
-        if not isinstance(upload_id, str) or created_at.tzinfo is None:
-            raise ValueError("bad cursor")
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise errors.InvalidParameter("The cursor is invalid.", field="Cursor") from exc
-    return utc(created_at), upload_id
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its password, for ``repr`` (never for messages that reach clients)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    userinfo, _, hostpart = rest.partition("@")
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{hostpart}" if ":" in userinfo else url
-
-
 # --- factories -----------------------------------------------------------------------------------
 
 _stores: dict[tuple[str, float, float], Store] = {}
@@ -506,11 +367,11 @@ def create_store(
     url = _plain(database_url)
     scheme = url.partition(":")[0].lower()
     if scheme == "sqlite":
-        from shared.store_sqlite import SqliteStore
+        from shared.store.sqlite import SqliteStore
 
         return SqliteStore(url, busy_timeout=max(connect_timeout, 1.0))
     if scheme in ("postgresql", "postgres"):
-        from shared.store_postgres import PostgresStore
+        from shared.store.postgres import PostgresStore
 
         return PostgresStore(url, connect_timeout=connect_timeout, statement_timeout=statement_timeout)
     raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:// or postgresql://)")

@@ -13,28 +13,28 @@ Order of a create, chosen so that nothing is lost or half-written:
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import hashlib
-import hmac
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared import errors
-from shared.models import CreateUploadVideoRequest, parse_request
+from shared.api_models import AccelerateConfig, CreateUploadVideoRequest, parse_request
+from shared.signing import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_keys, binding_signature
 from shared.states import PUBLIC_STATUSES, allowed_from
 
 if TYPE_CHECKING:
-    from shared.models import UploadCredentials
     from shared.services.deps import Deps
     from shared.settings import Settings
     from shared.store import Upload
+    from shared.vod_models import UploadCredentials
 
 __all__ = [
-    "EXTEND_SIG_KEY",
-    "EXTEND_UPLOAD_KEY",
-    "binding_signature",
+    "Policy",
+    "apply_policy",
     "create_upload",
     "delete_upload",
     "get_upload",
@@ -43,19 +43,23 @@ __all__ = [
     "upload_view",
 ]
 
-log = logging.getLogger("vodfc.credentials")
+log = logging.getLogger("vodfc.uploads")
 
-# Our keys inside VOD's UserData.Extend; VOD echoes Extend in its callbacks.
-EXTEND_UPLOAD_KEY = "vodfc_uid"
-EXTEND_SIG_KEY = "vodfc_sig"
-_RESERVED_PREFIX = "vodfc"
+_RESERVED_PREFIX = "vodfc"  # Extend keys the server owns (EXTEND_UPLOAD_KEY, EXTEND_SIG_KEY)
 MAX_LIST_LIMIT = 100
 
 
-def binding_signature(key: bytes, upload_id: str, owner: str) -> str:
-    """HMAC that binds an upload id to its owner (checked again when callbacks come back)."""
-    mac = hmac.new(key, f"{upload_id}\n{owner}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac[:18]).decode()
+@dataclass(frozen=True)
+class Policy:
+    """What the operator's policy lets through of a valid request: the values sent to VOD."""
+
+    workflow_id: str | None
+    template_group_id: str | None  # None whenever a workflow applies (VOD lets WorkflowId win)
+    storage_location: str | None
+    app_id: str | None
+    cate_id: int | None
+    extend: dict[str, Any]
+    accelerate: AccelerateConfig | None
 
 
 def _request_hash(body: dict[str, Any]) -> str:
@@ -76,7 +80,7 @@ def _choose(field: str, requested: Any, default: Any, allowed: tuple[Any, ...]) 
     )
 
 
-def apply_policy(req: CreateUploadVideoRequest, settings: Settings) -> dict[str, Any]:
+def apply_policy(req: CreateUploadVideoRequest, settings: Settings) -> Policy:
     """The operator's policy over a valid request: what is actually sent to VOD (minus ids)."""
     ext = req.extension
     if ext not in settings.allowed_extensions:
@@ -125,45 +129,47 @@ def apply_policy(req: CreateUploadVideoRequest, settings: Settings) -> dict[str,
         settings.default_template_group_id,
         settings.allowed_template_group_ids,
     )
-    return {
-        "WorkflowId": workflow,
+    return Policy(
+        workflow_id=workflow,
         # VOD lets WorkflowId win when both are sent; we send only the one that applies.
-        "TemplateGroupId": None if workflow else template,
-        "StorageLocation": _choose(
+        template_group_id=None if workflow else template,
+        storage_location=_choose(
             "StorageLocation",
             req.StorageLocation,
             settings.default_storage_location,
             settings.allowed_storage_locations,
         ),
-        "AppId": _choose("AppId", req.AppId, settings.default_app_id, settings.allowed_app_ids),
-        "CateId": _choose("CateId", req.CateId, settings.default_cate_id, settings.allowed_cate_ids),
-        "Extend": extend,
-        "AccelerateConfig": user_data.AccelerateConfig if user_data is not None else None,
-    }
+        app_id=_choose("AppId", req.AppId, settings.default_app_id, settings.allowed_app_ids),
+        cate_id=_choose("CateId", req.CateId, settings.default_cate_id, settings.allowed_cate_ids),
+        extend=extend,
+        accelerate=user_data.AccelerateConfig if user_data is not None else None,
+    )
 
 
-def _vod_params(
-    req: CreateUploadVideoRequest, chosen: dict[str, Any], upload_id: str, owner: str, settings: Settings
+def vod_params(
+    req: CreateUploadVideoRequest, policy: Policy, upload_id: str, owner: str, settings: Settings
 ) -> dict[str, str]:
-    extend = dict(chosen["Extend"])
+    """CreateUploadVideo's parameters: the request as the policy allows it, our ReferenceId, our
+    owner binding inside ``Extend`` and our callback URL (no ``None`` values)."""
+    extend = dict(policy.extend)
     extend[EXTEND_UPLOAD_KEY] = upload_id
-    extend[EXTEND_SIG_KEY] = binding_signature(settings.binding_key(), upload_id, owner)
+    extend[EXTEND_SIG_KEY] = binding_signature(binding_keys(settings)[0], upload_id, owner)
     user_data: dict[str, Any] = {"Extend": extend}
     if settings.callback_url:
         user_data["MessageCallback"] = {"CallbackURL": settings.callback_url, "CallbackType": "http"}
-    if chosen["AccelerateConfig"] is not None:
-        user_data["AccelerateConfig"] = chosen["AccelerateConfig"].model_dump(exclude_none=True)
+    if policy.accelerate is not None:
+        user_data["AccelerateConfig"] = policy.accelerate.model_dump(exclude_none=True)
     params: dict[str, str] = {"Title": req.Title, "FileName": req.FileName, "ReferenceId": upload_id}
     optional = {
         "FileSize": req.FileSize,
         "Description": req.Description,
         "CoverURL": req.CoverURL,
         "Tags": req.Tags,
-        "CateId": chosen["CateId"],
-        "TemplateGroupId": chosen["TemplateGroupId"],
-        "WorkflowId": chosen["WorkflowId"],
-        "StorageLocation": chosen["StorageLocation"],
-        "AppId": chosen["AppId"],
+        "CateId": policy.cate_id,
+        "TemplateGroupId": policy.template_group_id,
+        "WorkflowId": policy.workflow_id,
+        "StorageLocation": policy.storage_location,
+        "AppId": policy.app_id,
     }
     params.update({k: str(v) for k, v in optional.items() if v is not None})
     params["UserData"] = json.dumps(user_data, separators=(",", ":"), ensure_ascii=False)
@@ -189,7 +195,7 @@ def create_upload(
     """POST /uploads: validate, apply policy, reserve, call CreateUploadVideo, record, answer."""
     settings = deps.settings
     req = parse_request(CreateUploadVideoRequest, body)
-    chosen = apply_policy(req, settings)
+    policy = apply_policy(req, settings)
     request_hash = _request_hash(body)
     if idempotency_key is not None:
         _check_idempotency_key(idempotency_key)
@@ -226,12 +232,13 @@ def create_upload(
 
     vod_started = deps.vod.monotonic()
     try:
-        creds = deps.vod.create_upload_video(_vod_params(req, chosen, upload_id, owner, settings))
+        creds = deps.vod.create_upload_video(vod_params(req, policy, upload_id, owner, settings))
     except errors.VodfcError as exc:
-        if _vod_did_nothing(exc):
+        # A media may exist when any attempt may have reached VOD (a timeout, a 5xx, garbage):
+        # the reservation then stays, and cleanup deletes whatever carries its ReferenceId.
+        # Otherwise (refused, throttled, never reached) it is released: it would hold quota.
+        if not (isinstance(exc, errors.VodError) and exc.may_have_acted):
             _release(deps, upload_id)
-        # Otherwise (timeout, 5xx, garbage) VOD may have created the media: the reservation
-        # stays, and cleanup deletes whatever carries its ReferenceId.
         raise
     expires_at = creds.expires_at(now)
     try:
@@ -240,8 +247,8 @@ def create_upload(
         _undo_media(deps, creds.VideoId, vod_started)
         raise
     if not attached:
-        # Issue #6: the reservation is gone (or no longer ``creating``): answering would hand out
-        # a credential without its record, so undo the media and let the client retry.
+        # The reservation is gone (or no longer ``creating``): answering would hand out a
+        # credential without its record, so undo the media and let the client retry.
         _undo_media(deps, creds.VideoId, vod_started)
         raise errors.StoreUnavailable("The upload could not be recorded; retry later.")
     # The invocation's one INFO line (shared.http) carries VideoId and owner already.
@@ -278,18 +285,6 @@ def _replay(deps: Deps, existing: Upload, request_hash: str) -> dict[str, Any]:
     return _refresh(deps, existing)
 
 
-def _vod_did_nothing(exc: errors.VodfcError) -> bool:
-    """No attempt of the call can have made a media: VOD refused or throttled every attempt that
-    reached it, or none reached it (connection refused, no credentials).
-
-    Issue #6: judged from every attempt, not from the last error's type. A refused connection
-    used to keep its reservation (a quota slot held for STALE_UPLOAD_SECONDS, so an outage locked
-    users out), and a throttled retry after a timed-out attempt used to release it (orphaning the
-    media the first attempt may have made, which cleanup finds only through the reservation).
-    """
-    return not exc.vod_may_have_acted
-
-
 def _release(deps: Deps, upload_id: str) -> None:
     try:
         deps.store.discard_reservation(upload_id)
@@ -300,8 +295,8 @@ def _release(deps: Deps, upload_id: str) -> None:
 def _undo_media(deps: Deps, video_id: str, vod_started: float) -> None:
     """VOD created a media we could not record: delete it, or leave it to cleanup (ReferenceId).
 
-    Issue #6: the undo gets only what is left of the request's VOD_DEADLINE_SECONDS, so a client
-    never waits for VOD longer than that setting in all (it used to get a whole second deadline).
+    The undo gets only what is left of the request's ``VOD_DEADLINE_SECONDS``, so a client never
+    waits for VOD longer than that setting in all.
     """
     remaining = deps.settings.vod_deadline_seconds - (deps.vod.monotonic() - vod_started)
     if remaining < 0.05:
@@ -393,10 +388,7 @@ def delete_upload(deps: Deps, owner: str, video_id: str) -> dict[str, Any]:
     """DELETE /uploads/{VideoId}: DeleteVideo at VOD, then mark the record ``deleted``."""
     upload = _owned(deps, owner, video_id)
     if upload.status != "deleted":
-        try:
+        with contextlib.suppress(errors.NotFound):  # already gone at VOD
             deps.vod.delete_videos([video_id])
-        except errors.VodfcError as exc:
-            if exc.code != "InvalidVideo.NotFound":
-                raise
         deps.store.transition(video_id, to="deleted", allowed_from=allowed_from("deleted"), now=deps.clock())
     return {"VideoId": video_id, "Status": "deleted"}
