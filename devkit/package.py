@@ -49,9 +49,9 @@ FUNCTIONS = ("upload_credentials", "vod_callback", "cleanup")
 # What each function imports (distribution names as spelled in pyproject.toml). PostgreSQL is
 # the production store, so psycopg is in all three; only the credentials function checks JWTs.
 FUNCTION_DEPS: dict[str, tuple[str, ...]] = {
-    "upload_credentials": ("httpx", "pydantic", "pydantic-settings", "PyJWT", "psycopg[binary]"),
-    "vod_callback": ("httpx", "pydantic", "pydantic-settings", "psycopg[binary]"),
-    "cleanup": ("httpx", "pydantic", "pydantic-settings", "psycopg[binary]"),
+    "upload_credentials": ("httpx", "pydantic", "PyJWT", "psycopg[binary]"),
+    "vod_callback": ("httpx", "pydantic", "psycopg[binary]"),
+    "cleanup": ("httpx", "pydantic", "psycopg[binary]"),
 }
 # Optional extras (pyproject [project.optional-dependencies]) and the functions that take them;
 # chosen with VODFC_PACKAGE_EXTRAS=jwt-asymmetric (RS256/ES256 JWTs need cryptography).

@@ -43,15 +43,15 @@ MARK = "@@vodfc-child-report@@"
 COMMON = {
     "index.py", "shared",
     "httpx", "httpcore", "h11", "anyio", "sniffio", "idna", "certifi", "exceptiongroup",
-    "pydantic", "pydantic_core", "pydantic_settings", "annotated_types", "typing_inspection",
-    "typing_extensions.py", "dotenv", "psycopg", "psycopg_binary",
+    "pydantic", "pydantic_core", "annotated_types", "typing_inspection",
+    "typing_extensions.py", "psycopg", "psycopg_binary",
 }  # fmt: skip
 ALLOWED = {
     "upload_credentials": COMMON | {"jwt"},
     "vod_callback": COMMON,
     "cleanup": COMMON,
 }
-FORBIDDEN = {
+FORBIDDEN = {"pydantic_settings", "dotenv", 
     "devkit", "tests", "bench", "functions", "waitress", "oss2", "yaml", "_yaml", "respx", "pytest",
     "hypothesis", "requests", "urllib3", "cryptography", "Tea", "darabonba",
 }  # fmt: skip
@@ -580,7 +580,7 @@ def test_zip_layout(built: Built, function: str) -> None:
     assert not [t for t in code if t.lower().startswith(FORBIDDEN_PREFIXES)]
     if function != "upload_credentials":
         assert "jwt" not in code, "only the credentials function checks JWTs"
-    for required in ("httpx", "pydantic", "pydantic_core", "pydantic_settings", "psycopg", "psycopg_binary"):
+    for required in ("httpx", "pydantic", "pydantic_core", "psycopg", "psycopg_binary"):
         assert required in code, f"{required} missing from {function}.zip"
     # pydantic-core is a compiled extension: it must be the CPython 3.10 / x86_64 Linux build.
     assert [n for n in names if n.startswith("pydantic_core/_pydantic_core.cpython-310-x86_64-linux-gnu")]
@@ -598,7 +598,7 @@ def test_build_is_deterministic(built: Built, tmp_path: Path) -> None:
 
 # --- FC 3.0: handler(event, context) ------------------------------------------------------------
 def test_dependencies_import_on_python310(runner: Runner) -> None:
-    modules = ["httpx", "pydantic", "pydantic_core", "pydantic_settings", "psycopg", "jwt"]
+    modules = ["httpx", "pydantic", "pydantic_core", "psycopg", "jwt"]
     run = runner.run("upload_credentials", "probe", modules=modules)
     assert run.result["psycopg_impl"] == "binary"
     for name in modules:
