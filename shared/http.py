@@ -9,7 +9,7 @@
 
 Every :class:`~shared.errors.VodfcError` is rendered by :func:`shared.errors.render`; anything else
 becomes a fixed 500 body, with the traceback logged and never sent. Every response carries
-``X-Request-Id``; every invocation writes exactly one JSON log line (:func:`shared.log.log_invocation`).
+``X-Request-Id``; every invocation writes exactly one JSON log line (:func:`shared.invocation.invocation`).
 
 CORS: exact origins from ``ALLOWED_ORIGINS`` only. No ``Access-Control-Allow-Credentials``: the
 browser sends the bearer token itself in ``Authorization`` (allowed by the preflight), and
@@ -30,15 +30,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 from shared import errors
-from shared.context import context_request_id, context_secrets
-from shared.log import (
-    bind_request_id,
-    configure_logging,
-    get_logger,
-    log_invocation,
-    register_secrets,
-    reset_request_id,
-)
+from shared.context import context_request_id
+from shared.invocation import INTERNAL_ERROR_MESSAGE, clean_request_id, invocation
+from shared.log import get_logger
 from shared.validation import too_deep
 
 if TYPE_CHECKING:
@@ -64,7 +58,6 @@ CORS_ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key"
 CORS_EXPOSE_HEADERS = "X-Request-Id, Retry-After"
 CORS_MAX_AGE = "600"
-INTERNAL_ERROR_MESSAGE = "The request processing has failed due to some unknown error."
 
 _FC_PROXY_PREFIX = "/2016-08-15/proxy/"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -74,11 +67,6 @@ _FORBIDDEN_RESPONSE_HEADERS = frozenset(
      "trailer", "te", "proxy-connection"}
 )  # fmt: skip
 _MAX_QUERY_FIELDS = 100
-_REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
-_RESERVED_LOG_KEYS = frozenset(
-    {"function", "route", "status", "latency_ms", "owner", "video_id", "request_id"}
-)
-
 _log = get_logger("http")
 
 
@@ -359,18 +347,6 @@ def _content_length(headers: Headers, limit: int) -> int | None:
     return length
 
 
-def _clean_request_id(value: object) -> str | None:
-    if isinstance(value, str) and 0 < len(value) <= 128 and set(value) <= _REQUEST_ID_CHARS:
-        return value
-    return None
-
-
-def _new_request_id() -> str:
-    import uuid
-
-    return str(uuid.uuid4())
-
-
 def _from_wsgi(environ: dict[str, Any], request_id: str) -> tuple[Request, BodyLoader]:
     method = environ.get("REQUEST_METHOD")
     if not isinstance(method, str) or not method:
@@ -441,7 +417,8 @@ def _read_at_most(stream: Any, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _from_event(event: Any, context: Any, request_id: str | None) -> tuple[Request, BodyLoader]:
+def _from_event(event: Any, context: Any, fallback_id: str) -> tuple[Request, BodyLoader]:
+    """The request of an FC 3.0 HTTP event; its id: the context's, else the event's, else ``fallback_id``."""
     if isinstance(event, (bytes, bytearray, memoryview, str)):
         try:
             event = json.loads(bytes(event) if not isinstance(event, str) else event)
@@ -475,7 +452,9 @@ def _from_event(event: Any, context: Any, request_id: str | None) -> tuple[Reque
         path=path,
         query=query,
         headers=headers,
-        request_id=request_id or _clean_request_id(request_context.get("requestId")) or _new_request_id(),
+        request_id=clean_request_id(context_request_id(context))
+        or clean_request_id(request_context.get("requestId"))
+        or fallback_id,
         context=context,
         source_ip=source_ip if isinstance(source_ip, str) and source_ip else None,
     )
@@ -528,53 +507,31 @@ def serve(
     WSGI: calls ``start_response`` and returns ``[body]``. FC 3.0: returns
     ``{"statusCode", "headers", "isBase64Encoded", "body"}``. Never raises.
     """
-    started = clock()
-    configure_logging(settings)
     wsgi = _is_wsgi(args)
     context = args[0].get("fc.context") if wsgi else (args[1] if len(args) > 1 else None)
-    register_secrets(*context_secrets(context))
-    request_id = _clean_request_id(context_request_id(context))
-    token = bind_request_id(request_id)
-    request: Request | None = None
-    origin: str | None = None
-    code: str | None = None
-    try:
+    with invocation(function_name, context, settings, clock=clock) as inv:
+        request: Request | None = None
+        origin: str | None = None
         try:
             if wsgi:
-                request, load = _from_wsgi(args[0], request_id or _new_request_id())
+                request, load = _from_wsgi(args[0], inv.request_id)
             else:
-                request, load = _from_event(args[0] if args else None, context, request_id)
-            request_id = request.request_id
-            bind_request_id(request_id)
+                request, load = _from_event(args[0] if args else None, context, inv.request_id)
+            inv.bind(request.request_id)
             origin = _allowed_origin(request, settings)
             request.body = load(settings.max_body_bytes)
             response = _dispatch(request, route, origin)
-        except errors.VodfcError as exc:
-            request_id = _ensure_bound(request_id)
-            code = exc.code
-            if exc.status >= 500:
-                _log.warning(
-                    "%s %s: %s", type(exc).__name__, exc.code, exc.message, exc_info=exc.__cause__ is not None
-                )
-            response = json_response(exc.status, errors.render(exc, request_id), exc.headers())
-        except Exception:
-            request_id = _ensure_bound(request_id)
-            code = "InternalError"
-            _log.exception("unhandled error in %s", function_name)
-            body = {"RequestId": request_id, "Code": "InternalError", "Message": INTERNAL_ERROR_MESSAGE}
-            response = json_response(500, body)
-        response = _finish(response, request_id, origin, settings)
-        _log_line(function_name, request, response.status, (clock() - started) * 1000, request_id, code)
+        except Exception as exc:
+            error = inv.fail(exc)
+            response = json_response(error.status, errors.render(error, inv.request_id), error.headers())
+        response = _finish(response, inv.request_id, origin, settings)
+        inv.status = response.status
+        if request is not None:
+            inv.route, inv.owner, inv.video_id = request.route, request.owner, request.video_id
+            inv.annotate(**request.log_fields)
+            inv.fields.setdefault("method", request.method)
+            inv.fields.setdefault("path", request.path[:256])
         return _to_wsgi(response, args[1]) if wsgi else _to_event_result(response)
-    finally:
-        reset_request_id(token)
-
-
-def _ensure_bound(request_id: str | None) -> str:
-    if request_id is None:
-        request_id = _new_request_id()
-        bind_request_id(request_id)
-    return request_id
 
 
 def _allowed_origin(request: Request, settings: Settings) -> str | None:
@@ -670,33 +627,6 @@ def _header_name_ok(name: str) -> bool:
     if lower in _FORBIDDEN_RESPONSE_HEADERS or lower.startswith("x-fc-") or not name.isascii():
         return False
     return not ("\r" in name or "\n" in name or ":" in name)
-
-
-def _log_line(
-    function_name: str,
-    request: Request | None,
-    status: int,
-    latency_ms: float,
-    request_id: str,
-    code: str | None,
-) -> None:
-    extra: dict[str, Any] = {}
-    if request is not None:
-        extra = {k: v for k, v in request.log_fields.items() if k not in _RESERVED_LOG_KEYS}
-        extra.setdefault("method", request.method)
-        extra.setdefault("path", request.path[:256])
-    if code is not None:
-        extra.setdefault("code", code)
-    log_invocation(
-        function_name,
-        request.route if request is not None else None,
-        status,
-        latency_ms,
-        request.owner if request is not None else None,
-        request.video_id if request is not None else None,
-        request_id,
-        **extra,
-    )
 
 
 def _status_line(status: int) -> str:

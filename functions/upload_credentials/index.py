@@ -25,9 +25,9 @@ def _authenticated(fn: Callable[..., dict[str, Any]]) -> Callable[..., Response]
         from shared.auth import authenticate
         from shared.services.deps import get_deps
 
-        owner = authenticate(request, get_settings())
-        request.owner = owner
-        result = fn(get_deps(request.context), owner, request, **params)
+        deps = get_deps(request.context)
+        owner = authenticate(request, deps.settings)  # also the request's owner, for the log line
+        result = fn(deps, owner, request, **params)
         if "VideoId" in result:
             request.video_id = result["VideoId"]
         return json_response(200, {"RequestId": request.request_id, **result})

@@ -51,9 +51,9 @@ ALLOWED = {
     "vod_callback": COMMON,
     "cleanup": COMMON,
 }
-FORBIDDEN = {"pydantic_settings", "dotenv", 
+FORBIDDEN = {
     "devkit", "tests", "bench", "functions", "waitress", "oss2", "yaml", "_yaml", "respx", "pytest",
-    "hypothesis", "requests", "urllib3", "cryptography", "Tea", "darabonba",
+    "hypothesis", "requests", "urllib3", "cryptography", "Tea", "darabonba", "pydantic_settings", "dotenv",
 }  # fmt: skip
 FORBIDDEN_PREFIXES = ("aliyunsdk", "alibabacloud")
 
