@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
-from devkit.cli import load_handler_module
+from devkit.handlers import load_handler_module
 from devkit.template import ROOT, Template, load_template, next_fire
 
 log = logging.getLogger("vodfc.serve")

@@ -24,7 +24,7 @@ import jwt
 import pytest
 import respx
 
-from devkit.cli import load_handler_module
+from devkit.handlers import load_handler_module
 from shared.context import make_context
 from shared.services.deps import reset_deps
 from shared.settings import get_settings

@@ -176,7 +176,7 @@ def test_unknown_event_type_is_acknowledged(stack: Stack) -> None:
 @pytest.mark.parametrize("body", ["not json", "[]", '{"EventType": "FileUploadComplete"}', "\udcff"])
 def test_a_malformed_body_with_a_good_signature_is_a_400(stack: Stack, body: str) -> None:
     event = load_event("http/vod_callback.json")
-    from devkit.cli import resign_callback_event
+    from devkit.handlers import resign_callback_event
 
     event = resign_callback_event(event)
     event["body"] = body
