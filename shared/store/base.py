@@ -422,19 +422,41 @@ class SqlStore(ABC):
             raise ValueError("max_pending must be at least 1")
         values = [self._value(c, getattr(upload, c)) for c in UPLOAD_COLUMNS]
 
+        # Every check in one statement, answered in the documented order (the constraints would
+        # catch the duplicates too, but each dialect reports the first violation its own way).
+        checks = (
+            "SELECT EXISTS (SELECT 1 FROM uploads WHERE owner = ? AND idempotency_key = ?),"  # noqa: S608
+            f" (SELECT count(*) FROM uploads WHERE owner = ? AND status IN ({marks(len(_PENDING))})),"
+            " EXISTS (SELECT 1 FROM uploads WHERE upload_id = ?),"
+            " EXISTS (SELECT 1 FROM uploads WHERE reference_id = ?),"
+            " EXISTS (SELECT 1 FROM uploads WHERE video_id = ?)"
+        )
+        params = (
+            upload.owner,
+            upload.idempotency_key,
+            upload.owner,
+            *_PENDING,
+            upload.upload_id,
+            upload.reference_id,
+            upload.video_id,
+        )
+
         def run(cur: Cursor) -> Upload:
             self._lock_owner(cur, upload.owner)
-            if upload.idempotency_key is not None and self._one(
-                cur, "owner = ? AND idempotency_key = ?", (upload.owner, upload.idempotency_key)
-            ):
-                raise conflict("uploads_owner_idempotency_key")
-            (pending,) = self._exec(
-                cur,
-                f"SELECT count(*) FROM uploads WHERE owner = ? AND status IN ({marks(len(_PENDING))})",  # noqa: S608
-                (upload.owner, *_PENDING),
+            key_used, pending, id_used, reference_used, video_used = self._exec(
+                cur, checks, params
             ).fetchone()
+            if key_used:
+                raise conflict("uploads_owner_idempotency_key")
             if pending >= max_pending:
                 raise errors.QuotaExceeded()
+            for used, constraint in (
+                (id_used, "uploads_pkey"),
+                (reference_used, "uploads_reference_id_key"),
+                (video_used, "uploads_video_id_key"),
+            ):
+                if used:
+                    raise conflict(constraint)
             self._exec(cur, f"INSERT INTO uploads ({COLUMNS}) VALUES ({marks(len(UPLOAD_COLUMNS))})", values)  # noqa: S608
             return upload
 
