@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from shared import errors, states
 from shared.store import Store, Upload, create_store, new_reservation
+from shared.store.base import COLUMNS
 from tests import pg
 
 pytestmark = pytest.mark.postgres
@@ -181,7 +182,7 @@ def rows(store: Store) -> dict[str, list[Any]]:
 
     uploads: list[Upload] = [
         store._upload(r)  # type: ignore[attr-defined]
-        for r in select(f"SELECT {', '.join(Upload.__dataclass_fields__)} FROM uploads ORDER BY upload_id")
+        for r in select(f"SELECT {COLUMNS} FROM uploads ORDER BY upload_id")  # noqa: S608
     ]
     dedupe = [
         (k, v, e, when(r))
