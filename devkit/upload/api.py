@@ -46,7 +46,7 @@ FINAL = frozenset({"ready", "failed", "expired", "deleted"})
 # 403 codes that mean "who you are", not "what you asked": the token, not the request, is at fault.
 AUTH_CODES = frozenset({"InvalidToken", "Forbidden"})
 RETRY_STATUSES = frozenset({502, 503, 504})
-RETRY_DELAYS = (0.5, 1.0, 2.0)
+RETRY_DELAYS = (0.5, 1.0)
 MAX_RETRY_AFTER = 5.0
 
 

@@ -141,7 +141,7 @@ class RichBar:
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
-            TextColumn("{task.fields[parts]}"),
+            TextColumn("{task.fields[parts]} parts"),
             console=self.console,
         )
         # Created with the bytes already in storage, so that they do not count as speed.
