@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="""exit codes:
   0    success
+  1    unexpected error (its traceback is in upload.log; --debug shows it)
   2    usage: bad arguments, no such file, an interrupted upload of FILE exists
   3    authentication: the API refused the token (401, 403 InvalidToken/Forbidden)
   4    policy: the API refused the request (file type, size, quota...); its Code and Message say why

@@ -12,7 +12,6 @@ import json
 import re
 import shlex
 import sys
-import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -147,8 +146,10 @@ class Session:
         self.plan = plan
         self.states = states
         self.key = StateDir.key(plan.file, plan.api, plan.kind_key)
+        self.options = plan.options
         self.media_id: str | None = None
-        self.state_kept = False  # an unfinished upload is recorded: --resume can continue it
+        self.pending = False  # the media exists and its file is not (known to be) stored
+        self.state_kept = False  # and it is recorded: --resume can continue it
         self.sending = False  # the libraries have logged something worth reading
 
     # --- output ---------------------------------------------------------------------------------
@@ -173,25 +174,25 @@ class Session:
 
     def leftover_hints(self) -> list[str]:
         """What to do with the unfinished upload this run leaves behind."""
-        if self.media_id is None or not self.state_kept:
+        if self.media_id is None or not self.pending:
             return []
-        id_field = self.plan.kind.id_field
+        id_field, cancel = self.plan.kind.id_field, self.delete_command(self.media_id)
+        if not self.state_kept:
+            return [f"{id_field} {self.media_id} is not uploaded; to cancel it: {cancel}"]
         if self.plan.kind.refreshable:
             return [
                 f"{id_field} {self.media_id} is not uploaded yet; resume: {self.again_command('--resume')}",
-                f"or cancel it: {self.delete_command(self.media_id)}",
+                f"or cancel it: {cancel}",
             ]
         return [
             f"{id_field} {self.media_id} is not uploaded; upload anew: {self.again_command('--restart')}",
-            f"and cancel the old one: {self.delete_command(self.media_id)}",
+            f"and cancel the old one: {cancel}",
         ]
 
     def fail(self, exc: UploadError, *, unexpected: BaseException | None = None) -> int:
         """Print the one-line error and its hints; the exit code of its class."""
-        cause = unexpected or exc.__cause__
-        log.error("failed (exit %d): %s", exc.exit_code, exc.message, exc_info=cause)
-        if self.plan.debug and cause is not None:
-            traceback.print_exception(cause, file=sys.stderr)
+        # With --debug the log is echoed on stderr, traceback included.
+        log.error("failed (exit %d): %s", exc.exit_code, exc.message, exc_info=unexpected or exc.__cause__)
         print(f"vodfc upload: {exc.message}", file=sys.stderr)
         hints = [exc.hint] if exc.hint else []
         hints += self.leftover_hints()
@@ -205,7 +206,7 @@ class Session:
     def interrupted(self) -> Interrupted:
         if self.media_id is None:
             return Interrupted("interrupted before any upload started")
-        if self.state_kept:
+        if self.pending:
             return Interrupted("interrupted")
         id_field = self.plan.kind.id_field
         return Interrupted(
@@ -216,6 +217,7 @@ class Session:
     def announce(self, media_id: str) -> None:
         """The id, on stdout, before anything is sent: whatever happens next, it is known."""
         self.media_id = media_id
+        self.pending = True
         print(f"{self.plan.kind.id_field} {media_id}", flush=True)
 
     # --- the flow -------------------------------------------------------------------------------
@@ -292,9 +294,7 @@ class Session:
         self.announce(existing.media_id)
         self.state_kept = True
         # oss2's checkpoint holds the part size of the first run: keep it.
-        self.plan = dataclasses.replace(
-            self.plan, options=dataclasses.replace(self.plan.options, part_size=existing.part_size)
-        )
+        self.options = dataclasses.replace(self.options, part_size=existing.part_size)
         try:
             status = client.status(existing.media_id, kind).get("Status")
         except ApiError as exc:
@@ -318,8 +318,9 @@ class Session:
         return None
 
     def forget(self, existing: UploadState) -> None:
+        """The recorded upload needs nothing more from this file."""
         self.states.remove(self.key, existing)
-        self.state_kept = False
+        self.pending = self.state_kept = False
 
     def send(self, client: Client, creds: dict[str, Any]) -> None:
         plan = self.plan
@@ -333,13 +334,12 @@ class Session:
             creds,
             path,
             store=self.states.oss2_store(),
-            options=plan.options,
+            options=self.options,
             view=make_view(quiet=plan.quiet),
         )
         # oss2 removed its own checkpoint when it completed the upload.
         self.states.remove(self.key)
-        self.state_kept = False
-        self.sending = False
+        self.pending = self.state_kept = self.sending = False
         log.info("%s %s uploaded (%d bytes)", plan.kind.id_field, self.media_id, plan.file.size)
 
 

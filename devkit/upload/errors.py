@@ -2,7 +2,7 @@
 
 ::
 
-    UploadError                 1  (never raised itself)
+    UploadError                 1  an unexpected error, named (the command wraps it)
     ├── UsageError              2  bad arguments, missing file, an interrupted upload in the way
     ├── AuthError               3  the API refused the token (401, 403 InvalidToken/Forbidden)
     ├── PolicyError             4  the API refused the request (400/403/404/409/413: type, size, quota)

@@ -31,7 +31,7 @@ API = "http://api.test"
 EXIT_CODES = {
     cls.exit_code: cls
     for cls in vars(errors).values()
-    if isinstance(cls, type) and issubclass(cls, errors.UploadError) and cls is not errors.UploadError
+    if isinstance(cls, type) and issubclass(cls, errors.UploadError)
 }
 
 
@@ -328,7 +328,7 @@ def test_help_and_readme_list_every_exit_code(capsys: pytest.CaptureFixture[str]
         main(["upload", "--help"])
     usage = capsys.readouterr().out
     documented = re.findall(r"^  (\d+)\s+\w", usage.split("exit codes:", 1)[1], re.MULTILINE)
-    assert sorted(map(int, documented)) == sorted([0, *EXIT_CODES])
+    assert sorted(map(int, documented)) == sorted([0, *EXIT_CODES])  # 1: UploadError itself
     readme = (ROOT / "README.md").read_text()
     for code in [0, *EXIT_CODES]:
         assert re.search(rf"`{code}`", readme), f"README does not document exit code {code}"
@@ -357,3 +357,26 @@ def test_vodfc_help_does_not_import_the_upload_client() -> None:
     modules = json.loads(proc.stdout.replace("'", '"'))
     heavy = [m for m in modules if m.split(".")[0] in {"httpx", "oss2", "rich", "requests"}]
     assert heavy == [] and "devkit.upload" not in modules
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unexpected_error_is_one_named_line_with_its_traceback_in_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], debug: bool
+) -> None:
+    # given an API whose answer is not what it should be (UploadAddress is not Base64 JSON)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"x" * 10)
+    argv = ["upload", str(path), "--api", API, "--state-dir", str(tmp_path / "s")] + ["--debug"] * debug
+    with respx.mock(base_url=API, assert_all_called=True) as api:
+        api.post("/uploads").respond(200, json=_credentials())
+        code = main(argv)
+
+    # then: exit 1, the exception named in one line, the traceback in the log (and with --debug, here)
+    assert code == 1
+    out, err = capsys.readouterr()
+    assert out == "VideoId v1\n"
+    assert "vodfc upload: unexpected error: JSONDecodeError: " in err
+    assert f"VideoId v1 is not uploaded; to cancel it: curl -X DELETE {API}/uploads/v1" in err
+    assert f"details: {tmp_path / 's' / 'upload.log'}" in err
+    assert ("Traceback" in err) is debug
+    assert "Traceback" in (tmp_path / "s" / "upload.log").read_text()
