@@ -18,12 +18,13 @@ from pathlib import Path
 
 __all__ = ["LEVELS", "library_logs", "log"]
 
-log = logging.getLogger("vodfc.upload")
+# Not under "vodfc": that is shared.log's logger, which writes JSON lines to stdout.
+log = logging.getLogger("devkit.upload")
 
 # Levels that keep secrets out: oss2's and httpcore's DEBUG lines carry the signed request
 # headers (the STS security token among them).
 LEVELS = {
-    "vodfc.upload": logging.DEBUG,
+    "devkit.upload": logging.DEBUG,
     "oss2": logging.INFO,
     "httpx": logging.INFO,
     "httpcore": logging.WARNING,
