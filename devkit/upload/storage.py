@@ -26,6 +26,7 @@ from devkit.upload.progress import View, make_view
 __all__ = [
     "DEFAULT_PART_SIZE",
     "EXPIRED_CODES",
+    "Recovery",
     "RefreshBudget",
     "Tracker",
     "TransferOptions",
@@ -92,8 +93,8 @@ class RefreshBudget:
     """Refresh whenever the credential expired, as long as bytes were stored since the last refresh.
 
     A fresh credential that is refused before any new part is stored will not get better with a
-    third one (a permission problem, or a part that takes longer than a credential lives), so the
-    second refresh in a row without progress is refused. ``limit`` caps the total (--max-refreshes).
+    third one (a permission problem, or a part that takes longer than a credential lives), so a
+    second refresh in a row without progress is not made. ``limit`` caps the total (--max-refreshes).
     """
 
     def __init__(self, limit: int | None = None) -> None:
@@ -101,15 +102,15 @@ class RefreshBudget:
         self.used = 0
         self.done_at_last: int | None = None
 
-    def refusal(self, done: int) -> str | None:
-        """Why not to refresh now (None: go ahead, counted)."""
-        if self.limit is not None and self.used >= self.limit:
-            return f"it was refreshed {self.used} times already (--max-refreshes {self.limit})"
-        if self.done_at_last is not None and done <= self.done_at_last:
-            return "a fresh credential was refused before any new part was stored"
+    def exhausted(self) -> bool:
+        return self.limit is not None and self.used >= self.limit
+
+    def stalled(self, done: int) -> bool:
+        return self.done_at_last is not None and done <= self.done_at_last
+
+    def spend(self, done: int) -> None:
         self.used += 1
         self.done_at_last = done
-        return None
 
 
 class Tracker:
@@ -183,6 +184,57 @@ def _transient(exc: Any) -> bool:
     return bool(exc.status == _NO_ANSWER or exc.status >= 500)
 
 
+class Recovery:
+    """After a failed attempt: refresh the credential, or wait and retry, or give up (raises)."""
+
+    def __init__(
+        self, client: Client, kind: MediaKind, media_id: str, options: TransferOptions, tracker: Tracker
+    ) -> None:
+        self.client, self.kind, self.media_id, self.tracker = client, kind, media_id, tracker
+        self.delays = options.retry_delays
+        self.budget = RefreshBudget(options.max_refreshes)
+        self.failures, self.done_at_failure = 0, -1
+
+    def after(self, exc: Any, creds: dict[str, Any]) -> dict[str, Any]:
+        """The credential for the next attempt."""
+        if exc.code in EXPIRED_CODES:
+            fresh = self.refresh(exc)
+            self.tracker.view.note(f"credential expired ({exc.code}); refreshed it, resuming")
+            return fresh
+        if self.tracker.done > self.done_at_failure:
+            self.failures, self.done_at_failure = 0, self.tracker.done
+        if not _transient(exc) or self.failures >= len(self.delays):
+            raise storage_error(exc, object_of(creds)[0]) from exc
+        delay = self.delays[self.failures]
+        self.failures += 1
+        what = f"{exc.status} {exc.code}" if exc.status > 0 else _no_answer_reason(exc)
+        self.tracker.view.note(
+            f"storage: {what}; retrying in {delay:g} s ({self.failures}/{len(self.delays)})"
+        )
+        time.sleep(delay)
+        return creds
+
+    def refresh(self, exc: Any) -> dict[str, Any]:
+        kind, budget, done = self.kind, self.budget, self.tracker.done
+        seen = f"{exc.code}, OSS request id {exc.request_id}" if exc.request_id else exc.code
+        if not kind.refreshable:
+            raise StorageError(
+                f"the {kind.name} credential expired ({seen}) and cannot be refreshed",
+                hint=f"run again with --restart to upload it under a new {kind.id_field}",
+            ) from exc
+        if budget.exhausted():
+            raise StorageError(
+                f"the credential expired ({seen}) after {budget.used} refreshes (--max-refreshes)"
+            ) from exc
+        if budget.stalled(done):
+            raise StorageError(
+                f"storage refuses the credential ({seen}), also a fresh one, before any new part is stored",
+                hint="if one part takes longer than a credential lives (3,000 s), use a smaller --part-size",
+            ) from exc
+        budget.spend(done)
+        return self.client.refresh(self.media_id)
+
+
 def transfer(
     client: Client,
     kind: MediaKind,
@@ -203,8 +255,7 @@ def transfer(
     tracker = Tracker(
         view, path.name, size, part_size, limit_rate=options.limit_rate, on_progress=on_progress
     )
-    budget = RefreshBudget(options.max_refreshes)
-    failures, done_at_failure = 0, -1
+    recovery = Recovery(client, kind, media_id, options, tracker)
     creds = credentials
     try:
         while True:
@@ -222,39 +273,9 @@ def transfer(
                 )
                 return creds
             except oss2.exceptions.OssError as exc:
-                endpoint = object_of(creds)[0]
-                if exc.code in EXPIRED_CODES:
-                    creds = _renew(client, kind, media_id, exc, budget.refusal(tracker.done))
-                    view.note(f"credential expired ({exc.code}); refreshed it, resuming")
-                    continue
-                if tracker.done > done_at_failure:
-                    failures, done_at_failure = 0, tracker.done
-                if not _transient(exc) or failures >= len(options.retry_delays):
-                    raise storage_error(exc, endpoint) from exc
-                delay = options.retry_delays[failures]
-                failures += 1
-                what = f"{exc.status} {exc.code}" if exc.status > 0 else _no_answer_reason(exc)
-                view.note(
-                    f"storage: {what}; retrying in {delay:g} s ({failures}/{len(options.retry_delays)})"
-                )
-                time.sleep(delay)
+                creds = recovery.after(exc, creds)
     finally:
         tracker.close()
-
-
-def _renew(client: Client, kind: MediaKind, media_id: str, exc: Any, refusal: str | None) -> dict[str, Any]:
-    request_id = f", OSS request id {exc.request_id}" if exc.request_id else ""
-    if not kind.refreshable:
-        raise StorageError(
-            f"the {kind.name} credential expired ({exc.code}{request_id}) and cannot be refreshed",
-            hint=f"run again with --restart to upload it under a new {kind.id_field}",
-        ) from exc
-    if refusal is not None:
-        raise StorageError(
-            f"storage refuses the credential ({exc.code}{request_id}): {refusal}",
-            hint="a smaller --part-size helps when one part takes longer than a credential lives",
-        ) from exc
-    return client.refresh(media_id)
 
 
 def upload_file(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -24,7 +25,7 @@ from devkit.upload.command import parse_size
 from devkit.upload.logs import library_logs
 from devkit.upload.progress import PlainLines, parts_done
 from devkit.upload.state import FileIdentity, StateDir, UploadState, default_state_dir
-from devkit.upload.storage import RefreshBudget, Tracker
+from devkit.upload.storage import Recovery, RefreshBudget, Tracker, TransferOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 API = "http://api.test"
@@ -199,14 +200,86 @@ def test_a_state_round_trips_privately_and_a_damaged_one_reads_as_none(tmp_path:
 
 def test_refreshes_go_on_while_parts_are_stored_and_stop_when_a_fresh_credential_does_not_help() -> None:
     budget = RefreshBudget()
-    assert [budget.refusal(done) for done in (0, 100, 250, 900)] == [None] * 4
-    assert budget.refusal(900) == "a fresh credential was refused before any new part was stored"
+    assert not budget.stalled(0)  # the first expiry: always refreshed
+    for done in (0, 100, 250, 900):
+        assert not budget.exhausted() and not budget.stalled(done)
+        budget.spend(done)
+    assert budget.stalled(900)
 
 
 def test_max_refreshes_caps_the_total() -> None:
     budget = RefreshBudget(limit=2)
-    assert budget.refusal(1) is None and budget.refusal(2) is None
-    assert budget.refusal(3) == "it was refreshed 2 times already (--max-refreshes 2)"
+    budget.spend(1)
+    assert not budget.exhausted()
+    budget.spend(2)
+    assert budget.exhausted()
+    assert RefreshBudget(limit=0).exhausted()
+
+
+def _oss_error(status: int, code: str) -> Exception:
+    import oss2
+
+    details = {"Code": code, "Message": f"{code} says so."}
+    return oss2.exceptions.make_exception(_OssAnswer(status, details))
+
+
+class _OssAnswer:
+    """Just enough of an oss2 response for ``oss2.exceptions.make_exception``."""
+
+    def __init__(self, status: int, details: dict[str, str]) -> None:
+        self.status = status
+        self.headers = {"x-oss-request-id": "5F0REQ"}
+        fields = "".join(f"<{k}>{v}</{k}>" for k, v in details.items())
+        self.body = f"<?xml version='1.0'?><Error>{fields}</Error>".encode()
+
+    def read(self, amount: int | None = None) -> bytes:
+        return self.body[:amount]
+
+
+def _recovery(kind: Any = VIDEO, **options: Any) -> tuple[Recovery, Recorder]:
+    view = Recorder()
+    client, _ = _client()
+    tracker = Tracker(view, "f", 1000, 100)
+    return Recovery(client, kind, "v1", TransferOptions(retry_delays=(0, 0), **options), tracker), view
+
+
+def test_recovery_refreshes_an_expired_video_credential() -> None:
+    recovery, view = _recovery()
+    with respx.mock(base_url=API, assert_all_called=True) as api:
+        api.post("/uploads/v1/refresh").respond(200, json=_credentials())
+        assert recovery.after(_oss_error(403, "SecurityTokenExpired"), {}) == _credentials()
+    assert view.calls == [("note", "credential expired (SecurityTokenExpired); refreshed it, resuming")]
+    # a second expiry before any new part: the fresh credential did not help
+    with pytest.raises(errors.StorageError, match=r"also a fresh one, before any new part is stored"):
+        recovery.after(_oss_error(403, "AccessDenied"), {})
+
+
+def test_recovery_never_refreshes_an_image_credential() -> None:
+    recovery, _ = _recovery(IMAGE)
+    with pytest.raises(errors.StorageError) as info:
+        recovery.after(_oss_error(403, "SecurityTokenExpired"), {})
+    assert info.value.message == (
+        "the image credential expired (SecurityTokenExpired, OSS request id 5F0REQ) and cannot be refreshed"
+    )
+    assert info.value.hint == "run again with --restart to upload it under a new ImageId"
+
+
+def test_recovery_retries_a_transient_error_then_names_the_oss_code_and_request_id() -> None:
+    recovery, view = _recovery()
+    address = {"Endpoint": "http://oss.test", "Bucket": "b", "FileName": "k"}
+    creds = {"UploadAddress": base64.b64encode(json.dumps(address).encode()).decode()}
+    for _ in range(2):
+        assert recovery.after(_oss_error(503, "ServiceUnavailable"), creds) is creds
+    with pytest.raises(errors.StorageError) as info:
+        recovery.after(_oss_error(503, "ServiceUnavailable"), creds)
+    assert info.value.message == (
+        "storage refused the upload: 503 ServiceUnavailable: ServiceUnavailable says so. "
+        "(OSS request id 5F0REQ)"
+    )
+    assert view.calls[0] == ("note", "storage: 503 ServiceUnavailable; retrying in 0 s (1/2)")
+    # a refusal that waiting cannot fix is not retried
+    with pytest.raises(errors.StorageError, match="400 InvalidDigest"):
+        _recovery()[0].after(_oss_error(400, "InvalidDigest"), creds)
 
 
 @pytest.mark.parametrize(
