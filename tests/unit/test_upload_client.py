@@ -23,7 +23,7 @@ from devkit.upload import errors
 from devkit.upload.api import IMAGE, VIDEO, Client, wait_until_final
 from devkit.upload.command import parse_size
 from devkit.upload.logs import library_logs
-from devkit.upload.progress import PlainLines, parts_done
+from devkit.upload.progress import PlainLines, RichBar, Silent, make_view, parts_done
 from devkit.upload.state import FileIdentity, StateDir, UploadState, default_state_dir
 from devkit.upload.storage import Recovery, RefreshBudget, Tracker, TransferOptions
 
@@ -318,6 +318,17 @@ def test_plain_progress_also_prints_every_thirty_seconds() -> None:
     now[0] = 32
     view.advance(3)
     assert len(out.getvalue().splitlines()) == 3  # the header, 0 %, then 30 s later
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_bar_is_drawn_only_on_a_terminal() -> None:
+    assert isinstance(make_view(quiet=False, stream=_Terminal()), RichBar)
+    assert isinstance(make_view(quiet=False, stream=io.StringIO()), PlainLines)
+    assert isinstance(make_view(quiet=True, stream=_Terminal()), Silent)
 
 
 class Recorder:
