@@ -22,14 +22,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 import jwt
 import pytest
 
-from devkit.emulator import Emulator
-from tests.e2e.conftest import OfficialVodClient
+if TYPE_CHECKING:
+    from devkit.emulator import Emulator
+    from tests.e2e.conftest import OfficialVodClient
 
 pytestmark = pytest.mark.e2e
 
