@@ -99,14 +99,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("upload", help="upload a file through a vodfc API (the reference client)")
+    p = sub.add_parser(
+        "upload",
+        help="upload a file through a vodfc API (the reference client)",
+        description="Upload FILE through a vodfc API straight to VOD's storage and wait until it is "
+        "ready. The media id is printed on stdout first (VideoId, ImageId or MediaId), the final "
+        "record last; progress and errors go to stderr. An interrupted video upload continues "
+        "with --resume.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""exit codes:
+  0    success
+  1    unexpected error (its traceback is in upload.log; --debug shows it)
+  2    usage: bad arguments, no such file, an interrupted upload of FILE exists
+  3    authentication: the API refused the token (401, 403 InvalidToken/Forbidden)
+  4    policy: the API refused the request (file type, size, quota...); its Code and Message say why
+  5    network: the API or storage cannot be reached, timed out, or keeps answering 5xx
+  6    storage: OSS refused the upload (its code and request id are printed)
+  7    processing: the media ended failed/expired/deleted, or --timeout passed
+  130  interrupted (Ctrl-C): continue with --resume
+
+state and log: $XDG_CACHE_HOME/vodfc/uploads (default ~/.cache/vodfc/uploads) or --state-dir""",
+    )
     p.add_argument("file")
     p.add_argument("--api", required=True, help="base URL of the API, e.g. http://127.0.0.1:8000")
     p.add_argument("--token", default=os.environ.get("VODFC_TOKEN"), help="bearer JWT (or $VODFC_TOKEN)")
-    p.add_argument("--title")
-    p.add_argument("--part-size", type=int, default=1024 * 1024)
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for 'ready'")
+    p.add_argument("--title", help="default: the file name without its extension")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--image", action="store_true", help="upload an image (POST /images)")
+    kind.add_argument(
+        "--attached",
+        choices=("watermark", "subtitle", "material"),
+        help="upload attached media of this type (POST /attached-media)",
+    )
+    p.add_argument("--image-type", choices=("default", "cover"), help="with --image (default: default)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the interrupted upload of FILE")
+    again.add_argument("--restart", action="store_true", help="forget an interrupted upload of FILE")
+    p.add_argument("--state-dir", metavar="DIR", help="where interrupted uploads and upload.log are kept")
+    p.add_argument("--part-size", metavar="SIZE", help="part size, e.g. 1M (default) or 8M; at least 100K")
+    p.add_argument(
+        "--max-refreshes",
+        type=int,
+        metavar="N",
+        help="cap on credential refreshes (default: refresh as long as the upload makes progress)",
+    )
+    p.add_argument("--limit-rate", metavar="RATE", help="cap the speed, e.g. 500K or 2M (bytes per second)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="seconds to wait for 'ready'")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the status to become ready")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the id, record and errors")
+    p.add_argument("--debug", action="store_true", help="tracebacks and library logs on stderr too")
     p.set_defaults(func=cmd_upload)
 
     p = sub.add_parser("invoke", help="run one handler in-process with a sample event")
