@@ -59,7 +59,10 @@ class EmulatorConfig:
     upload_credential_ttl_seconds: int = 3000
     min_part_size: int = 100 * 1024  # OSS: every part but the last >= 100 KB
     max_object_size: int = 48_800 * 1024**3
-    cors_allowed_origins: tuple[str, ...] = ("*",)
+    # Browser origins allowed by the bucket's CORS rule: exact origins ("*" = any) and, when
+    # cors_allow_loopback, every http(s)://localhost / 127.x / [::1] origin on any port.
+    cors_allowed_origins: tuple[str, ...] = ()
+    cors_allow_loopback: bool = True
     public_read: bool = True  # anonymous GET/HEAD of stored objects (the FileUrl works)
 
     # --- callbacks ---------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from xml.sax.saxutils import escape
 
 from .auth import OssAuthError, authenticate_oss
 from .config import EmulatorConfig
+from .cors import CorsPolicy
 from .events import EventEngine
 from .faults import Faults
 from .state import EmulatorState, Media, MultipartUpload, Part, UploadCredential
@@ -57,8 +58,6 @@ _INVALID_PART = (
 _PART_ORDER = (
     "The list of parts was not in ascending order. Parts list must specified in order by part number."
 )
-_EXPOSE = "ETag, x-oss-request-id, x-oss-hash-crc64ecma, x-oss-version-id"
-_METHODS = "GET, PUT, POST, DELETE, HEAD"
 
 
 def _crc64_function() -> Callable[[bytes, int], int] | None:
@@ -234,6 +233,7 @@ class OssApp:
         self.engine = engine
         self.clock = clock
         self.store = store
+        self.cors = CorsPolicy(config.cors_allowed_origins, allow_loopback=config.cors_allow_loopback)
 
     # --- WSGI -----------------------------------------------------------------------------------
 
@@ -262,7 +262,8 @@ class OssApp:
             ("Date", formatdate(self.clock(), usegmt=True)),
             ("Server", "AliyunOSS"),
         ]
-        self._cors(req, response)
+        if req.method != "OPTIONS" or response.status == 200:  # a refused preflight gets no ACAO
+            response.headers += self.cors.response_headers(req.headers.get("origin"))
         return response
 
     def _address(self, req: Request) -> tuple[str, str]:
@@ -297,36 +298,12 @@ class OssApp:
 
     # --- CORS -------------------------------------------------------------------------------------
 
-    def _origin_allowed(self, origin: str) -> bool:
-        allowed = self.config.cors_allowed_origins
-        return "*" in allowed or origin in allowed
-
     def _preflight(self, req: Request) -> Response:
         origin = req.headers.get("origin")
-        method = req.headers.get("access-control-request-method", "")
-        if not origin or not self._origin_allowed(origin) or method.upper() not in _METHODS.split(", "):
-            raise OssError(
-                403,
-                "AccessForbidden",
-                _CORS_DENIED,
-            )
-        response = Response(200)
+        if not self.cors.preflight_allows(origin, req.headers.get("access-control-request-method", "")):
+            raise OssError(403, "AccessForbidden", _CORS_DENIED)
         requested = req.headers.get("access-control-request-headers")
-        if requested:
-            response.headers.append(("Access-Control-Allow-Headers", requested))
-        return response
-
-    def _cors(self, req: Request, response: Response) -> None:
-        origin = req.headers.get("origin")
-        if not origin or not self._origin_allowed(origin):
-            return
-        response.headers += [
-            ("Access-Control-Allow-Origin", origin),
-            ("Access-Control-Allow-Methods", _METHODS),
-            ("Access-Control-Expose-Headers", _EXPOSE),
-            ("Access-Control-Max-Age", "600"),
-            ("Vary", "Origin"),
-        ]
+        return Response(200, b"", self.cors.preflight_headers(requested))
 
     # --- dispatch ---------------------------------------------------------------------------------
 
