@@ -27,7 +27,7 @@ from .config import EmulatorConfig
 from .events import EventEngine, Scheduler
 from .faults import FaultPlan, Faults
 from .oss import ObjectStore, OssApp
-from .state import ApiCredential, Delivery, EmulatorState, Media
+from .state import ApiCredential, Asset, AttachedMedia, Delivery, EmulatorState, Image, Video
 from .vod_api import VodApi
 from .wsgi import Request, Response, WsgiApp
 
@@ -255,18 +255,33 @@ class Emulator:
         """An STS-style credential the OpenAPI accepts (id ``STS.…`` + secret + token) until ``ttl``."""
         return self.state.issue_api_sts(self.config.account_id, now=self.clock(), ttl=ttl)
 
-    def expire_upload_credentials(self, video_id: str | None = None) -> int:
-        """Make the OSS credentials of one media (or all) expire now."""
-        return self.state.expire_upload_credentials(video_id, now=self.clock())
+    def expire_upload_credentials(self, media_id: str | None = None) -> int:
+        """Make the OSS credentials of one asset (video, image, attached media; or all) expire now."""
+        return self.state.expire_upload_credentials(media_id, now=self.clock())
 
     def finish_transcode(self, video_id: str, *, success: bool = True) -> bool:
         """End fake transcoding now (with ``auto_transcode=False``); events are queued."""
         return self.engine.finish_transcode(video_id, success=success)
 
-    def media(self, video_id: str) -> Media | None:
-        """The media record, if it exists."""
+    def media(self, media_id: str) -> Asset | None:
+        """The record of any kind (:class:`Video`, :class:`Image`, :class:`AttachedMedia`), if any."""
         with self.state.lock:
-            return self.state.media.get(video_id)
+            return self.state.assets.get(media_id)
+
+    def video(self, video_id: str) -> Video | None:
+        """The video record, if it exists."""
+        asset = self.media(video_id)
+        return asset if isinstance(asset, Video) else None
+
+    def image(self, image_id: str) -> Image | None:
+        """The image record, if it exists."""
+        asset = self.media(image_id)
+        return asset if isinstance(asset, Image) else None
+
+    def attached_media(self, media_id: str) -> AttachedMedia | None:
+        """The attached-media record, if it exists."""
+        asset = self.media(media_id)
+        return asset if isinstance(asset, AttachedMedia) else None
 
     @property
     def deliveries(self) -> list[Delivery]:
@@ -325,9 +340,9 @@ class Emulator:
                 )
                 return Response.json(200 if ok else 404, {"finished": ok})
             if route == "expire" and req.method == "POST":
-                video_id = data.get("VideoId")
+                media_id = data.get("MediaId") or data.get("ImageId") or data.get("VideoId")
                 return Response.json(
-                    200, {"expired": self.expire_upload_credentials(video_id and str(video_id))}
+                    200, {"expired": self.expire_upload_credentials(media_id and str(media_id))}
                 )
         except (ValueError, TypeError) as exc:
             return Response.json(400, {"error": str(exc)})

@@ -27,7 +27,13 @@ DEV_ACCESS_KEY_SECRET = "vodfc-dev-secret"
 DEV_CALLBACK_KEY = "vodfcDevCallbackKey1"
 
 _TUPLE_FIELDS = ("cors_allowed_origins", "event_types", "definitions", "no_transcode_template_group_ids")
-DEFAULT_EVENT_TYPES = ("FileUploadComplete", "StreamTranscodeComplete", "TranscodeComplete")
+DEFAULT_EVENT_TYPES = (
+    "FileUploadComplete",
+    "StreamTranscodeComplete",
+    "TranscodeComplete",
+    "ImageUploadComplete",
+    "AttachedMediaUploadComplete",
+)
 
 
 @dataclass
@@ -72,6 +78,12 @@ class EmulatorConfig:
     callback_attempts: int = 3
     callback_retry_interval_seconds: float = 1.0
     event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES  # the events "selected in the console"
+    # UserData.Extend in ImageUploadComplete / AttachedMediaUploadComplete: undocumented for
+    # these two events (it is for FileUploadComplete); see README.md.
+    image_events_echo_extend: bool = True
+    # ImageUploadComplete's EventTime: "colon-millis" = yyyy-MM-ddTHH:mm:ss:SSSZ (current page),
+    # "seconds" = yyyy-MM-ddTHH:mm:ssZ (2021 page and every other event).
+    image_event_time_style: str = "colon-millis"
 
     # --- fake media processing ------------------------------------------------------------------
     auto_transcode: bool = True  # False: stay at UploadSucc until Emulator.finish_transcode()
@@ -97,6 +109,8 @@ class EmulatorConfig:
                 value = tuple(p.strip() for p in value.split(",") if p.strip())
             setattr(self, name, tuple(value))
         self.sts_credentials = tuple((str(a), str(b), str(c)) for a, b, c in self.sts_credentials)
+        if self.image_event_time_style not in ("colon-millis", "seconds"):
+            raise ValueError("image_event_time_style must be 'colon-millis' or 'seconds'")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> EmulatorConfig:

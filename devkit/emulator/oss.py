@@ -34,7 +34,7 @@ from .config import EmulatorConfig
 from .cors import CorsPolicy
 from .events import EventEngine
 from .faults import Faults
-from .state import EmulatorState, Media, MultipartUpload, Part, UploadCredential
+from .state import Asset, EmulatorState, MultipartUpload, Part, UploadCredential
 from .wsgi import Request, Response, StartResponse
 
 __all__ = ["ObjectStore", "OssApp", "OssError"]
@@ -403,7 +403,12 @@ class OssApp:
                 "object_type": object_type,
             },
         )
-        self.engine.upload_completed(cred.video_id, size=digest.size, md5_hex=digest.md5.hexdigest())
+        self.engine.upload_completed(
+            cred.media_id,
+            size=digest.size,
+            md5_hex=digest.md5.hexdigest(),
+            path=self.store.object_path(cred.bucket, cred.key),
+        )
 
     def _initiate(self, cred: UploadCredential) -> Response:
         upload_id = secrets.token_hex(16).upper()
@@ -412,7 +417,7 @@ class OssApp:
                 upload_id=upload_id,
                 bucket=cred.bucket,
                 key=cred.key,
-                video_id=cred.video_id,
+                media_id=cred.media_id,
                 initiated=self.clock(),
             )
         (self.store.root / ".multipart" / upload_id).mkdir(parents=True, exist_ok=True)
@@ -601,10 +606,10 @@ class OssApp:
             return Response(200, wrapper(fh, _CHUNK), headers)
         return Response(200, _file_iter(path), headers)
 
-    # --- used by DeleteVideo -----------------------------------------------------------------------
+    # --- used by DeleteVideo, DeleteImage, DeleteAttachedMedia -----------------------------------
 
-    def delete_media_files(self, media: Media, uploads: list[MultipartUpload]) -> None:
-        """Remove a deleted media's object and unfinished parts."""
+    def delete_media_files(self, media: Asset, uploads: list[MultipartUpload]) -> None:
+        """Remove a deleted asset's object and unfinished parts."""
         self.store.delete_object(self.config.bucket, media.object_key)
         for upload in uploads:
             self.store.delete_upload(upload.upload_id)
