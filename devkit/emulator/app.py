@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .config import EmulatorConfig
 from .events import EventEngine, Scheduler
 from .faults import FaultPlan, Faults
+from .mns import MnsQueue, MnsTrigger
 from .oss import ObjectStore, OssApp
 from .state import ApiCredential, Asset, AttachedMedia, Delivery, EmulatorState, Image, Video
 from .vod_api import VodApi
@@ -99,6 +100,10 @@ class Emulator:
         self.scheduler = Scheduler()
         self._install_api_keys()
         self.store = ObjectStore(config.data_dir)
+        self.mns_queue = MnsQueue(
+            config.mns_queue_name, region=config.region, account_id=config.account_id, clock=clock
+        )
+        self._triggers: list[MnsTrigger] = []
         self.engine = EventEngine(
             config,
             self.state,
@@ -107,6 +112,7 @@ class Emulator:
             clock=clock,
             oss_base_url=lambda: self.oss_url,
             transport=callback_transport,
+            mns_queue=self.mns_queue,
         )
         self.oss_app = OssApp(config, self.state, self.faults, self.engine, clock=clock, store=self.store)
         self.vod_app = VodApi(
@@ -167,6 +173,8 @@ class Emulator:
             if server is not None:
                 server.stop()
         self._vod_server = self._oss_server = None
+        for trigger in self._triggers:
+            trigger.stop()
         self.scheduler.stop()
         self.engine.close()
 
@@ -217,8 +225,12 @@ class Emulator:
             f"AccessKeyId {', '.join(cfg.access_keys) or '-'})",
             f"OSS emulator:         {self.oss_url}  (bucket {cfg.bucket}, data in {cfg.data_dir})",
             f"Admin:                {self.vod_url}/_emulator/state | /faults | /reset | /drain",
-            f"Callbacks:            {cfg.callback_url or 'per-media MessageCallback only'}"
-            + ("  (signed with the configured auth key)" if cfg.callback_auth_key else "  (unsigned)"),
+            (
+                f"Callbacks:            SMQ queue {self.mns_queue.arn} (in process)"
+                if cfg.callback_type == "mns"
+                else f"Callbacks:            {cfg.callback_url or 'per-media MessageCallback only'}"
+                + ("  (signed with the configured auth key)" if cfg.callback_auth_key else "  (unsigned)")
+            ),
         ]
         return "\n".join(lines)
 
@@ -229,14 +241,37 @@ class Emulator:
     # --- test hooks -----------------------------------------------------------------------------
 
     def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until every pending event (transcoding, callback attempts) has run."""
-        return self.scheduler.drain(timeout)
+        """Wait until every pending event (transcoding, callback attempts) has run.
+
+        With MNS triggers (:meth:`mns_trigger`), also until they have pushed every message.
+        """
+        deadline = time.monotonic() + timeout
+        if not self.scheduler.drain(timeout):
+            return False
+        for trigger in self._triggers:
+            if not trigger.drain(max(0.0, deadline - time.monotonic())):
+                return False
+        return self.scheduler.drain(max(0.0, deadline - time.monotonic()))
+
+    def mns_trigger(
+        self, handler: Callable[[bytes, Any], Any], *, start: bool = True, **options: Any
+    ) -> MnsTrigger:
+        """An FC SMQ queue trigger on :attr:`mns_queue` calling ``handler(event, context)``.
+
+        ``options`` are :class:`devkit.emulator.mns.MnsTrigger`'s (shape, base64_body, batch_size,
+        retry_delays, dead_letter, ...). The emulator stops it with itself and waits for it in
+        :meth:`drain`. Events reach the queue only with ``callback_type="mns"``.
+        """
+        trigger = MnsTrigger(self.mns_queue, handler, **options)
+        self._triggers.append(trigger)
+        return trigger.start() if start else trigger
 
     def reset(self) -> None:
         """Forget media, credentials, uploads, deliveries and faults; delete stored files."""
         self.scheduler.clear()
         self.scheduler.drain(10)
         self.state.clear()
+        self.mns_queue.clear()
         self.faults.clear()
         self._install_api_keys()
         root = self.config.data_dir
@@ -298,6 +333,7 @@ class Emulator:
                 "region": cfg.region,
                 "bucket": cfg.bucket,
                 "access_key_ids": sorted(cfg.access_keys),
+                "callback_type": cfg.callback_type,
                 "callback_url": cfg.callback_url,
                 "callback_signed": bool(cfg.callback_auth_key),
                 "event_types": list(cfg.event_types),
@@ -307,6 +343,7 @@ class Emulator:
             },
             "faults": self.faults.plan().to_dict(),
             "pending_events": self.scheduler.pending(),
+            "mns_queue": self.mns_queue.snapshot(),
             **self.state.snapshot(now=self.clock()),
         }
 

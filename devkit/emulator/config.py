@@ -72,6 +72,11 @@ class EmulatorConfig:
     public_read: bool = True  # anonymous GET/HEAD of stored objects (the FileUrl works)
 
     # --- callbacks ---------------------------------------------------------------------------------
+    # "http": POST each event to callback_url (or the media's UserData.MessageCallback.CallbackURL).
+    # "mns": write each event's JSON into the in-process SMQ queue mns_queue_name instead
+    # (Emulator.mns_queue; consume it with Emulator.mns_trigger); per-media callback URLs are ignored.
+    callback_type: str = "http"
+    mns_queue_name: str = "vod-events"
     callback_url: str | None = None  # the console's global HTTP callback URL
     callback_auth_key: str | None = DEV_CALLBACK_KEY  # None = AuthSwitch off (no X-VOD-* headers)
     callback_timeout_seconds: float = 5.0
@@ -109,6 +114,8 @@ class EmulatorConfig:
                 value = tuple(p.strip() for p in value.split(",") if p.strip())
             setattr(self, name, tuple(value))
         self.sts_credentials = tuple((str(a), str(b), str(c)) for a, b, c in self.sts_credentials)
+        if self.callback_type not in ("http", "mns"):
+            raise ValueError("callback_type must be 'http' or 'mns'")
         if self.image_event_time_style not in ("colon-millis", "seconds"):
             raise ValueError("image_event_time_style must be 'colon-millis' or 'seconds'")
 

@@ -27,6 +27,7 @@ from shared.signing import callback_signature
 from .config import EmulatorConfig
 from .faults import Faults
 from .imagesize import image_size
+from .mns import MnsError, MnsQueue
 from .state import (
     Asset,
     AttachedMedia,
@@ -160,8 +161,10 @@ class EventEngine:
         clock: Callable[[], float],
         oss_base_url: Callable[[], str],
         transport: httpx.BaseTransport | None = None,
+        mns_queue: MnsQueue | None = None,
     ) -> None:
         self.config = config
+        self.mns_queue = mns_queue
         self.state = state
         self.faults = faults
         self.scheduler = scheduler
@@ -366,9 +369,18 @@ class EventEngine:
     # --- delivery -------------------------------------------------------------------------------
 
     def emit(self, media: Asset, body: dict[str, Any]) -> None:
-        """Queue one event for delivery, if its type is subscribed."""
+        """Queue one event for delivery, if its type is subscribed (HTTP POST or SMQ message)."""
         event_type = str(body["EventType"])
         if event_type not in self.config.event_types:
+            return
+        if self.config.callback_type == "mns":
+            # The SMQ configuration is global: UserData.MessageCallback overrides are HTTP only
+            # (https://alibabacloud.com/help/en/vod/user-guide/smq-callbacks).
+            delivery = Delivery(
+                event_type=event_type, media_id=media.media_id, url=None, body=body, channel="mns"
+            )
+            self.state.record_delivery(delivery)
+            self.scheduler.schedule(0, lambda: self._enqueue(delivery, 1))
             return
         url = media.callback_url or self.config.callback_url
         delivery = Delivery(event_type=event_type, media_id=media.media_id, url=url, body=body)
@@ -378,6 +390,28 @@ class EventEngine:
             delivery.last_error = "no callback URL configured"
             return
         self.scheduler.schedule(0, lambda: self._attempt(delivery, 1))
+
+    def _enqueue(self, delivery: Delivery, attempt: int) -> None:
+        """SMQ delivery: success = the message was written; a failed write is tried 3 times in all."""
+        if attempt == 1 and self.faults.take_callback_drop():
+            delivery.dropped = delivery.done = True
+            return
+        assert self.mns_queue is not None
+        delivery.attempts = attempt
+        try:
+            message = self.mns_queue.send(event_payload(delivery.body).decode("utf-8"))
+        except MnsError as exc:
+            delivery.last_error = f"{exc.code}: {exc}"
+            if attempt < self.config.callback_attempts:
+                self.scheduler.schedule(
+                    self.config.callback_retry_interval_seconds, lambda: self._enqueue(delivery, attempt + 1)
+                )
+            else:
+                delivery.done = True
+            return
+        delivery.message_id = message.message_id
+        delivery.last_error = None
+        delivery.delivered = delivery.done = True
 
     def _http(self) -> httpx.Client:
         import httpx
