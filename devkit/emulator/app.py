@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import sys
 import threading
 import time
@@ -27,8 +26,9 @@ from .config import EmulatorConfig
 from .events import EventEngine, Scheduler
 from .faults import FaultPlan, Faults
 from .mns import MnsQueue, MnsTrigger
-from .oss import ObjectStore, OssApp
+from .oss import OssApp
 from .state import ApiCredential, Asset, AttachedMedia, Delivery, EmulatorState, Image, Video
+from .storage import ObjectStore
 from .vod_api import VodApi
 from .wsgi import Request, Response, WsgiApp
 
@@ -99,7 +99,7 @@ class Emulator:
         self.faults = Faults()
         self.scheduler = Scheduler()
         self._install_api_keys()
-        self.store = ObjectStore(config.data_dir)
+        self.store = ObjectStore(config.data_dir, max_bytes=config.max_storage_bytes)
         self.mns_queue = MnsQueue(
             config.mns_queue_name, region=config.region, account_id=config.account_id, clock=clock
         )
@@ -274,9 +274,7 @@ class Emulator:
         self.mns_queue.clear()
         self.faults.clear()
         self._install_api_keys()
-        root = self.config.data_dir
-        for name in (self.config.bucket, ".meta", ".multipart", ".tmp"):
-            shutil.rmtree(root / name, ignore_errors=True)
+        self.store.wipe([self.config.bucket])
 
     def set_faults(self, **changes: Any) -> FaultPlan:
         """Inject faults (see :class:`devkit.emulator.faults.FaultPlan`); returns the plan."""
@@ -344,6 +342,7 @@ class Emulator:
             "faults": self.faults.plan().to_dict(),
             "pending_events": self.scheduler.pending(),
             "mns_queue": self.mns_queue.snapshot(),
+            "storage": {"data_dir": str(cfg.data_dir), **self.store.usage()},
             **self.state.snapshot(now=self.clock()),
         }
 

@@ -65,6 +65,9 @@ class EmulatorConfig:
     upload_credential_ttl_seconds: int = 3000
     min_part_size: int = 100 * 1024  # OSS: every part but the last >= 100 KB
     max_object_size: int = 48_800 * 1024**3
+    # Bytes of finished objects kept on disk; beyond it the oldest objects' bytes are pruned
+    # (records, size and MD5 stay; a GET answers 404). None or 0 = no cap.
+    max_storage_bytes: int | None = 256 * 1024**2
     # Browser origins allowed by the bucket's CORS rule: exact origins ("*" = any) and, when
     # cors_allow_loopback, every http(s)://localhost / 127.x / [::1] origin on any port.
     cors_allowed_origins: tuple[str, ...] = ()
