@@ -27,6 +27,7 @@ from .events import EventEngine, Scheduler
 from .faults import FaultPlan, Faults
 from .mns import MnsQueue, MnsTrigger
 from .oss import OssApp
+from .persist import STATE_FILE_NAME, StateFile
 from .state import ApiCredential, Asset, AttachedMedia, Delivery, EmulatorState, Image, Video
 from .storage import ObjectStore
 from .vod_api import VodApi
@@ -95,7 +96,9 @@ class Emulator:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.state = EmulatorState()
+        self.state_file = StateFile(config.data_dir / STATE_FILE_NAME) if config.persist else None
+        self.state = EmulatorState(self.state_file)
+        self.restored = self.state.restore()
         self.faults = Faults()
         self.scheduler = Scheduler()
         self._install_api_keys()
@@ -165,6 +168,7 @@ class Emulator:
         oss_server.start()
         vod_server.start()
         self.scheduler.start()
+        self.engine.resume()
         return self
 
     def stop(self) -> None:
@@ -177,6 +181,8 @@ class Emulator:
             trigger.stop()
         self.scheduler.stop()
         self.engine.close()
+        if self.state_file is not None:
+            self.state_file.close()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -338,6 +344,7 @@ class Emulator:
                 "upload_credential_ttl_seconds": cfg.upload_credential_ttl_seconds,
                 "transcode_delay_seconds": cfg.transcode_delay_seconds,
                 "auto_transcode": cfg.auto_transcode,
+                "persist": cfg.persist,
             },
             "faults": self.faults.plan().to_dict(),
             "pending_events": self.scheduler.pending(),

@@ -62,6 +62,9 @@ class EmulatorConfig:
     # --- storage -----------------------------------------------------------------------------------
     bucket: str = "outin-vodfc-emulator"
     data_dir: Path = Path(".vodfc/oss")
+    # Keep the records (media of all kinds, credentials, multipart uploads, issued STS keys) in
+    # <data_dir>/emulator-state.sqlite3 and load them on start, so a restart forgets nothing.
+    persist: bool = True
     upload_credential_ttl_seconds: int = 3000
     min_part_size: int = 100 * 1024  # OSS: every part but the last >= 100 KB
     max_object_size: int = 48_800 * 1024**3

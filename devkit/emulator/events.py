@@ -226,11 +226,25 @@ class EventEngine:
                 body["Extend"] = media.extend
             if no_transcode:
                 media.status = "Normal"
+            self.state.save(media)
         self.emit(media, body)
         if no_transcode:
             return
         if self.config.auto_transcode:
             self.schedule_transcode(video_id, self.config.transcode_delay_seconds)
+
+    def resume(self) -> int:
+        """After a restart: fake transcoding again for uploaded videos it had not finished."""
+        if not self.config.auto_transcode:
+            return 0
+        waiting = [
+            v.video_id
+            for v in self.state.of_kind(Video)
+            if v.status in ("UploadSucc", "Transcoding") and v.size is not None
+        ]
+        for video_id in waiting:
+            self.schedule_transcode(video_id, self.config.transcode_delay_seconds)
+        return len(waiting)
 
     def schedule_transcode(self, video_id: str, delay: float) -> None:
         """Fake transcoding of an uploaded video: ``Transcoding`` now, finished after ``delay``."""
@@ -254,6 +268,7 @@ class EventEngine:
             }
             if image.extend is not None and self.config.image_events_echo_extend:
                 body["Extend"] = image.extend
+            self.state.save(image)
         self.emit(image, body)
 
     def _attached_uploaded(self, media: AttachedMedia, size: int, now: float) -> None:
@@ -271,6 +286,7 @@ class EventEngine:
             }
             if media.extend is not None and self.config.image_events_echo_extend:
                 body["Extend"] = media.extend
+            self.state.save(media)
         self.emit(media, body)
 
     def _end_transcode(self, video_id: str) -> None:
@@ -279,9 +295,10 @@ class EventEngine:
     def _start_transcode(self, video_id: str) -> None:
         with self.state.lock:
             media = self.state.assets.get(video_id)
-            if isinstance(media, Video) and media.status == "UploadSucc":
+            if isinstance(media, Video) and media.status in ("UploadSucc", "Transcoding"):
                 media.status = "Transcoding"
                 media.modified = self.clock()
+                self.state.save(media)
 
     def finish_transcode(self, video_id: str, *, success: bool = True) -> bool:
         """End the fake transcoding now (events included); False if the media is gone or not uploaded."""
@@ -324,6 +341,7 @@ class EventEngine:
                 media.streams = streams
             else:
                 media.status = "TranscodeFail"
+            self.state.save(media)
             extend = media.extend
         event_time = iso_time(now)
         for stream in streams:

@@ -261,15 +261,16 @@ class OssApp:
 
     def _initiate(self, cred: UploadCredential) -> Response:
         upload_id = secrets.token_hex(16).upper()
-        with self.state.lock:
-            self.state.multipart[upload_id] = MultipartUpload(
+        (self.store.root / ".multipart" / upload_id).mkdir(parents=True, exist_ok=True)
+        self.state.add_multipart(
+            MultipartUpload(
                 upload_id=upload_id,
                 bucket=cred.bucket,
                 key=cred.key,
                 media_id=cred.media_id,
                 initiated=self.clock(),
             )
-        (self.store.root / ".multipart" / upload_id).mkdir(parents=True, exist_ok=True)
+        )
         return self._xml(
             "InitiateMultipartUploadResult",
             [("Bucket", cred.bucket), ("Key", cred.key), ("UploadId", upload_id)],
@@ -298,14 +299,16 @@ class OssApp:
         digest = self.store.write_stream(req.iter_body(), path, limit=5 * 1024**3)
         self._check_length(req, digest)
         self._check_md5(req, digest)
-        with self.state.lock:
-            upload.parts[number] = Part(
+        self.state.add_part(
+            upload,
+            Part(
                 number=number,
                 etag=digest.etag,
                 size=digest.size,
                 crc64=digest.crc,
                 last_modified=self.clock(),
-            )
+            ),
+        )
         return Response(200, b"", self._digest_headers(digest))
 
     def _complete(self, req: Request, cred: UploadCredential, upload_id: str) -> Response:
@@ -351,8 +354,7 @@ class OssApp:
         for number in numbers:
             combined.update(bytes.fromhex(_norm_etag(uploaded[number].etag)))
         etag = f'"{combined.hexdigest().upper()}-{len(numbers)}"'
-        with self.state.lock:
-            self.state.multipart.pop(upload_id, None)
+        self.state.remove_multipart(upload_id)
         self.store.delete_upload(upload_id)
         self._finish_object(req, cred, digest, etag, "Multipart")
         host = req.headers.get("host", "")
@@ -394,8 +396,7 @@ class OssApp:
 
     def _abort(self, cred: UploadCredential, upload_id: str) -> Response:
         self._upload(cred, upload_id)
-        with self.state.lock:
-            self.state.multipart.pop(upload_id, None)
+        self.state.remove_multipart(upload_id)
         self.store.delete_upload(upload_id)
         return Response(204)
 

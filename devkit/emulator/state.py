@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 __all__ = [
     "ApiCredential",
@@ -22,6 +22,7 @@ __all__ = [
     "Delivery",
     "EmulatorState",
     "Image",
+    "Journal",
     "MultipartUpload",
     "Part",
     "UploadCredential",
@@ -201,14 +202,30 @@ class Delivery:
     done: bool = False
 
 
+class Journal(Protocol):
+    """Where records are written through (:class:`devkit.emulator.persist.StateFile`)."""
+
+    def put(self, *records: Any) -> None: ...
+
+    def delete(self, *records: Any) -> None: ...
+
+    def load(self) -> list[Any]: ...
+
+    def clear(self) -> None: ...
+
+
 class EmulatorState:
     """All mutable state, behind one lock (``with state.lock:`` for compound updates).
 
     ``assets`` maps every media id (videos, images, attached media) to its record; upload
     credentials and multipart uploads point at an asset by ``media_id`` and die with it.
+    With a ``journal``, every change to those, and to the STS credentials issued for the
+    OpenAPI, is written through under the lock; code that changes a record in place calls
+    :meth:`save` before releasing the lock.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, journal: Journal | None = None) -> None:
+        self.journal = journal
         self.lock = threading.RLock()
         self.assets: dict[str, Asset] = {}
         self.reference_ids: dict[tuple[str, str], str] = {}  # (account, ReferenceId) -> VideoId
@@ -266,7 +283,9 @@ class EmulatorState:
             security_token="CAIS" + base64.b64encode(secrets.token_bytes(180)).decode("ascii"),
             expires_at=now + ttl,
         )
-        self.add_api_credential(cred)
+        with self.lock:
+            self.add_api_credential(cred)
+            self.save(cred)
         return cred
 
     def issue_upload_credential(
@@ -287,6 +306,7 @@ class EmulatorState:
         )
         with self.lock:
             self.upload_credentials[cred.access_key_id] = cred
+            self.save(cred)
         return cred
 
     def expire_upload_credentials(self, media_id: str | None, *, now: float) -> int:
@@ -296,6 +316,7 @@ class EmulatorState:
             for cred in self.upload_credentials.values():
                 if media_id is None or cred.media_id == media_id:
                     cred.expires_at = min(cred.expires_at, now - 1)
+                    self.save(cred)
                     n += 1
         return n
 
@@ -324,14 +345,66 @@ class EmulatorState:
                 self.scroll_tokens.popitem(last=False)
         return token
 
+    # --- persistence ----------------------------------------------------------------------------
+
+    def save(self, *records: Any) -> None:
+        """Write records through to the journal (a no-op without one)."""
+        if self.journal is not None and records:
+            with self.lock:
+                self.journal.put(*records)
+
+    def restore(self) -> int:
+        """Load the journal's records (at start, before serving); returns how many."""
+        if self.journal is None:
+            return 0
+        with self.lock:
+            records = self.journal.load()
+            for record in records:
+                if isinstance(record, Asset):
+                    self._index(record)
+                    self._seq = max(self._seq, record.seq)
+                elif isinstance(record, UploadCredential):
+                    self.upload_credentials[record.access_key_id] = record
+                elif isinstance(record, ApiCredential):
+                    self.api_credentials[record.access_key_id] = record
+                elif isinstance(record, MultipartUpload):
+                    self.multipart[record.upload_id] = record
+            return len(records)
+
+    # --- multipart uploads ------------------------------------------------------------------------
+
+    def add_multipart(self, upload: MultipartUpload) -> None:
+        """A new multipart upload (or one whose parts changed)."""
+        with self.lock:
+            self.multipart[upload.upload_id] = upload
+            self.save(upload)
+
+    def add_part(self, upload: MultipartUpload, part: Part) -> None:
+        """Record an uploaded part (replacing an earlier one with the same number)."""
+        with self.lock:
+            upload.parts[part.number] = part
+            self.save(upload)
+
+    def remove_multipart(self, upload_id: str) -> MultipartUpload | None:
+        """Forget a completed or aborted multipart upload."""
+        with self.lock:
+            upload = self.multipart.pop(upload_id, None)
+            if upload is not None and self.journal is not None:
+                self.journal.delete(upload)
+            return upload
+
     # --- assets ---------------------------------------------------------------------------------
+
+    def _index(self, asset: Asset) -> None:
+        self.assets[asset.media_id] = asset
+        if isinstance(asset, Video) and asset.reference_id:
+            self.reference_ids[(asset.account, asset.reference_id)] = asset.media_id
 
     def add_asset(self, asset: Asset) -> None:
         """Store a new record (and a video's ReferenceId)."""
         with self.lock:
-            self.assets[asset.media_id] = asset
-            if isinstance(asset, Video) and asset.reference_id:
-                self.reference_ids[(asset.account, asset.reference_id)] = asset.media_id
+            self._index(asset)
+            self.save(asset)
 
     def find(self, account: str, media_id: str, kind: type[_A]) -> _A | None:
         """The account's asset of this kind with this id, if any."""
@@ -357,11 +430,14 @@ class EmulatorState:
             self.assets.pop(asset.media_id, None)
             if isinstance(asset, Video) and asset.reference_id:
                 self.reference_ids.pop((asset.account, asset.reference_id), None)
-            for ak in [k for k, c in self.upload_credentials.items() if c.media_id == asset.media_id]:
-                del self.upload_credentials[ak]
+            creds = [c for c in self.upload_credentials.values() if c.media_id == asset.media_id]
+            for cred in creds:
+                del self.upload_credentials[cred.access_key_id]
             gone = [m for m in self.multipart.values() if m.media_id == asset.media_id]
             for upload in gone:
                 del self.multipart[upload.upload_id]
+            if self.journal is not None:
+                self.journal.delete(asset, *creds, *gone)
             return gone
 
     def record_delivery(self, delivery: Delivery) -> None:
@@ -370,7 +446,7 @@ class EmulatorState:
             self.deliveries.append(delivery)
 
     def clear(self) -> None:
-        """Forget everything except the configured API keys (see ``Emulator.reset``)."""
+        """Forget everything except the OpenAPI credentials (see ``Emulator.reset``)."""
         with self.lock:
             self.assets.clear()
             self.reference_ids.clear()
@@ -380,6 +456,9 @@ class EmulatorState:
             self.scroll_tokens.clear()
             self.deliveries.clear()
             self.request_count = 0
+            if self.journal is not None:
+                self.journal.clear()
+                self.save(*(c for c in self.api_credentials.values() if c.security_token is not None))
 
     def snapshot(self, *, now: float) -> dict[str, Any]:
         """A JSON-able view for debugging: no secrets, no tokens."""
