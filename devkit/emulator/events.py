@@ -1,4 +1,4 @@
-"""Media processing and VOD HTTP callbacks, on one background thread.
+"""Media processing and VOD event delivery (HTTP callbacks or SMQ messages), on one background thread.
 
 :class:`Scheduler` runs jobs at their due time, in order, on a single worker thread (so events
 of one media are produced in order; deliveries may still interleave, as with VOD).
@@ -7,7 +7,9 @@ of one media are produced in order; deliveries may still interleave, as with VOD
 (https://www.alibabacloud.com/help/en/doc-detail/55627.htm): ``POST`` JSON, success = HTTP 200
 only (redirects are failures), 5 s timeout, 3 attempts 1 s apart, ``X-VOD-TIMESTAMP`` /
 ``X-VOD-SIGNATURE = md5(url|ts|key)`` when an auth key is configured
-(https://www.alibabacloud.com/help/en/vod/user-guide/http-callbacks).
+(https://www.alibabacloud.com/help/en/vod/user-guide/http-callbacks). With ``callback_type="mns"``
+the same bytes go into :class:`devkit.emulator.mns.MnsQueue` instead
+(https://alibabacloud.com/help/en/vod/user-guide/smq-callbacks).
 """
 
 from __future__ import annotations
