@@ -1,9 +1,10 @@
 """The emulated bucket's CORS rule: which browser origins may upload, and the headers they get.
 
 Like a bucket CORS rule with ``AllowedHeader *`` and the methods ali-oss uses
-(https://www.alibabacloud.com/help/en/oss/user-guide/cors): a preflight from an allowed origin is
-answered 200 with the requested headers echoed; any other preflight is answered 403 *without*
-``Access-Control-Allow-Origin``, so the browser reports a CORS failure, as with real OSS.
+(https://www.alibabacloud.com/help/en/object-storage-service/latest/putbucketcors): a preflight
+from an allowed origin is answered 200 with the requested headers echoed; a request that matches
+no rule gets no CORS headers, and such a preflight 403 ``AccessForbidden``
+(https://www.alibabacloud.com/help/doc-detail/122573.htm), so the browser reports a CORS failure.
 
 Allowed origins: every loopback origin (``http(s)://localhost``, ``127.0.0.0/8``, ``[::1]``, any
 port) when ``allow_loopback`` is on, plus the exact origins configured (``*`` allows all).
@@ -17,8 +18,8 @@ from urllib.parse import urlsplit
 __all__ = ["ALLOWED_METHODS", "EXPOSED_HEADERS", "CorsPolicy", "is_loopback_origin"]
 
 ALLOWED_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
-# ali-oss reads ETag (parts, CompleteMultipartUpload) and x-oss-request-id (errors); its docs ask
-# for ETag, x-oss-request-id and the CRC header to be exposed.
+# ali-oss reads ETag to complete a multipart upload (https://github.com/ali-sdk/ali-oss/issues/202)
+# and x-oss-request-id in its errors.
 EXPOSED_HEADERS = ("ETag", "x-oss-request-id", "x-oss-hash-crc64ecma", "x-oss-version-id")
 _MAX_AGE = "600"
 

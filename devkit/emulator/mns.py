@@ -32,6 +32,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -258,7 +259,7 @@ class _Counters:
     delivered: int = 0  # messages acknowledged (handler returned)
     dead: int = 0  # messages sent to the dead-letter list
     discarded: int = 0  # messages dropped after the retries (no dead-letter list)
-    errors: list[str] = field(default_factory=list)
+    errors: deque[str] = field(default_factory=lambda: deque(maxlen=100))  # the last 100
 
 
 Handler = Callable[[bytes, Any], Any]

@@ -1,8 +1,8 @@
 """The VOD OpenAPI emulator (WSGI): RPC calls on ``/``, signed with V3 or V1.
 
-Answers have VOD's shapes (reference C.1–C.13): success = HTTP 200 JSON with ``RequestId``;
-errors = ``{"RequestId","HostId","Code","Message","Recommend"}`` with VOD's statuses. V1 calls
-without ``Format=JSON`` get XML, as VOD's default is XML.
+Answers have VOD's shapes (each action's page, e.g. https://www.alibabacloud.com/help/doc-detail/55407.htm):
+success = HTTP 200 JSON with ``RequestId``; errors = ``{"RequestId","HostId","Code","Message","Recommend"}``
+with VOD's statuses. V1 calls without ``Format=JSON`` get XML, as VOD's default is XML.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """OpenAPI action errors and parameter rules shared by every emulated VOD action.
 
-Errors have VOD's codes and statuses (common error codes:
-https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-errorcodes); the
+Errors have VOD's codes and statuses (https://error-center.alibabacloud.com/status/product/vod); the
 text rules (UTF-8 *byte* limits, no characters outside the BMP) are those of CreateUploadVideo
 (https://www.alibabacloud.com/help/doc-detail/55407.htm), reused for images and attached media.
 """
