@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import sys
 import threading
 import time
@@ -26,8 +25,11 @@ from typing import IO, TYPE_CHECKING, Any
 from .config import EmulatorConfig
 from .events import EventEngine, Scheduler
 from .faults import FaultPlan, Faults
-from .oss import ObjectStore, OssApp
-from .state import ApiCredential, Delivery, EmulatorState, Media
+from .mns import MnsQueue, MnsTrigger
+from .oss import OssApp
+from .persist import STATE_FILE_NAME, StateFile
+from .state import ApiCredential, Asset, AttachedMedia, Delivery, EmulatorState, Image, Video
+from .storage import ObjectStore
 from .vod_api import VodApi
 from .wsgi import Request, Response, WsgiApp
 
@@ -94,11 +96,17 @@ class Emulator:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.state = EmulatorState()
+        self.state_file = StateFile(config.data_dir / STATE_FILE_NAME) if config.persist else None
+        self.state = EmulatorState(self.state_file)
+        self.restored = self.state.restore()
         self.faults = Faults()
         self.scheduler = Scheduler()
         self._install_api_keys()
-        self.store = ObjectStore(config.data_dir)
+        self.store = ObjectStore(config.data_dir, max_bytes=config.max_storage_bytes)
+        self.mns_queue = MnsQueue(
+            config.mns_queue_name, region=config.region, account_id=config.account_id, clock=clock
+        )
+        self._triggers: list[MnsTrigger] = []
         self.engine = EventEngine(
             config,
             self.state,
@@ -107,6 +115,7 @@ class Emulator:
             clock=clock,
             oss_base_url=lambda: self.oss_url,
             transport=callback_transport,
+            mns_queue=self.mns_queue,
         )
         self.oss_app = OssApp(config, self.state, self.faults, self.engine, clock=clock, store=self.store)
         self.vod_app = VodApi(
@@ -159,6 +168,7 @@ class Emulator:
         oss_server.start()
         vod_server.start()
         self.scheduler.start()
+        self.engine.resume()
         return self
 
     def stop(self) -> None:
@@ -167,8 +177,12 @@ class Emulator:
             if server is not None:
                 server.stop()
         self._vod_server = self._oss_server = None
+        for trigger in self._triggers:
+            trigger.stop()
         self.scheduler.stop()
         self.engine.close()
+        if self.state_file is not None:
+            self.state_file.close()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -217,8 +231,12 @@ class Emulator:
             f"AccessKeyId {', '.join(cfg.access_keys) or '-'})",
             f"OSS emulator:         {self.oss_url}  (bucket {cfg.bucket}, data in {cfg.data_dir})",
             f"Admin:                {self.vod_url}/_emulator/state | /faults | /reset | /drain",
-            f"Callbacks:            {cfg.callback_url or 'per-media MessageCallback only'}"
-            + ("  (signed with the configured auth key)" if cfg.callback_auth_key else "  (unsigned)"),
+            (
+                f"Callbacks:            SMQ queue {self.mns_queue.arn} (in process)"
+                if cfg.callback_type == "mns"
+                else f"Callbacks:            {cfg.callback_url or 'per-media MessageCallback only'}"
+                + ("  (signed with the configured auth key)" if cfg.callback_auth_key else "  (unsigned)")
+            ),
         ]
         return "\n".join(lines)
 
@@ -229,19 +247,40 @@ class Emulator:
     # --- test hooks -----------------------------------------------------------------------------
 
     def drain(self, timeout: float = 30.0) -> bool:
-        """Wait until every pending event (transcoding, callback attempts) has run."""
-        return self.scheduler.drain(timeout)
+        """Wait until every pending event (transcoding, callback attempts) has run.
+
+        With MNS triggers (:meth:`mns_trigger`), also until they have pushed every message.
+        """
+        deadline = time.monotonic() + timeout
+        if not self.scheduler.drain(timeout):
+            return False
+        for trigger in self._triggers:
+            if not trigger.drain(max(0.0, deadline - time.monotonic())):
+                return False
+        return self.scheduler.drain(max(0.0, deadline - time.monotonic()))
+
+    def mns_trigger(
+        self, handler: Callable[[bytes, Any], Any], *, start: bool = True, **options: Any
+    ) -> MnsTrigger:
+        """An FC SMQ queue trigger on :attr:`mns_queue` calling ``handler(event, context)``.
+
+        ``options`` are :class:`devkit.emulator.mns.MnsTrigger`'s (shape, base64_body, batch_size,
+        retry_delays, dead_letter, ...). The emulator stops it with itself and waits for it in
+        :meth:`drain`. Events reach the queue only with ``callback_type="mns"``.
+        """
+        trigger = MnsTrigger(self.mns_queue, handler, **options)
+        self._triggers.append(trigger)
+        return trigger.start() if start else trigger
 
     def reset(self) -> None:
         """Forget media, credentials, uploads, deliveries and faults; delete stored files."""
         self.scheduler.clear()
         self.scheduler.drain(10)
         self.state.clear()
+        self.mns_queue.clear()
         self.faults.clear()
         self._install_api_keys()
-        root = self.config.data_dir
-        for name in (self.config.bucket, ".meta", ".multipart", ".tmp"):
-            shutil.rmtree(root / name, ignore_errors=True)
+        self.store.wipe([self.config.bucket])
 
     def set_faults(self, **changes: Any) -> FaultPlan:
         """Inject faults (see :class:`devkit.emulator.faults.FaultPlan`); returns the plan."""
@@ -255,18 +294,33 @@ class Emulator:
         """An STS-style credential the OpenAPI accepts (id ``STS.…`` + secret + token) until ``ttl``."""
         return self.state.issue_api_sts(self.config.account_id, now=self.clock(), ttl=ttl)
 
-    def expire_upload_credentials(self, video_id: str | None = None) -> int:
-        """Make the OSS credentials of one media (or all) expire now."""
-        return self.state.expire_upload_credentials(video_id, now=self.clock())
+    def expire_upload_credentials(self, media_id: str | None = None) -> int:
+        """Make the OSS credentials of one asset (video, image, attached media; or all) expire now."""
+        return self.state.expire_upload_credentials(media_id, now=self.clock())
 
     def finish_transcode(self, video_id: str, *, success: bool = True) -> bool:
         """End fake transcoding now (with ``auto_transcode=False``); events are queued."""
         return self.engine.finish_transcode(video_id, success=success)
 
-    def media(self, video_id: str) -> Media | None:
-        """The media record, if it exists."""
+    def media(self, media_id: str) -> Asset | None:
+        """The record of any kind (:class:`Video`, :class:`Image`, :class:`AttachedMedia`), if any."""
         with self.state.lock:
-            return self.state.media.get(video_id)
+            return self.state.assets.get(media_id)
+
+    def video(self, video_id: str) -> Video | None:
+        """The video record, if it exists."""
+        asset = self.media(video_id)
+        return asset if isinstance(asset, Video) else None
+
+    def image(self, image_id: str) -> Image | None:
+        """The image record, if it exists."""
+        asset = self.media(image_id)
+        return asset if isinstance(asset, Image) else None
+
+    def attached_media(self, media_id: str) -> AttachedMedia | None:
+        """The attached-media record, if it exists."""
+        asset = self.media(media_id)
+        return asset if isinstance(asset, AttachedMedia) else None
 
     @property
     def deliveries(self) -> list[Delivery]:
@@ -283,15 +337,19 @@ class Emulator:
                 "region": cfg.region,
                 "bucket": cfg.bucket,
                 "access_key_ids": sorted(cfg.access_keys),
+                "callback_type": cfg.callback_type,
                 "callback_url": cfg.callback_url,
                 "callback_signed": bool(cfg.callback_auth_key),
                 "event_types": list(cfg.event_types),
                 "upload_credential_ttl_seconds": cfg.upload_credential_ttl_seconds,
                 "transcode_delay_seconds": cfg.transcode_delay_seconds,
                 "auto_transcode": cfg.auto_transcode,
+                "persist": cfg.persist,
             },
             "faults": self.faults.plan().to_dict(),
             "pending_events": self.scheduler.pending(),
+            "mns_queue": self.mns_queue.snapshot(),
+            "storage": {"data_dir": str(cfg.data_dir), **self.store.usage()},
             **self.state.snapshot(now=self.clock()),
         }
 
@@ -325,9 +383,9 @@ class Emulator:
                 )
                 return Response.json(200 if ok else 404, {"finished": ok})
             if route == "expire" and req.method == "POST":
-                video_id = data.get("VideoId")
+                media_id = data.get("MediaId") or data.get("ImageId") or data.get("VideoId")
                 return Response.json(
-                    200, {"expired": self.expire_upload_credentials(video_id and str(video_id))}
+                    200, {"expired": self.expire_upload_credentials(media_id and str(media_id))}
                 )
         except (ValueError, TypeError) as exc:
             return Response.json(400, {"error": str(exc)})

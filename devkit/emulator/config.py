@@ -27,7 +27,13 @@ DEV_ACCESS_KEY_SECRET = "vodfc-dev-secret"
 DEV_CALLBACK_KEY = "vodfcDevCallbackKey1"
 
 _TUPLE_FIELDS = ("cors_allowed_origins", "event_types", "definitions", "no_transcode_template_group_ids")
-DEFAULT_EVENT_TYPES = ("FileUploadComplete", "StreamTranscodeComplete", "TranscodeComplete")
+DEFAULT_EVENT_TYPES = (
+    "FileUploadComplete",
+    "StreamTranscodeComplete",
+    "TranscodeComplete",
+    "ImageUploadComplete",
+    "AttachedMediaUploadComplete",
+)
 
 
 @dataclass
@@ -56,19 +62,39 @@ class EmulatorConfig:
     # --- storage -----------------------------------------------------------------------------------
     bucket: str = "outin-vodfc-emulator"
     data_dir: Path = Path(".vodfc/oss")
+    # Keep the records (media of all kinds, credentials, multipart uploads, issued STS keys) in
+    # <data_dir>/emulator-state.sqlite3 and load them on start, so a restart forgets nothing.
+    persist: bool = True
     upload_credential_ttl_seconds: int = 3000
     min_part_size: int = 100 * 1024  # OSS: every part but the last >= 100 KB
     max_object_size: int = 48_800 * 1024**3
-    cors_allowed_origins: tuple[str, ...] = ("*",)
+    # Bytes of finished objects kept on disk; beyond it the oldest objects' bytes are pruned
+    # (records, size and MD5 stay; a GET answers 404). None or 0 = no cap.
+    max_storage_bytes: int | None = 256 * 1024**2
+    # Browser origins allowed by the bucket's CORS rule: exact origins ("*" = any) and, when
+    # cors_allow_loopback, every http(s)://localhost / 127.x / [::1] origin on any port.
+    cors_allowed_origins: tuple[str, ...] = ()
+    cors_allow_loopback: bool = True
     public_read: bool = True  # anonymous GET/HEAD of stored objects (the FileUrl works)
 
     # --- callbacks ---------------------------------------------------------------------------------
+    # "http": POST each event to callback_url (or the media's UserData.MessageCallback.CallbackURL).
+    # "mns": write each event's JSON into the in-process SMQ queue mns_queue_name instead
+    # (Emulator.mns_queue; consume it with Emulator.mns_trigger); per-media callback URLs are ignored.
+    callback_type: str = "http"
+    mns_queue_name: str = "vod-events"
     callback_url: str | None = None  # the console's global HTTP callback URL
     callback_auth_key: str | None = DEV_CALLBACK_KEY  # None = AuthSwitch off (no X-VOD-* headers)
     callback_timeout_seconds: float = 5.0
     callback_attempts: int = 3
     callback_retry_interval_seconds: float = 1.0
     event_types: tuple[str, ...] = DEFAULT_EVENT_TYPES  # the events "selected in the console"
+    # UserData.Extend in ImageUploadComplete / AttachedMediaUploadComplete: undocumented for
+    # these two events (it is for FileUploadComplete); see README.md.
+    image_events_echo_extend: bool = True
+    # ImageUploadComplete's EventTime: "colon-millis" = yyyy-MM-ddTHH:mm:ss:SSSZ (current page),
+    # "seconds" = yyyy-MM-ddTHH:mm:ssZ (2021 page and every other event).
+    image_event_time_style: str = "colon-millis"
 
     # --- fake media processing ------------------------------------------------------------------
     auto_transcode: bool = True  # False: stay at UploadSucc until Emulator.finish_transcode()
@@ -94,6 +120,10 @@ class EmulatorConfig:
                 value = tuple(p.strip() for p in value.split(",") if p.strip())
             setattr(self, name, tuple(value))
         self.sts_credentials = tuple((str(a), str(b), str(c)) for a, b, c in self.sts_credentials)
+        if self.callback_type not in ("http", "mns"):
+            raise ValueError("callback_type must be 'http' or 'mns'")
+        if self.image_event_time_style not in ("colon-millis", "seconds"):
+            raise ValueError("image_event_time_style must be 'colon-millis' or 'seconds'")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> EmulatorConfig:

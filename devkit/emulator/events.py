@@ -1,11 +1,15 @@
-"""Media processing and VOD HTTP callbacks, on one background thread.
+"""Media processing and VOD event delivery (HTTP callbacks or SMQ messages), on one background thread.
 
 :class:`Scheduler` runs jobs at their due time, in order, on a single worker thread (so events
 of one media are produced in order; deliveries may still interleave, as with VOD).
-:class:`EventEngine` moves media through ``Uploading → UploadSucc → Transcoding → Normal`` and
-delivers the callbacks the way VOD does (reference D.1): ``POST`` JSON, success = HTTP 200 only
-(redirects are failures), 5 s timeout, 3 attempts 1 s apart, ``X-VOD-TIMESTAMP`` /
-``X-VOD-SIGNATURE = md5(url|ts|key)`` when an auth key is configured.
+:class:`EventEngine` moves videos through ``Uploading → UploadSucc → Transcoding → Normal``
+(images and attached media: ``Uploading → Normal``) and delivers the callbacks the way VOD does
+(https://www.alibabacloud.com/help/en/doc-detail/55627.htm): ``POST`` JSON, success = HTTP 200
+only (redirects are failures), 5 s timeout, 3 attempts 1 s apart, ``X-VOD-TIMESTAMP`` /
+``X-VOD-SIGNATURE = md5(url|ts|key)`` when an auth key is configured
+(https://www.alibabacloud.com/help/en/vod/user-guide/http-callbacks). With ``callback_type="mns"``
+the same bytes go into :class:`devkit.emulator.mns.MnsQueue` instead
+(https://alibabacloud.com/help/en/vod/user-guide/smq-callbacks).
 """
 
 from __future__ import annotations
@@ -17,18 +21,30 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.signing import callback_signature
 
 from .config import EmulatorConfig
 from .faults import Faults
-from .state import Delivery, EmulatorState, Media, iso_time
+from .imagesize import image_size
+from .mns import MnsError, MnsQueue
+from .state import (
+    Asset,
+    AttachedMedia,
+    Delivery,
+    EmulatorState,
+    Image,
+    Video,
+    iso_time,
+    iso_time_colon_millis,
+)
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["EventEngine", "Scheduler"]
+__all__ = ["EventEngine", "Scheduler", "event_payload"]
 
 log = logging.getLogger("devkit.emulator.events")
 
@@ -43,6 +59,14 @@ _LADDER = {
     "4K": (3840, 2160, 12000),
 }
 _USER_AGENT = "Apache-HttpClient/4.5.13 (Java/1.8.0_152) vodfc-emulator"
+
+
+def event_payload(body: dict[str, Any]) -> bytes:
+    """The bytes of one event: the HTTP callback body and, unchanged, the MNS message body.
+
+    Compact UTF-8 JSON, keys in the order the event was built (VOD's samples are compact).
+    """
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 class Scheduler:
@@ -139,8 +163,10 @@ class EventEngine:
         clock: Callable[[], float],
         oss_base_url: Callable[[], str],
         transport: httpx.BaseTransport | None = None,
+        mns_queue: MnsQueue | None = None,
     ) -> None:
         self.config = config
+        self.mns_queue = mns_queue
         self.state = state
         self.faults = faults
         self.scheduler = scheduler
@@ -159,25 +185,42 @@ class EventEngine:
 
     # --- media lifecycle ----------------------------------------------------------------------
 
-    def upload_completed(self, video_id: str, *, size: int, md5_hex: str) -> None:
-        """An object was stored under a media's key: UploadSucc, FileUploadComplete, transcoding."""
+    def upload_completed(self, media_id: str, *, size: int, md5_hex: str, path: Path | None = None) -> None:
+        """An object was stored under an asset's key: record it and fire its upload event.
+
+        Videos go ``UploadSucc`` (FileUploadComplete) and on to fake transcoding; images and
+        attached media go straight to ``Normal`` (ImageUploadComplete / AttachedMediaUploadComplete).
+        """
         now = self.clock()
         with self.state.lock:
-            media = self.state.media.get(video_id)
-            if media is None:
+            asset = self.state.assets.get(media_id)
+            if asset is None:
                 return
-            media.size = size
-            media.file_md5 = md5_hex
+            asset.size = size
+            asset.file_md5 = md5_hex
+            asset.modified = now
+            asset.uploads += 1
+            if isinstance(asset, Image) and path is not None:
+                dims = image_size(path)
+                asset.width, asset.height = dims if dims is not None else (None, None)
+        if isinstance(asset, Video):
+            self._video_uploaded(asset, size, now)
+        elif isinstance(asset, Image):
+            self._image_uploaded(asset, size, now)
+        elif isinstance(asset, AttachedMedia):
+            self._attached_uploaded(asset, size, now)
+
+    def _video_uploaded(self, media: Video, size: int, now: float) -> None:
+        video_id = media.video_id
+        with self.state.lock:
             media.mezzanine_status = "Normal"
             media.status = "UploadSucc"
-            media.modified = now
-            media.uploads += 1
             no_transcode = (media.template_group_id or "") in self.config.no_transcode_template_group_ids
             body: dict[str, Any] = {
                 "Status": "success",
                 "EventTime": iso_time(now),
                 "EventType": "FileUploadComplete",
-                "VideoId": media.video_id,
+                "VideoId": video_id,
                 "Size": size,
                 "FileUrl": self.file_url(media),
             }
@@ -185,32 +228,87 @@ class EventEngine:
                 body["Extend"] = media.extend
             if no_transcode:
                 media.status = "Normal"
+            self.state.save(media)
         self.emit(media, body)
         if no_transcode:
             return
         if self.config.auto_transcode:
-            self.scheduler.schedule(0, lambda: self._start_transcode(video_id))
-            self.scheduler.schedule(
-                self.config.transcode_delay_seconds, lambda: self._end_transcode(video_id)
-            )
+            self.schedule_transcode(video_id, self.config.transcode_delay_seconds)
+
+    def resume(self) -> int:
+        """After a restart: fake transcoding again for uploaded videos it had not finished."""
+        if not self.config.auto_transcode:
+            return 0
+        waiting = [
+            v.video_id
+            for v in self.state.of_kind(Video)
+            if v.status in ("UploadSucc", "Transcoding") and v.size is not None
+        ]
+        for video_id in waiting:
+            self.schedule_transcode(video_id, self.config.transcode_delay_seconds)
+        return len(waiting)
+
+    def schedule_transcode(self, video_id: str, delay: float) -> None:
+        """Fake transcoding of an uploaded video: ``Transcoding`` now, finished after ``delay``."""
+        self.scheduler.schedule(0, lambda: self._start_transcode(video_id))
+        self.scheduler.schedule(delay, lambda: self._end_transcode(video_id))
+
+    def _image_uploaded(self, image: Image, size: int, now: float) -> None:
+        # https://alibabacloud.com/help/en/vod/user-guide/imageuploadcomplete: AppId is in every
+        # sample though not in the field table; the current page's EventTime has ":SSS" millis.
+        with self.state.lock:
+            image.status = "Normal"
+            colon = self.config.image_event_time_style == "colon-millis"
+            body: dict[str, Any] = {
+                "Status": "success",
+                "FileURL": self.file_url(image),
+                "AppId": image.app_id,
+                "EventType": "ImageUploadComplete",
+                "EventTime": iso_time_colon_millis(now) if colon else iso_time(now),
+                "Size": size,
+                "ImageId": image.media_id,
+            }
+            if image.extend is not None and self.config.image_events_echo_extend:
+                body["Extend"] = image.extend
+            self.state.save(image)
+        self.emit(image, body)
+
+    def _attached_uploaded(self, media: AttachedMedia, size: int, now: float) -> None:
+        # https://alibabacloud.com/help/en/vod/user-guide/attachedmediauploadcomplete: the id
+        # field is AttachedMediaId (the MediaId CreateUploadAttachedMedia answered).
+        with self.state.lock:
+            media.status = "Normal"
+            body: dict[str, Any] = {
+                "EventTime": iso_time(now),
+                "EventType": "AttachedMediaUploadComplete",
+                "AttachedMediaId": media.media_id,
+                "Size": size,
+                "FileURL": self.file_url(media),
+                "Status": "success",
+            }
+            if media.extend is not None and self.config.image_events_echo_extend:
+                body["Extend"] = media.extend
+            self.state.save(media)
+        self.emit(media, body)
 
     def _end_transcode(self, video_id: str) -> None:
         self.finish_transcode(video_id)
 
     def _start_transcode(self, video_id: str) -> None:
         with self.state.lock:
-            media = self.state.media.get(video_id)
-            if media is not None and media.status == "UploadSucc":
+            media = self.state.assets.get(video_id)
+            if isinstance(media, Video) and media.status in ("UploadSucc", "Transcoding"):
                 media.status = "Transcoding"
                 media.modified = self.clock()
+                self.state.save(media)
 
     def finish_transcode(self, video_id: str, *, success: bool = True) -> bool:
         """End the fake transcoding now (events included); False if the media is gone or not uploaded."""
         cfg = self.config
         now = self.clock()
         with self.state.lock:
-            media = self.state.media.get(video_id)
-            if media is None or media.size is None:
+            media = self.state.assets.get(video_id)
+            if not isinstance(media, Video) or media.size is None:
                 return False
             duration = cfg.fake_duration_seconds
             base = self.oss_base_url()
@@ -245,6 +343,7 @@ class EventEngine:
                 media.streams = streams
             else:
                 media.status = "TranscodeFail"
+            self.state.save(media)
             extend = media.extend
         event_time = iso_time(now)
         for stream in streams:
@@ -269,7 +368,7 @@ class EventEngine:
         self.emit(media, final)
         return True
 
-    def media_deleted(self, media: Media) -> None:
+    def media_deleted(self, media: Video) -> None:
         """DeleteMediaComplete (only if subscribed in ``event_types``)."""
         self.emit(
             media,
@@ -283,25 +382,56 @@ class EventEngine:
             },
         )
 
-    def file_url(self, media: Media) -> str:
-        """Where the source file can be read (anonymous GET when ``public_read``)."""
+    def file_url(self, media: Asset) -> str:
+        """Where the stored file can be read (anonymous GET when ``public_read``)."""
         return f"{self.oss_base_url()}/{self.config.bucket}/{media.object_key}"
 
     # --- delivery -------------------------------------------------------------------------------
 
-    def emit(self, media: Media, body: dict[str, Any]) -> None:
-        """Queue one event for delivery, if its type is subscribed."""
+    def emit(self, media: Asset, body: dict[str, Any]) -> None:
+        """Queue one event for delivery, if its type is subscribed (HTTP POST or SMQ message)."""
         event_type = str(body["EventType"])
         if event_type not in self.config.event_types:
             return
+        if self.config.callback_type == "mns":
+            # The SMQ configuration is global: UserData.MessageCallback overrides are HTTP only
+            # (https://alibabacloud.com/help/en/vod/user-guide/smq-callbacks).
+            delivery = Delivery(
+                event_type=event_type, media_id=media.media_id, url=None, body=body, channel="mns"
+            )
+            self.state.record_delivery(delivery)
+            self.scheduler.schedule(0, lambda: self._enqueue(delivery, 1))
+            return
         url = media.callback_url or self.config.callback_url
-        delivery = Delivery(event_type=event_type, video_id=media.video_id, url=url, body=body)
+        delivery = Delivery(event_type=event_type, media_id=media.media_id, url=url, body=body)
         self.state.record_delivery(delivery)
         if url is None:
             delivery.done = True
             delivery.last_error = "no callback URL configured"
             return
         self.scheduler.schedule(0, lambda: self._attempt(delivery, 1))
+
+    def _enqueue(self, delivery: Delivery, attempt: int) -> None:
+        """SMQ delivery: success = the message was written; a failed write is tried 3 times in all."""
+        if attempt == 1 and self.faults.take_callback_drop():
+            delivery.dropped = delivery.done = True
+            return
+        assert self.mns_queue is not None
+        delivery.attempts = attempt
+        try:
+            message = self.mns_queue.send(event_payload(delivery.body).decode("utf-8"))
+        except MnsError as exc:
+            delivery.last_error = f"{exc.code}: {exc}"
+            if attempt < self.config.callback_attempts:
+                self.scheduler.schedule(
+                    self.config.callback_retry_interval_seconds, lambda: self._enqueue(delivery, attempt + 1)
+                )
+            else:
+                delivery.done = True
+            return
+        delivery.message_id = message.message_id
+        delivery.last_error = None
+        delivery.delivered = delivery.done = True
 
     def _http(self) -> httpx.Client:
         import httpx
@@ -329,7 +459,7 @@ class EventEngine:
         if self.config.callback_auth_key:
             headers["X-VOD-TIMESTAMP"] = ts
             headers["X-VOD-SIGNATURE"] = callback_signature(delivery.url, ts, self.config.callback_auth_key)
-        payload = json.dumps(delivery.body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        payload = event_payload(delivery.body)
         try:
             response = self._http().post(delivery.url, content=payload, headers=headers)
             delivery.last_status = response.status_code
@@ -348,7 +478,7 @@ class EventEngine:
             log.warning(
                 "callback %s for %s not delivered after %d attempts (%s)",
                 delivery.event_type,
-                delivery.video_id,
+                delivery.media_id,
                 attempt,
                 delivery.last_error or delivery.last_status,
             )

@@ -6,8 +6,7 @@ Operations: PutObject, InitiateMultipartUpload, UploadPart, CompleteMultipartUpl
 AbortMultipartUpload, ListParts, plus GetObject/HeadObject. Only the temporary credential VOD
 issued for an object may write it. Bodies are streamed to disk in chunks, never held whole.
 
-Layout under ``data_dir``: ``<bucket>/<key>`` objects, ``.meta/<bucket>/<key>.json`` their ETag
-and type, ``.multipart/<upload id>/<part>`` parts, ``.tmp/`` files being written.
+Bytes live in :class:`devkit.emulator.storage.ObjectStore` (layout and size cap described there).
 """
 
 from __future__ import annotations
@@ -15,32 +14,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
-import json
 import logging
-import os
 import secrets
-import shutil
-import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from email.utils import formatdate
-from pathlib import Path
 from typing import Any, BinaryIO
 from xml.sax.saxutils import escape
 
 from .auth import OssAuthError, authenticate_oss
 from .config import EmulatorConfig
+from .cors import CorsPolicy
 from .events import EventEngine
 from .faults import Faults
-from .state import EmulatorState, Media, MultipartUpload, Part, UploadCredential
+from .state import Asset, EmulatorState, MultipartUpload, Part, UploadCredential
+from .storage import CHUNK, Digest, ObjectStore, OssError, file_chunks
 from .wsgi import Request, Response, StartResponse
 
-__all__ = ["ObjectStore", "OssApp", "OssError"]
+__all__ = ["OssApp", "OssError"]
 
 log = logging.getLogger("devkit.emulator.oss")
 
-_CHUNK = 256 * 1024
 _NOT_FOUND_UPLOAD = (
     "The specified upload does not exist. The upload ID may be invalid, or the upload may have been "
     "aborted or completed."
@@ -57,53 +52,6 @@ _INVALID_PART = (
 _PART_ORDER = (
     "The list of parts was not in ascending order. Parts list must specified in order by part number."
 )
-_EXPOSE = "ETag, x-oss-request-id, x-oss-hash-crc64ecma, x-oss-version-id"
-_METHODS = "GET, PUT, POST, DELETE, HEAD"
-
-
-def _crc64_function() -> Callable[[bytes, int], int] | None:
-    # CRC-64/ECMA-182 as OSS computes it (x-oss-hash-crc64ecma); crcmod comes with oss2.
-    try:
-        import crcmod  # type: ignore[import-untyped]
-    except ImportError:
-        return None
-    fn: Callable[[bytes, int], int] = crcmod.mkCrcFun(
-        0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True
-    )
-    return fn
-
-
-_CRC64 = _crc64_function()
-
-
-class OssError(Exception):
-    """An OSS error answer (XML ``<Error>``)."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
-
-
-class _Digest:
-    """MD5 + CRC-64 of a stream, fed chunk by chunk."""
-
-    def __init__(self) -> None:
-        self.md5 = hashlib.md5(usedforsecurity=False)
-        self.crc: int | None = 0 if _CRC64 is not None else None
-        self.size = 0
-
-    def update(self, chunk: bytes) -> None:
-        self.md5.update(chunk)
-        if _CRC64 is not None and self.crc is not None:
-            self.crc = _CRC64(chunk, self.crc)
-        self.size += len(chunk)
-
-    @property
-    def etag(self) -> str:
-        return f'"{self.md5.hexdigest().upper()}"'
 
 
 def _iso_ms(ts: float) -> str:
@@ -112,107 +60,6 @@ def _iso_ms(ts: float) -> str:
 
 def _norm_etag(value: str) -> str:
     return value.strip().strip('"').upper()
-
-
-class ObjectStore:
-    """Files on disk: objects, their metadata, multipart parts (all writes go through ``.tmp``)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _dir(self, *parts: str) -> Path:
-        path = self.root.joinpath(*parts)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def object_path(self, bucket: str, key: str) -> Path:
-        """Where ``key`` lives; refuses keys that could leave the bucket directory."""
-        segments = key.split("/")
-        if (
-            not key
-            or len(key.encode("utf-8")) > 1023
-            or "\x00" in key
-            or "\\" in key
-            or any(seg in ("", ".", "..") for seg in segments)
-        ):
-            raise OssError(400, "InvalidObjectName", "The specified object is not valid.")
-        return self.root / bucket / Path(*segments)
-
-    def meta_path(self, bucket: str, key: str) -> Path:
-        """The JSON sidecar of an object."""
-        return self.root / ".meta" / bucket / (key + ".json")
-
-    def part_path(self, upload_id: str, number: int) -> Path:
-        """Where one uploaded part is kept."""
-        return self.root / ".multipart" / upload_id / f"{number:05d}"
-
-    def write_stream(self, chunks: Iterable[bytes], dest: Path, *, limit: int) -> _Digest:
-        """Stream ``chunks`` to ``dest`` (atomically), hashing on the way."""
-        digest = _Digest()
-        tmp = self._dir(".tmp") / uuid.uuid4().hex
-        try:
-            with tmp.open("wb") as fh:
-                for chunk in chunks:
-                    digest.update(chunk)
-                    if digest.size > limit:
-                        raise OssError(
-                            400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size."
-                        )
-                    fh.write(chunk)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return digest
-
-    def concat(self, sources: list[Path], dest: Path) -> _Digest:
-        """Concatenate files into ``dest`` (atomically), hashing the result."""
-        digest = _Digest()
-        tmp = self._dir(".tmp") / uuid.uuid4().hex
-        try:
-            with tmp.open("wb") as out:
-                for src in sources:
-                    with src.open("rb") as fh:
-                        while chunk := fh.read(_CHUNK):
-                            digest.update(chunk)
-                            out.write(chunk)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return digest
-
-    def write_meta(self, bucket: str, key: str, meta: dict[str, Any]) -> None:
-        """Save an object's metadata."""
-        path = self.meta_path(bucket, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(meta), encoding="utf-8")
-
-    def read_meta(self, bucket: str, key: str) -> dict[str, Any]:
-        """An object's metadata ({} if none was saved)."""
-        try:
-            data = json.loads(self.meta_path(bucket, key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def delete_object(self, bucket: str, key: str) -> None:
-        """Remove an object and its metadata (missing is fine)."""
-        try:
-            self.object_path(bucket, key).unlink(missing_ok=True)
-        except OssError:
-            return
-        self.meta_path(bucket, key).unlink(missing_ok=True)
-
-    def delete_upload(self, upload_id: str) -> None:
-        """Remove the parts of a multipart upload."""
-        shutil.rmtree(self.root / ".multipart" / upload_id, ignore_errors=True)
-
-
-def _file_iter(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            yield chunk
 
 
 class OssApp:
@@ -234,6 +81,7 @@ class OssApp:
         self.engine = engine
         self.clock = clock
         self.store = store
+        self.cors = CorsPolicy(config.cors_allowed_origins, allow_loopback=config.cors_allow_loopback)
 
     # --- WSGI -----------------------------------------------------------------------------------
 
@@ -262,7 +110,8 @@ class OssApp:
             ("Date", formatdate(self.clock(), usegmt=True)),
             ("Server", "AliyunOSS"),
         ]
-        self._cors(req, response)
+        if req.method != "OPTIONS" or response.status == 200:  # a refused preflight gets no ACAO
+            response.headers += self.cors.response_headers(req.headers.get("origin"))
         return response
 
     def _address(self, req: Request) -> tuple[str, str]:
@@ -297,36 +146,12 @@ class OssApp:
 
     # --- CORS -------------------------------------------------------------------------------------
 
-    def _origin_allowed(self, origin: str) -> bool:
-        allowed = self.config.cors_allowed_origins
-        return "*" in allowed or origin in allowed
-
     def _preflight(self, req: Request) -> Response:
         origin = req.headers.get("origin")
-        method = req.headers.get("access-control-request-method", "")
-        if not origin or not self._origin_allowed(origin) or method.upper() not in _METHODS.split(", "):
-            raise OssError(
-                403,
-                "AccessForbidden",
-                _CORS_DENIED,
-            )
-        response = Response(200)
+        if not self.cors.preflight_allows(origin, req.headers.get("access-control-request-method", "")):
+            raise OssError(403, "AccessForbidden", _CORS_DENIED)
         requested = req.headers.get("access-control-request-headers")
-        if requested:
-            response.headers.append(("Access-Control-Allow-Headers", requested))
-        return response
-
-    def _cors(self, req: Request, response: Response) -> None:
-        origin = req.headers.get("origin")
-        if not origin or not self._origin_allowed(origin):
-            return
-        response.headers += [
-            ("Access-Control-Allow-Origin", origin),
-            ("Access-Control-Allow-Methods", _METHODS),
-            ("Access-Control-Expose-Headers", _EXPOSE),
-            ("Access-Control-Max-Age", "600"),
-            ("Vary", "Origin"),
-        ]
+        return Response(200, b"", self.cors.preflight_headers(requested))
 
     # --- dispatch ---------------------------------------------------------------------------------
 
@@ -381,17 +206,17 @@ class OssApp:
 
     # --- operations -------------------------------------------------------------------------------
 
-    def _check_md5(self, req: Request, digest: _Digest) -> None:
+    def _check_md5(self, req: Request, digest: Digest) -> None:
         given = req.headers.get("content-md5")
         if given is not None and given.strip() != base64.b64encode(digest.md5.digest()).decode("ascii"):
             raise OssError(400, "InvalidDigest", "The Content-MD5 you specified was invalid.")
 
-    def _check_length(self, req: Request, digest: _Digest) -> None:
+    def _check_length(self, req: Request, digest: Digest) -> None:
         declared = req.content_length
         if declared is not None and declared != digest.size:
             raise OssError(400, "IncompleteBody", "The request body is shorter than its Content-Length.")
 
-    def _digest_headers(self, digest: _Digest, etag: str | None = None) -> list[tuple[str, str]]:
+    def _digest_headers(self, digest: Digest, etag: str | None = None) -> list[tuple[str, str]]:
         headers = [("ETag", etag or digest.etag)]
         if digest.crc is not None:
             headers.append(("x-oss-hash-crc64ecma", str(digest.crc)))
@@ -412,13 +237,14 @@ class OssApp:
         return response
 
     def _finish_object(
-        self, req: Request, cred: UploadCredential, digest: _Digest, etag: str, object_type: str
+        self, req: Request, cred: UploadCredential, digest: Digest, etag: str, object_type: str
     ) -> None:
-        self.store.write_meta(
+        self.store.finish(
             cred.bucket,
             cred.key,
             {
                 "etag": etag,
+                "md5": digest.md5.hexdigest(),
                 "size": digest.size,
                 "crc64": digest.crc,
                 "content_type": req.headers.get("content-type") or "application/octet-stream",
@@ -426,19 +252,25 @@ class OssApp:
                 "object_type": object_type,
             },
         )
-        self.engine.upload_completed(cred.video_id, size=digest.size, md5_hex=digest.md5.hexdigest())
+        self.engine.upload_completed(
+            cred.media_id,
+            size=digest.size,
+            md5_hex=digest.md5.hexdigest(),
+            path=self.store.object_path(cred.bucket, cred.key),
+        )
 
     def _initiate(self, cred: UploadCredential) -> Response:
         upload_id = secrets.token_hex(16).upper()
-        with self.state.lock:
-            self.state.multipart[upload_id] = MultipartUpload(
+        (self.store.root / ".multipart" / upload_id).mkdir(parents=True, exist_ok=True)
+        self.state.add_multipart(
+            MultipartUpload(
                 upload_id=upload_id,
                 bucket=cred.bucket,
                 key=cred.key,
-                video_id=cred.video_id,
+                media_id=cred.media_id,
                 initiated=self.clock(),
             )
-        (self.store.root / ".multipart" / upload_id).mkdir(parents=True, exist_ok=True)
+        )
         return self._xml(
             "InitiateMultipartUploadResult",
             [("Bucket", cred.bucket), ("Key", cred.key), ("UploadId", upload_id)],
@@ -467,14 +299,16 @@ class OssApp:
         digest = self.store.write_stream(req.iter_body(), path, limit=5 * 1024**3)
         self._check_length(req, digest)
         self._check_md5(req, digest)
-        with self.state.lock:
-            upload.parts[number] = Part(
+        self.state.add_part(
+            upload,
+            Part(
                 number=number,
                 etag=digest.etag,
                 size=digest.size,
                 crc64=digest.crc,
                 last_modified=self.clock(),
-            )
+            ),
+        )
         return Response(200, b"", self._digest_headers(digest))
 
     def _complete(self, req: Request, cred: UploadCredential, upload_id: str) -> Response:
@@ -520,8 +354,7 @@ class OssApp:
         for number in numbers:
             combined.update(bytes.fromhex(_norm_etag(uploaded[number].etag)))
         etag = f'"{combined.hexdigest().upper()}-{len(numbers)}"'
-        with self.state.lock:
-            self.state.multipart.pop(upload_id, None)
+        self.state.remove_multipart(upload_id)
         self.store.delete_upload(upload_id)
         self._finish_object(req, cred, digest, etag, "Multipart")
         host = req.headers.get("host", "")
@@ -563,8 +396,7 @@ class OssApp:
 
     def _abort(self, cred: UploadCredential, upload_id: str) -> Response:
         self._upload(cred, upload_id)
-        with self.state.lock:
-            self.state.multipart.pop(upload_id, None)
+        self.state.remove_multipart(upload_id)
         self.store.delete_upload(upload_id)
         return Response(204)
 
@@ -599,6 +431,14 @@ class OssApp:
     def _get_object(self, req: Request, bucket: str, key: str) -> Response:
         path = self.store.object_path(bucket, key)
         if not path.is_file():
+            if self.store.is_pruned(bucket, key):
+                raise OssError(
+                    404,
+                    "NoSuchKey",
+                    "The specified key does not exist: the emulator pruned its bytes to stay under "
+                    "max_storage_bytes (its record, size and MD5 remain).",
+                    Key=key,
+                )
             raise OssError(404, "NoSuchKey", "The specified key does not exist.", Key=key)
         meta = self.store.read_meta(bucket, key)
         size = path.stat().st_size
@@ -621,13 +461,13 @@ class OssApp:
         wrapper = req.environ.get("wsgi.file_wrapper")
         if wrapper is not None:
             fh: BinaryIO = path.open("rb")
-            return Response(200, wrapper(fh, _CHUNK), headers)
-        return Response(200, _file_iter(path), headers)
+            return Response(200, wrapper(fh, CHUNK), headers)
+        return Response(200, file_chunks(path), headers)
 
-    # --- used by DeleteVideo -----------------------------------------------------------------------
+    # --- used by DeleteVideo, DeleteImage, DeleteAttachedMedia -----------------------------------
 
-    def delete_media_files(self, media: Media, uploads: list[MultipartUpload]) -> None:
-        """Remove a deleted media's object and unfinished parts."""
+    def delete_media_files(self, media: Asset, uploads: list[MultipartUpload]) -> None:
+        """Remove a deleted asset's object and unfinished parts."""
         self.store.delete_object(self.config.bucket, media.object_key)
         for upload in uploads:
             self.store.delete_upload(upload.upload_id)

@@ -20,18 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .state import Media
+from .state import Video
 
 __all__ = ["MatchError", "compile_match"]
 
-Predicate = Callable[[Media], bool]
+Predicate = Callable[[Video], bool]
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<punct>[()\[\],=]))"
 )
 
-_EXACT_FIELDS: dict[str, Callable[[Media], str | None]] = {
+_EXACT_FIELDS: dict[str, Callable[[Video], str | None]] = {
     "VideoId": lambda m: m.video_id,
     "MediaId": lambda m: m.video_id,
     "Status": lambda m: m.status,
@@ -43,12 +43,12 @@ _EXACT_FIELDS: dict[str, Callable[[Media], str | None]] = {
     "MediaSource": lambda m: "general",
     "PreprocessStatus": lambda m: "UnPreprocess",
 }
-_FUZZY_FIELDS: dict[str, Callable[[Media], str | None]] = {
+_FUZZY_FIELDS: dict[str, Callable[[Video], str | None]] = {
     "Title": lambda m: m.title,
     "Description": lambda m: m.description,
     "Tags": lambda m: m.tags,
 }
-_RANGE_FIELDS: dict[str, Callable[[Media], float | None]] = {
+_RANGE_FIELDS: dict[str, Callable[[Video], float | None]] = {
     # Whole seconds, as CreationTime is shown.
     "CreationTime": lambda m: float(int(m.created)),
     "ModificationTime": lambda m: float(int(m.modified)),
@@ -191,7 +191,7 @@ class _Parser:
         if low is None and high is None:
             raise MatchError(f"{name} range needs at least one bound")
 
-        def pred(m: Media) -> bool:
+        def pred(m: Video) -> bool:
             v = get(m)
             if v is None:
                 return False
@@ -203,7 +203,7 @@ class _Parser:
 
 
 def compile_match(text: str | None) -> Predicate:
-    """A predicate over :class:`Media` for a ``Match`` expression (empty: everything)."""
+    """A predicate over :class:`Video` for a ``Match`` expression (empty: everything)."""
     if text is None or not text.strip():
         return lambda m: True
     parser = _Parser(_tokenize(text))

@@ -1,8 +1,7 @@
 """The emulator's memory: media records, credentials, multipart uploads, nonces, deliveries.
 
 One :class:`EmulatorState` guarded by one re-entrant lock; the WSGI apps and the event thread
-call its methods. Object bytes live on disk (see :mod:`devkit.emulator.oss`), never here.
-Nothing here is persisted: a restarted emulator forgets its media (files stay on disk).
+call its methods. Object bytes live on disk (see :mod:`devkit.emulator.storage`), never here.
 """
 
 from __future__ import annotations
@@ -14,20 +13,26 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar, Protocol, TypeVar
 
 __all__ = [
     "ApiCredential",
+    "Asset",
+    "AttachedMedia",
     "Delivery",
     "EmulatorState",
-    "Media",
+    "Image",
+    "Journal",
     "MultipartUpload",
     "Part",
     "UploadCredential",
+    "Video",
     "iso_time",
+    "iso_time_colon_millis",
 ]
 
 _ALNUM = string.ascii_letters + string.digits
+_A = TypeVar("_A", bound="Asset")
 
 
 def iso_time(ts: float) -> str:
@@ -35,47 +40,100 @@ def iso_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso_time_colon_millis(ts: float) -> str:
+    """``yyyy-MM-ddTHH:mm:ss:SSSZ``: milliseconds after a *colon*, as the current
+    ImageUploadComplete page documents (https://alibabacloud.com/help/en/vod/user-guide/imageuploadcomplete).
+    """
+    moment = datetime.fromtimestamp(ts, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f":{moment.microsecond // 1000:03d}Z"
+
+
 def _random_alnum(n: int) -> str:
     return "".join(secrets.choice(_ALNUM) for _ in range(n))
 
 
-@dataclass
-class Media:
-    """One video record, with the fields GetVideoInfo / GetMezzanineInfo answer."""
+@dataclass(kw_only=True)
+class Asset:
+    """What every uploaded kind shares: a video, an image or an attached (auxiliary) media.
 
-    video_id: str
+    One id namespace for all kinds (VOD's ids are random 32-hex strings); ``object_key`` is the
+    one OSS object an upload credential for this asset may write.
+    """
+
+    kind: ClassVar[str] = "asset"
+    media_id: str
     account: str
     seq: int
-    title: str
-    file_name: str
-    extension: str
     object_key: str
+    extension: str
     created: float
     modified: float
     app_id: str
     storage_location: str
     status: str = "Uploading"
-    mezzanine_status: str = "Uploading"
+    title: str | None = None
     description: str | None = None
-    cover_url: str | None = None
-    cate_id: int | None = None
     tags: str | None = None
-    template_group_id: str | None = None
-    workflow_id: str | None = None
-    reference_id: str | None = None
-    declared_size: int | None = None
     user_data: str | None = None  # raw JSON string as given
     callback_url: str | None = None  # UserData.MessageCallback.CallbackURL
     extend: str | None = None  # UserData.Extend re-encoded as a JSON string
     size: int | None = None
     file_md5: str | None = None
+    uploads: int = 0  # completed uploads (an overwrite counts again)
+
+
+@dataclass(kw_only=True)
+class Video(Asset):
+    """A video (or audio) record, with the fields GetVideoInfo / GetMezzanineInfo answer."""
+
+    kind: ClassVar[str] = "video"
+    file_name: str
+    mezzanine_status: str = "Uploading"
+    cover_url: str | None = None
+    cate_id: int | None = None
+    template_group_id: str | None = None
+    workflow_id: str | None = None
+    reference_id: str | None = None
+    declared_size: int | None = None
     duration: float | None = None
     bitrate: float | None = None
     width: int | None = None
     height: int | None = None
     fps: int | None = None
     streams: list[dict[str, Any]] = field(default_factory=list)
-    uploads: int = 0  # completed uploads (an overwrite after RefreshUploadVideo counts again)
+
+    @property
+    def video_id(self) -> str:
+        """VOD's name for the id of a video."""
+        return self.media_id
+
+
+@dataclass(kw_only=True)
+class Image(Asset):
+    """An image from CreateUploadImage (statuses ``Uploading`` -> ``Normal``)."""
+
+    kind: ClassVar[str] = "image"
+    image_type: str  # "default" | "cover"
+    cate_id: int | None = None
+    original_file_name: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def image_id(self) -> str:
+        """VOD's name for the id of an image."""
+        return self.media_id
+
+
+@dataclass(kw_only=True)
+class AttachedMedia(Asset):
+    """An auxiliary media from CreateUploadAttachedMedia (watermark, subtitle, material)."""
+
+    kind: ClassVar[str] = "attached"
+    business_type: str
+    file_name: str | None = None
+    declared_size: int | None = None
+    cate_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -89,7 +147,7 @@ class UploadCredential:
     expires_at: float
     bucket: str
     key: str
-    video_id: str
+    media_id: str
 
 
 @dataclass
@@ -121,7 +179,7 @@ class MultipartUpload:
     upload_id: str
     bucket: str
     key: str
-    video_id: str
+    media_id: str
     initiated: float
     parts: dict[int, Part] = field(default_factory=dict)
 
@@ -131,9 +189,11 @@ class Delivery:
     """What happened to one callback (for tests and ``/_emulator/state``)."""
 
     event_type: str
-    video_id: str
-    url: str | None
+    media_id: str
+    url: str | None  # HTTP only
     body: dict[str, Any]
+    channel: str = "http"  # "http" | "mns"
+    message_id: str | None = None  # MNS only
     attempts: int = 0
     delivered: bool = False
     dropped: bool = False
@@ -142,12 +202,32 @@ class Delivery:
     done: bool = False
 
 
-class EmulatorState:
-    """All mutable state, behind one lock (``with state.lock:`` for compound updates)."""
+class Journal(Protocol):
+    """Where records are written through (:class:`devkit.emulator.persist.StateFile`)."""
 
-    def __init__(self) -> None:
+    def put(self, *records: Any) -> None: ...
+
+    def delete(self, *records: Any) -> None: ...
+
+    def load(self) -> list[Any]: ...
+
+    def clear(self) -> None: ...
+
+
+class EmulatorState:
+    """All mutable state, behind one lock (``with state.lock:`` for compound updates).
+
+    ``assets`` maps every media id (videos, images, attached media) to its record; upload
+    credentials and multipart uploads point at an asset by ``media_id`` and die with it.
+    With a ``journal``, every change to those, and to the STS credentials issued for the
+    OpenAPI, is written through under the lock; code that changes a record in place calls
+    :meth:`save` before releasing the lock.
+    """
+
+    def __init__(self, journal: Journal | None = None) -> None:
+        self.journal = journal
         self.lock = threading.RLock()
-        self.media: dict[str, Media] = {}
+        self.assets: dict[str, Asset] = {}
         self.reference_ids: dict[tuple[str, str], str] = {}  # (account, ReferenceId) -> VideoId
         self.api_credentials: dict[str, ApiCredential] = {}
         self.upload_credentials: dict[str, UploadCredential] = {}
@@ -167,15 +247,25 @@ class EmulatorState:
             return self._seq
 
     @staticmethod
-    def new_video_id() -> str:
-        """32 lower-case hex characters, like VOD's."""
+    def new_media_id() -> str:
+        """32 lower-case hex characters, like VOD's VideoId / ImageId / MediaId."""
         return secrets.token_hex(16)
 
     @staticmethod
     def new_object_key(extension: str, now: float) -> str:
-        """``sv/<hex>/<hex>.<ext>``: VOD's layout (random id + millisecond clock, in hex)."""
+        """``sv/<hex>/<hex>.<ext>``: VOD's layout for videos (random id + millisecond clock, in hex)."""
         uid = f"{secrets.token_hex(4)}{int(now * 1000):011x}"
         return f"sv/{uid}/{uid}.{extension}"
+
+    @staticmethod
+    def new_image_key(image_type: str, extension: str) -> str:
+        """``image/<type>/<HEX>.<ext>``, the layout of VOD's own examples (informational only)."""
+        return f"image/{image_type}/{secrets.token_hex(16).upper()}.{extension}"
+
+    @staticmethod
+    def new_attached_key(business_type: str, extension: str) -> str:
+        """``attached/<business type>/<hex>.<ext>``."""
+        return f"attached/{business_type}/{secrets.token_hex(16)}.{extension}"
 
     # --- credentials --------------------------------------------------------------------------
 
@@ -193,13 +283,15 @@ class EmulatorState:
             security_token="CAIS" + base64.b64encode(secrets.token_bytes(180)).decode("ascii"),
             expires_at=now + ttl,
         )
-        self.add_api_credential(cred)
+        with self.lock:
+            self.add_api_credential(cred)
+            self.save(cred)
         return cred
 
     def issue_upload_credential(
-        self, media: Media, *, bucket: str, now: float, ttl: float
+        self, asset: Asset, *, bucket: str, now: float, ttl: float
     ) -> UploadCredential:
-        """An STS-like credential for exactly ``media.object_key`` (earlier ones stay valid)."""
+        """An STS-like credential for exactly ``asset.object_key`` (earlier ones stay valid)."""
         cred = UploadCredential(
             access_key_id="STS." + _random_alnum(25),
             access_key_secret=_random_alnum(44),
@@ -209,20 +301,22 @@ class EmulatorState:
             issued_at=now,
             expires_at=now + ttl,
             bucket=bucket,
-            key=media.object_key,
-            video_id=media.video_id,
+            key=asset.object_key,
+            media_id=asset.media_id,
         )
         with self.lock:
             self.upload_credentials[cred.access_key_id] = cred
+            self.save(cred)
         return cred
 
-    def expire_upload_credentials(self, video_id: str | None, *, now: float) -> int:
-        """Make the upload credentials of one media (or all) expired now; returns how many."""
+    def expire_upload_credentials(self, media_id: str | None, *, now: float) -> int:
+        """Make the upload credentials of one asset (or all) expired now; returns how many."""
         n = 0
         with self.lock:
             for cred in self.upload_credentials.values():
-                if video_id is None or cred.video_id == video_id:
+                if media_id is None or cred.media_id == media_id:
                     cred.expires_at = min(cred.expires_at, now - 1)
+                    self.save(cred)
                     n += 1
         return n
 
@@ -251,49 +345,110 @@ class EmulatorState:
                 self.scroll_tokens.popitem(last=False)
         return token
 
-    # --- media ----------------------------------------------------------------------------------
+    # --- persistence ----------------------------------------------------------------------------
 
-    def add_media(self, media: Media) -> None:
-        """Store a new media record (and its ReferenceId)."""
+    def save(self, *records: Any) -> None:
+        """Write records through to the journal (a no-op without one)."""
+        if self.journal is not None and records:
+            with self.lock:
+                self.journal.put(*records)
+
+    def restore(self) -> int:
+        """Load the journal's records (at start, before serving); returns how many."""
+        if self.journal is None:
+            return 0
         with self.lock:
-            self.media[media.video_id] = media
-            if media.reference_id:
-                self.reference_ids[(media.account, media.reference_id)] = media.video_id
+            records = self.journal.load()
+            for record in records:
+                if isinstance(record, Asset):
+                    self._index(record)
+                    self._seq = max(self._seq, record.seq)
+                elif isinstance(record, UploadCredential):
+                    self.upload_credentials[record.access_key_id] = record
+                elif isinstance(record, ApiCredential):
+                    self.api_credentials[record.access_key_id] = record
+                elif isinstance(record, MultipartUpload):
+                    self.multipart[record.upload_id] = record
+            return len(records)
 
-    def find_media(self, account: str, video_id: str) -> Media | None:
-        """The account's media with this id, if any."""
+    # --- multipart uploads ------------------------------------------------------------------------
+
+    def add_multipart(self, upload: MultipartUpload) -> None:
+        """A new multipart upload (or one whose parts changed)."""
         with self.lock:
-            media = self.media.get(video_id)
-            return media if media is not None and media.account == account else None
+            self.multipart[upload.upload_id] = upload
+            self.save(upload)
 
-    def find_by_reference(self, account: str, reference_id: str) -> Media | None:
-        """The account's media with this ReferenceId, if any."""
+    def add_part(self, upload: MultipartUpload, part: Part) -> None:
+        """Record an uploaded part (replacing an earlier one with the same number)."""
+        with self.lock:
+            upload.parts[part.number] = part
+            self.save(upload)
+
+    def remove_multipart(self, upload_id: str) -> MultipartUpload | None:
+        """Forget a completed or aborted multipart upload."""
+        with self.lock:
+            upload = self.multipart.pop(upload_id, None)
+            if upload is not None and self.journal is not None:
+                self.journal.delete(upload)
+            return upload
+
+    # --- assets ---------------------------------------------------------------------------------
+
+    def _index(self, asset: Asset) -> None:
+        self.assets[asset.media_id] = asset
+        if isinstance(asset, Video) and asset.reference_id:
+            self.reference_ids[(asset.account, asset.reference_id)] = asset.media_id
+
+    def add_asset(self, asset: Asset) -> None:
+        """Store a new record (and a video's ReferenceId)."""
+        with self.lock:
+            self._index(asset)
+            self.save(asset)
+
+    def find(self, account: str, media_id: str, kind: type[_A]) -> _A | None:
+        """The account's asset of this kind with this id, if any."""
+        with self.lock:
+            asset = self.assets.get(media_id)
+        return asset if isinstance(asset, kind) and asset.account == account else None
+
+    def find_by_reference(self, account: str, reference_id: str) -> Video | None:
+        """The account's video with this ReferenceId, if any."""
         with self.lock:
             video_id = self.reference_ids.get((account, reference_id))
-            return self.media.get(video_id) if video_id else None
+            asset = self.assets.get(video_id) if video_id else None
+        return asset if isinstance(asset, Video) else None
 
-    def remove_media(self, media: Media) -> list[MultipartUpload]:
-        """Forget a media, its credentials and its multipart uploads (returned, to clean files)."""
+    def of_kind(self, kind: type[_A]) -> list[_A]:
+        """Every asset of one kind, in creation order."""
         with self.lock:
-            self.media.pop(media.video_id, None)
-            if media.reference_id:
-                self.reference_ids.pop((media.account, media.reference_id), None)
-            for ak in [k for k, c in self.upload_credentials.items() if c.video_id == media.video_id]:
-                del self.upload_credentials[ak]
-            gone = [m for m in self.multipart.values() if m.video_id == media.video_id]
+            return sorted((a for a in self.assets.values() if isinstance(a, kind)), key=lambda a: a.seq)
+
+    def remove_asset(self, asset: Asset) -> list[MultipartUpload]:
+        """Forget an asset, its credentials and its multipart uploads (returned, to clean files)."""
+        with self.lock:
+            self.assets.pop(asset.media_id, None)
+            if isinstance(asset, Video) and asset.reference_id:
+                self.reference_ids.pop((asset.account, asset.reference_id), None)
+            creds = [c for c in self.upload_credentials.values() if c.media_id == asset.media_id]
+            for cred in creds:
+                del self.upload_credentials[cred.access_key_id]
+            gone = [m for m in self.multipart.values() if m.media_id == asset.media_id]
             for upload in gone:
                 del self.multipart[upload.upload_id]
+            if self.journal is not None:
+                self.journal.delete(asset, *creds, *gone)
             return gone
 
     def record_delivery(self, delivery: Delivery) -> None:
-        """Keep a callback's record (the last 1000)."""
+        """Keep an event's delivery record (the last 1000)."""
         with self.lock:
             self.deliveries.append(delivery)
 
     def clear(self) -> None:
-        """Forget everything except the configured API keys (see ``Emulator.reset``)."""
+        """Forget everything except the OpenAPI credentials (see ``Emulator.reset``)."""
         with self.lock:
-            self.media.clear()
+            self.assets.clear()
             self.reference_ids.clear()
             self.upload_credentials.clear()
             self.multipart.clear()
@@ -301,6 +456,9 @@ class EmulatorState:
             self.scroll_tokens.clear()
             self.deliveries.clear()
             self.request_count = 0
+            if self.journal is not None:
+                self.journal.clear()
+                self.save(*(c for c in self.api_credentials.values() if c.security_token is not None))
 
     def snapshot(self, *, now: float) -> dict[str, Any]:
         """A JSON-able view for debugging: no secrets, no tokens."""
@@ -308,21 +466,50 @@ class EmulatorState:
             return {
                 "media": [
                     {
-                        "VideoId": m.video_id,
-                        "Status": m.status,
-                        "Title": m.title,
-                        "ReferenceId": m.reference_id,
-                        "ObjectKey": m.object_key,
-                        "Size": m.size,
-                        "CreationTime": iso_time(m.created),
-                        "CallbackURL": m.callback_url,
+                        "VideoId": v.media_id,
+                        "Status": v.status,
+                        "Title": v.title,
+                        "ReferenceId": v.reference_id,
+                        "ObjectKey": v.object_key,
+                        "Size": v.size,
+                        "CreationTime": iso_time(v.created),
+                        "CallbackURL": v.callback_url,
                     }
-                    for m in sorted(self.media.values(), key=lambda m: m.seq)
+                    for v in self.of_kind(Video)
+                ],
+                "images": [
+                    {
+                        "ImageId": i.media_id,
+                        "ImageType": i.image_type,
+                        "Status": i.status,
+                        "Title": i.title,
+                        "ObjectKey": i.object_key,
+                        "Size": i.size,
+                        "Width": i.width,
+                        "Height": i.height,
+                        "CreationTime": iso_time(i.created),
+                        "CallbackURL": i.callback_url,
+                    }
+                    for i in self.of_kind(Image)
+                ],
+                "attached_media": [
+                    {
+                        "MediaId": a.media_id,
+                        "BusinessType": a.business_type,
+                        "Status": a.status,
+                        "Title": a.title,
+                        "ObjectKey": a.object_key,
+                        "Size": a.size,
+                        "CreationTime": iso_time(a.created),
+                        "CallbackURL": a.callback_url,
+                    }
+                    for a in self.of_kind(AttachedMedia)
                 ],
                 "upload_credentials": [
                     {
                         "AccessKeyId": c.access_key_id,
-                        "VideoId": c.video_id,
+                        "MediaId": c.media_id,
+                        "MediaType": self._kind_of(c.media_id),
                         "Key": c.key,
                         "ExpireUTCTime": iso_time(c.expires_at),
                         "Expired": c.expires_at <= now,
@@ -330,14 +517,16 @@ class EmulatorState:
                     for c in self.upload_credentials.values()
                 ],
                 "multipart_uploads": [
-                    {"UploadId": u.upload_id, "Key": u.key, "VideoId": u.video_id, "Parts": sorted(u.parts)}
+                    {"UploadId": u.upload_id, "Key": u.key, "MediaId": u.media_id, "Parts": sorted(u.parts)}
                     for u in self.multipart.values()
                 ],
                 "deliveries": [
                     {
                         "EventType": d.event_type,
-                        "VideoId": d.video_id,
+                        "MediaId": d.media_id,
+                        "Channel": d.channel,
                         "URL": d.url,
+                        "MessageId": d.message_id,
                         "Attempts": d.attempts,
                         "Delivered": d.delivered,
                         "Dropped": d.dropped,
@@ -348,3 +537,7 @@ class EmulatorState:
                 ],
                 "requests": self.request_count,
             }
+
+    def _kind_of(self, media_id: str) -> str | None:
+        asset = self.assets.get(media_id)
+        return None if asset is None else asset.kind

@@ -1,14 +1,12 @@
 """The VOD OpenAPI emulator (WSGI): RPC calls on ``/``, signed with V3 or V1.
 
-Answers have VOD's shapes (reference C.1–C.13): success = HTTP 200 JSON with ``RequestId``;
-errors = ``{"RequestId","HostId","Code","Message","Recommend"}`` with VOD's statuses. V1 calls
-without ``Format=JSON`` get XML, as VOD's default is XML.
+Answers have VOD's shapes (each action's page, e.g. https://www.alibabacloud.com/help/doc-detail/55407.htm):
+success = HTTP 200 JSON with ``RequestId``; errors = ``{"RequestId","HostId","Code","Message","Recommend"}``
+with VOD's statuses. V1 calls without ``Format=JSON`` get XML, as VOD's default is XML.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import re
 import time
@@ -22,7 +20,22 @@ from .config import EmulatorConfig
 from .events import EventEngine
 from .faults import Faults
 from .search import MatchError, compile_match
-from .state import EmulatorState, Media, UploadCredential, iso_time
+from .state import Asset, EmulatorState, MultipartUpload, UploadCredential, Video, iso_time
+from .vod_media import MediaActions
+from .vod_params import (
+    MAX_BATCH_IDS,
+    VodApiError,
+    check_text,
+    ids_param,
+    int_param,
+    invalid,
+    missing,
+    parse_user_data,
+    server_error,
+    tags_param,
+    upload_answer,
+    video_not_found,
+)
 from .wsgi import Request, Response, StartResponse
 
 __all__ = ["SUPPORTED_EXTENSIONS", "VodApi", "VodApiError"]
@@ -40,73 +53,6 @@ SUPPORTED_EXTENSIONS = frozenset((
 ))  # fmt: skip
 _REFERENCE_ID = re.compile(r"^[A-Za-z0-9_-]{6,64}$")
 _MAX_BODY = 1024 * 1024
-
-
-class VodApiError(Exception):
-    """An error answer of one action."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def _missing(name: str) -> VodApiError:
-    return VodApiError(
-        400,
-        "MissingParameter",
-        f'The input parameter "{name}" that is mandatory for processing this request is not supplied.',
-    )
-
-
-def _invalid(name: str, why: str = "") -> VodApiError:
-    return VodApiError(400, "InvalidParameter", f"The specified parameter {name} is not valid. {why}".strip())
-
-
-def _not_found() -> VodApiError:
-    return VodApiError(404, "InvalidVideo.NotFound", "The video does not exist.")
-
-
-def _server_error(status: int) -> VodApiError:
-    if status == 500:
-        return VodApiError(
-            500,
-            "InternalError",
-            "The request processing has failed due to some unknown error, exception or failure.",
-        )
-    return VodApiError(
-        503, "ServiceUnAvailable", "The request has failed due to a temporary failure of the server."
-    )
-
-
-def _b64_json(data: dict[str, Any]) -> str:
-    return base64.b64encode(json.dumps(data, separators=(",", ":")).encode("utf-8")).decode("ascii")
-
-
-def _has_emoji(text: str) -> bool:
-    return any(ord(ch) > 0xFFFF for ch in text)
-
-
-def _check_text(name: str, value: str, max_bytes: int) -> None:
-    if len(value.encode("utf-8")) > max_bytes:
-        raise VodApiError(400, "LengthExceededMax", f"The {name} length has exceeded {max_bytes} bytes.")
-    if _has_emoji(value):
-        raise VodApiError(400, "IllegalCharacters", f"The {name} contains illegal characters.")
-
-
-def _int_param(params: dict[str, str], name: str, *, default: int | None = None) -> int | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise _invalid(name, "It must be an integer.") from None
-
-
-def _ids(params: dict[str, str], name: str) -> list[str]:
-    return [p.strip() for p in params.get(name, "").split(",") if p.strip()]
 
 
 def _xml(tag: str, value: Any) -> str:
@@ -132,7 +78,7 @@ class VodApi:
         *,
         clock: Callable[[], float],
         oss_base_url: Callable[[], str],
-        storage_delete: Callable[[Media, list[Any]], None],
+        storage_delete: Callable[[Asset, list[MultipartUpload]], None],
         admin: Callable[[Request], Response] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -155,6 +101,15 @@ class VodApi:
             "DeleteVideo": self.delete_video,
             "SearchMedia": self.search_media,
         }
+        self.media_actions = MediaActions(
+            config,
+            state,
+            engine,
+            clock=clock,
+            storage_location=self.storage_location,
+            storage_delete=storage_delete,
+        )
+        self.actions.update(self.media_actions.actions())
 
     @property
     def storage_location(self) -> str:
@@ -223,7 +178,7 @@ class VodApi:
                     403, "Forbidden", "User not authorized to operate on the specified resource."
                 )
             if fault.kind == "error":
-                raise _server_error(fault.status)
+                raise server_error(fault.status)
             if fault.kind == "garbage":
                 return Response(
                     200,
@@ -232,7 +187,7 @@ class VodApi:
                 )
             result = handler(call)
             if fault.kind == "lost":
-                raise _server_error(fault.status)
+                raise server_error(fault.status)
         except VodApiError as exc:
             return self._error(request_id, exc.status, exc.code, exc.message, fmt)
         except Exception:
@@ -272,34 +227,30 @@ class VodApi:
     def _account(self, call: VodCall) -> str:
         return call.credential.account
 
-    def _media(self, call: VodCall, video_id: str) -> Media:
-        media = self.state.find_media(self._account(call), video_id)
+    def _media(self, call: VodCall, video_id: str) -> Video:
+        media = self.state.find(self._account(call), video_id, Video)
         if media is None:
-            raise _not_found()
+            raise video_not_found()
         return media
 
-    def _credentials_answer(self, media: Media, cred: UploadCredential) -> dict[str, Any]:
-        address = {
-            "Endpoint": self.oss_base_url(),
-            "Bucket": self.config.bucket,
-            "FileName": media.object_key,
+    def _credentials_answer(self, media: Video, cred: UploadCredential) -> dict[str, Any]:
+        return {
+            "VideoId": media.video_id,
+            **upload_answer(
+                endpoint=self.oss_base_url(),
+                bucket=self.config.bucket,
+                key=media.object_key,
+                cred=cred,
+                region=self.config.region,
+            ),
         }
-        auth = {
-            "SecurityToken": cred.security_token,
-            "AccessKeyId": cred.access_key_id,
-            "ExpireUTCTime": iso_time(cred.expires_at),
-            "AccessKeySecret": cred.access_key_secret,
-            "Expiration": str(int(cred.expires_at - cred.issued_at)),
-            "Region": self.config.region,
-        }
-        return {"VideoId": media.video_id, "UploadAddress": _b64_json(address), "UploadAuth": _b64_json(auth)}
 
-    def _issue(self, media: Media) -> UploadCredential:
+    def _issue(self, media: Video) -> UploadCredential:
         return self.state.issue_upload_credential(
             media, bucket=self.config.bucket, now=self.clock(), ttl=self.config.upload_credential_ttl_seconds
         )
 
-    def video_dict(self, media: Media, *, nested_snapshots: bool) -> dict[str, Any]:
+    def video_dict(self, media: Video, *, nested_snapshots: bool) -> dict[str, Any]:
         """``Video`` as GetVideoInfo (nested ``Snapshots``) or GetVideoInfos/SearchMedia (array)."""
         video: dict[str, Any] = {
             "VideoId": media.video_id,
@@ -334,48 +285,39 @@ class VodApi:
         title = p.get("Title", "")
         file_name = p.get("FileName", "")
         if not title.strip():
-            raise _missing("Title")
+            raise missing("Title")
         if not file_name.strip():
-            raise _missing("FileName")
-        _check_text("Title", title, 128)
+            raise missing("FileName")
+        check_text("Title", title, 128)
         base_name = re.split(r"[\\/]", file_name)[-1]
         ext = base_name.rpartition(".")[2].lower() if "." in base_name else ""
         if ext not in SUPPORTED_EXTENSIONS:
             raise VodApiError(400, "InvalidFileName.Extension", "The file extension is not supported.")
         description = p.get("Description") or None
         if description is not None:
-            _check_text("Description", description, 1024)
-        tags = p.get("Tags") or None
-        if tags is not None:
-            tag_list = [t.strip() for t in tags.split(",") if t.strip()]
-            if len(tag_list) > 16:
-                raise VodApiError(400, "TagsExceededMax", "The Tags exceeded maximum.")
-            for tag in tag_list:
-                _check_text("Tags", tag, 32)
-            tags = ",".join(tag_list)
-        cate_id = _int_param(p, "CateId")
-        file_size = _int_param(p, "FileSize")
+            check_text("Description", description, 1024)
+        tags = tags_param(p)
+        cate_id = int_param(p, "CateId")
+        file_size = int_param(p, "FileSize")
         if file_size is not None and file_size < 0:
-            raise _invalid("FileSize")
-        storage = p.get("StorageLocation") or self.storage_location
-        if storage != self.storage_location:
-            raise VodApiError(404, "InvalidStorage.NotFound", "The storage location does not exist.")
-        user_data, callback_url, extend = self._parse_user_data(p.get("UserData") or None)
+            raise invalid("FileSize")
+        storage = self.media_actions.storage(p)
+        user_data = parse_user_data(p.get("UserData") or None)
         reference_id = p.get("ReferenceId") or None
         account = self._account(call)
         now = self.clock()
         with self.state.lock:
             if reference_id is not None:
                 if not _REFERENCE_ID.match(reference_id):
-                    raise _invalid("ReferenceId", "It must be 6 to 64 characters of A-Z a-z 0-9 - _.")
+                    raise invalid("ReferenceId", "It must be 6 to 64 characters of A-Z a-z 0-9 - _.")
                 if self.state.find_by_reference(account, reference_id) is not None:
                     raise VodApiError(
                         self.config.duplicate_reference_id_status,
                         self.config.duplicate_reference_id_code,
                         f"The specified ReferenceId {reference_id} already exists.",
                     )
-            media = Media(
-                video_id=self.state.new_video_id(),
+            media = Video(
+                media_id=self.state.new_media_id(),
                 account=account,
                 seq=self.state.next_seq(),
                 title=title,
@@ -394,50 +336,12 @@ class VodApi:
                 workflow_id=p.get("WorkflowId") or None,
                 reference_id=reference_id,
                 declared_size=file_size,
-                user_data=user_data,
-                callback_url=callback_url,
-                extend=extend,
+                user_data=user_data.raw,
+                callback_url=user_data.callback_url,
+                extend=user_data.extend,
             )
-            self.state.add_media(media)
+            self.state.add_asset(media)
         return self._credentials_answer(media, self._issue(media))
-
-    def _parse_user_data(self, raw: str | None) -> tuple[str | None, str | None, str | None]:
-        if raw is None:
-            return None, None, None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise _invalid("UserData", "It must be a JSON object.") from None
-        if not isinstance(data, dict):
-            raise _invalid("UserData", "It must be a JSON object.")
-        callback_url: str | None = None
-        mc = data.get("MessageCallback")
-        if isinstance(mc, str):  # the docs also show a JSON string inside the JSON
-            try:
-                mc = json.loads(mc)
-            except ValueError:
-                raise _invalid("UserData", "MessageCallback must be a JSON object.") from None
-        if mc is not None:
-            if not isinstance(mc, dict):
-                raise _invalid("UserData", "MessageCallback must be a JSON object.")
-            url = mc.get("CallbackURL")
-            if url is not None:
-                if not isinstance(url, str) or not re.match(r"^https?://", url) or len(url.encode()) > 256:
-                    raise _invalid(
-                        "UserData", "MessageCallback.CallbackURL must be an http(s) URL of at most 256 bytes."
-                    )
-                callback_url = url
-        extend: str | None = None
-        if "Extend" in data and data["Extend"] is not None:
-            value = data["Extend"]
-            extend = (
-                value
-                if isinstance(value, str)
-                else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-            )
-            if len(extend.encode("utf-8")) > 512:
-                raise _invalid("UserData", "Extend must be at most 512 bytes.")
-        return raw, callback_url, extend
 
     def refresh_upload_video(self, call: VodCall) -> dict[str, Any]:
         """RefreshUploadVideo (by VideoId or ReferenceId): same address, new credential."""
@@ -448,10 +352,10 @@ class VodApi:
         elif reference_id:
             found = self.state.find_by_reference(self._account(call), reference_id)
             if found is None:
-                raise _not_found()
+                raise video_not_found()
             media = found
         else:
-            raise _missing("VideoId")
+            raise missing("VideoId")
         return self._credentials_answer(media, self._issue(media))
 
     def get_video_info(self, call: VodCall) -> dict[str, Any]:
@@ -460,7 +364,7 @@ class VodApi:
         with self.state.lock:
             return {"Video": self.video_dict(media, nested_snapshots=True)}
 
-    def _media_by_id_or_reference(self, call: VodCall) -> Media:
+    def _media_by_id_or_reference(self, call: VodCall) -> Video:
         video_id = call.params.get("VideoId")
         reference_id = call.params.get("ReferenceId")
         if video_id:
@@ -468,25 +372,25 @@ class VodApi:
         if reference_id:
             found = self.state.find_by_reference(self._account(call), reference_id)
             if found is None:
-                raise _not_found()
+                raise video_not_found()
             return found
-        raise _missing("VideoId")
+        raise missing("VideoId")
 
-    def _lookup_many(self, call: VodCall) -> tuple[dict[str, Media], list[str], list[str]]:
+    def _lookup_many(self, call: VodCall) -> tuple[dict[str, Video], list[str], list[str]]:
         """Media named by VideoIds and/or ReferenceIds (<= 20 each), plus the ids not found."""
-        video_ids = _ids(call.params, "VideoIds")
-        reference_ids = _ids(call.params, "ReferenceIds")
+        video_ids = ids_param(call.params, "VideoIds")
+        reference_ids = ids_param(call.params, "ReferenceIds")
         if not video_ids and not reference_ids:
-            raise _missing("VideoIds")
-        if len(video_ids) > 20 or len(reference_ids) > 20:
+            raise missing("VideoIds")
+        if len(video_ids) > MAX_BATCH_IDS or len(reference_ids) > MAX_BATCH_IDS:
             raise VodApiError(400, "VideoIdsExceededMax", "The VideoIds exceeded maximum.")
         account = self._account(call)
-        found: dict[str, Media] = {}
+        found: dict[str, Video] = {}
         missing_videos: list[str] = []
         missing_references: list[str] = []
         with self.state.lock:
             for video_id in video_ids:
-                media = self.state.find_media(account, video_id)
+                media = self.state.find(account, video_id, Video)
                 if media is None:
                     missing_videos.append(video_id)
                 else:
@@ -513,7 +417,7 @@ class VodApi:
         """GetMezzanineInfo (the source file)."""
         video_id = call.params.get("VideoId")
         if not video_id:
-            raise _missing("VideoId")
+            raise missing("VideoId")
         media = self._media(call, video_id)
         addition = {a.strip() for a in call.params.get("AdditionType", "").split(",") if a.strip()}
         with self.state.lock:
@@ -572,7 +476,7 @@ class VodApi:
         """
         found, missing_videos, missing_references = self._lookup_many(call)
         with self.state.lock:
-            removed = [(media, self.state.remove_media(media)) for media in found.values()]
+            removed = [(media, self.state.remove_asset(media)) for media in found.values()]
         for media, uploads in removed:
             self.storage_delete(media, uploads)
             self.engine.media_deleted(media)
@@ -587,21 +491,21 @@ class VodApi:
         p = call.params
         search_type = p.get("SearchType") or "video"
         if search_type not in ("video", "audio", "image", "attached"):
-            raise _invalid("SearchType")
-        page_no = _int_param(p, "PageNo", default=1) or 1
-        page_size = _int_param(p, "PageSize", default=10) or 10
+            raise invalid("SearchType")
+        page_no = int_param(p, "PageNo", default=1) or 1
+        page_size = int_param(p, "PageSize", default=10) or 10
         if page_no < 1:
-            raise _invalid("PageNo")
+            raise invalid("PageNo")
         if not 1 <= page_size <= 100:
-            raise _invalid("PageSize", "It must be between 1 and 100.")
+            raise invalid("PageSize", "It must be between 1 and 100.")
         sort_by = p.get("SortBy") or "CreationTime:Desc"
         field, _, direction = sort_by.partition(":")
         if field not in ("CreationTime", "ModificationTime") or direction.lower() not in ("asc", "desc"):
-            raise _invalid("SortBy")
+            raise invalid("SortBy")
         try:
             predicate = compile_match(p.get("Match"))
         except MatchError as exc:
-            raise _invalid("Match", str(exc)) from None
+            raise invalid("Match", str(exc)) from None
         account = self._account(call)
         offset = (page_no - 1) * page_size
         token = p.get("ScrollToken")
@@ -609,18 +513,18 @@ class VodApi:
             with self.state.lock:
                 known = self.state.scroll_tokens.get(token)
             if known is None or known[0] != account:
-                raise _invalid("ScrollToken")
+                raise invalid("ScrollToken")
             if abs(offset - known[1]) > 1200:
-                raise _invalid("PageNo", "A ScrollToken moves at most 1200 records.")
+                raise invalid("PageNo", "A ScrollToken moves at most 1200 records.")
         elif offset + page_size > 5000:
-            raise _invalid("PageNo", "PageNo * PageSize must not exceed 5000 without a ScrollToken.")
+            raise invalid("PageNo", "PageNo * PageSize must not exceed 5000 without a ScrollToken.")
         with self.state.lock:
             if search_type != "video":
-                hits: list[Media] = []
+                hits: list[Video] = []
             else:
-                hits = [m for m in self.state.media.values() if m.account == account and predicate(m)]
+                hits = [m for m in self.state.of_kind(Video) if m.account == account and predicate(m)]
 
-            def sort_key(m: Media) -> tuple[float, int]:
+            def sort_key(m: Video) -> tuple[float, int]:
                 return (m.created if field == "CreationTime" else m.modified, m.seq)
 
             hits.sort(key=sort_key, reverse=direction.lower() == "desc")

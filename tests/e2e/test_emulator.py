@@ -364,7 +364,7 @@ def test_dropped_and_retried_callbacks(
     second = create(vod)
     bucket_for(second).put_object(second["address"]["FileName"], b"2")
     assert emulator.drain(10)
-    uploads = [d for d in emulator.deliveries if d.video_id == second["VideoId"]]
+    uploads = [d for d in emulator.deliveries if d.media_id == second["VideoId"]]
     first_event = uploads[0]
     assert first_event.event_type == "FileUploadComplete"
     assert first_event.delivered and first_event.attempts == 3
