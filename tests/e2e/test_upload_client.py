@@ -70,7 +70,7 @@ class Stack:
 
     def parts(self, video_id: str) -> list[int]:
         state = httpx.get(f"{self.emulator}/_emulator/state", timeout=5).json()
-        uploads = [u for u in state["multipart_uploads"] if u["VideoId"] == video_id]
+        uploads = [u for u in state["multipart_uploads"] if u["MediaId"] == video_id]
         return uploads[0]["Parts"] if uploads else []
 
     def settled_parts(self, video_id: str) -> list[int]:
@@ -86,7 +86,7 @@ class Stack:
         state = httpx.get(f"{self.emulator}/_emulator/state", timeout=5).json()
         found: dict[int, tuple[int, int]] = {}
         for u in state["multipart_uploads"]:
-            if u["VideoId"] != video_id:
+            if u["MediaId"] != video_id:
                 continue
             # Only acknowledged parts: a part cut off by the interruption may have left a file.
             for number in u["Parts"]:
