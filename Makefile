@@ -26,8 +26,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# The suite with the coverage gate of pyproject.toml ([tool.coverage.report] fail_under).
 pytest: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --cov --cov-report=term $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

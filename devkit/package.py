@@ -105,8 +105,8 @@ def _packaging() -> tuple[type, Callable[[str], str]]:
         from packaging.requirements import Requirement
         from packaging.utils import canonicalize_name
     except ImportError:  # pragma: no cover - packaging comes with pytest; pip vendors it anyway
-        from pip._vendor.packaging.requirements import Requirement  # type: ignore[no-redef]
-        from pip._vendor.packaging.utils import canonicalize_name  # type: ignore[no-redef]
+        from pip._vendor.packaging.requirements import Requirement  # type: ignore[assignment]
+        from pip._vendor.packaging.utils import canonicalize_name  # type: ignore[assignment]
     return Requirement, canonicalize_name
 
 
@@ -134,7 +134,7 @@ def _optional_requirements(pyproject: Path, extra: str) -> list[str]:
 
 def _read_dependencies(text: str) -> tuple[list[str], dict[str, list[str]]]:
     try:
-        import tomllib
+        import tomllib  # type: ignore[import-not-found,unused-ignore]  # 3.11+
     except ModuleNotFoundError:  # Python 3.10: the two arrays we need are plain string lists
         return _read_dependencies_fallback(text)
     project = tomllib.loads(text)["project"]
@@ -268,8 +268,9 @@ def _closure(roots: list[str], wheels: Mapping[str, _Wheel]) -> tuple[set[str], 
         needed.add(name)
         for spec in wheel.requires:
             dep = requirement_cls(spec)
-            extras = {""} | set(req.extras)
-            if dep.marker is None or any(dep.marker.evaluate({**TARGET_MARKERS, "extra": e}) for e in extras):
+            wanted_extras = {""} | set(req.extras)
+            markers = ({**TARGET_MARKERS, "extra": e} for e in wanted_extras)
+            if dep.marker is None or any(dep.marker.evaluate(m) for m in markers):
                 stack.append(requirement_cls(str(dep).split(";", 1)[0]))
     return needed, missing
 

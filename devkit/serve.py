@@ -163,7 +163,7 @@ def build_stack(args: argparse.Namespace) -> tuple[Gateway, CleanupTimer, Any | 
         emulator = make_emulator(
             EmulatorConfig(
                 host=args.host,
-                data_dir=str(Path(args.data_dir) / "oss"),
+                data_dir=Path(args.data_dir) / "oss",
                 callback_url=os.environ.get("CALLBACK_URL", f"{api_url}/callbacks/vod"),
                 callback_auth_key=os.environ.get("CALLBACK_AUTH_KEY", DEV_CALLBACK_KEY),
                 transcode_delay_seconds=getattr(args, "transcode_delay", 2.0),

@@ -31,6 +31,18 @@ from shared.settings import DEFAULT_EXTENSIONS
 from shared.validation import HOST_CHARS, ID_CHARS, INT64_MAX, Invalid, check_id, check_text, check_url
 
 __all__ = [
+    "CALLBACK_URL_MAX_BYTES",
+    "COVER_URL_MAX_CHARS",
+    "DESCRIPTION_MAX_BYTES",
+    "EXTEND_MAX_BYTES",
+    "FILE_NAME_MAX_BYTES",
+    "FILE_PATH_MAX_BYTES",
+    "REFERENCE_ID_MAX",
+    "REFERENCE_ID_MIN",
+    "STORAGE_LOCATION_MAX_CHARS",
+    "TAGS_MAX_COUNT",
+    "TAG_MAX_BYTES",
+    "TITLE_MAX_BYTES",
     "AccelerateConfig",
     "CreateUploadVideoRequest",
     "MessageCallback",

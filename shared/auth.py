@@ -24,7 +24,16 @@ if TYPE_CHECKING:
     from shared.http import Request
     from shared.settings import Settings
 
-__all__ = ["LOCAL_OWNER", "MAX_OWNER_LENGTH", "authenticate", "warn_if_insecure"]
+__all__ = [
+    "EXPIRED",
+    "INVALID",
+    "LOCAL_OWNER",
+    "MALFORMED",
+    "MAX_OWNER_LENGTH",
+    "MISSING",
+    "authenticate",
+    "warn_if_insecure",
+]
 
 LOCAL_OWNER = "local"
 MAX_OWNER_LENGTH = 128

@@ -35,6 +35,7 @@ from shared.vod_models import LooseFloat, LooseInt, LooseTime
 
 __all__ = [
     "EVENT_TYPES",
+    "MEDIA_ID_FIELDS",
     "AIMediaAuditComplete",
     "AIMediaDNAComplete",
     "AIVideoTagComplete",
@@ -131,10 +132,10 @@ def normalise_event_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-EventTimeField = Annotated[datetime | None, BeforeValidator(_event_time)]
-ExtendField = Annotated[dict[str, Any] | str | None, BeforeValidator(_extend)]
-JsonValue = Annotated[Any, BeforeValidator(_maybe_json)]
-StrList = Annotated[list[str], BeforeValidator(_str_list)]
+_EventTime = Annotated[datetime | None, BeforeValidator(_event_time)]
+_Extend = Annotated[dict[str, Any] | str | None, BeforeValidator(_extend)]
+_JsonValue = Annotated[Any, BeforeValidator(_maybe_json)]
+_StrList = Annotated[list[str], BeforeValidator(_str_list)]
 
 _TOLERANT = ConfigDict(
     extra="allow",
@@ -227,9 +228,9 @@ class _Event(_Tolerant):
     """Fields every VOD event has, and the behaviour every event model shares."""
 
     EventType: str
-    EventTime: EventTimeField = None
+    EventTime: _EventTime = None
     Status: str | None = None
-    Extend: ExtendField = None
+    Extend: _Extend = None
 
     # The field holding the media id, for the id-carrying event types.
     MEDIA_ID_FIELD: ClassVar[str | None] = None
@@ -440,7 +441,7 @@ class _AIEvent(_MediaEvent):
     JobId: str | None = None
     Code: str | None = None
     Message: str | None = None
-    Data: JsonValue = None  # the result: a JSON string in the docs' table, an object in a sample
+    Data: _JsonValue = None  # the result: a JSON string in the docs' table, an object in a sample
 
 
 class AIMediaAuditComplete(_AIEvent):
@@ -517,7 +518,7 @@ class DeleteMediaComplete(_MediaEvent):
     EventType: Literal["DeleteMediaComplete"]
     MediaType: str | None = None
     DeleteType: str | None = None
-    JobIds: StrList = Field(default_factory=list)
+    JobIds: _StrList = Field(default_factory=list)
     ErrorCode: str | None = None
     ErrorMessage: str | None = None
 

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, unquote
 
 from shared import errors
 from shared.context import context_request_id
-from shared.invocation import INTERNAL_ERROR_MESSAGE, clean_request_id, invocation
+from shared.invocation import clean_request_id, invocation
 from shared.log import get_logger
 from shared.validation import too_deep
 
@@ -43,11 +43,12 @@ __all__ = [
     "CORS_ALLOW_METHODS",
     "CORS_EXPOSE_HEADERS",
     "CORS_MAX_AGE",
-    "INTERNAL_ERROR_MESSAGE",
     "JSON_CONTENT_TYPE",
+    "Handler",
     "Headers",
     "Request",
     "Response",
+    "Route",
     "Router",
     "json_response",
     "serve",
@@ -284,7 +285,7 @@ def _match(segments: tuple[str, ...], parts: tuple[str, ...]) -> dict[str, str] 
 
 
 # --- parsing the two trigger shapes ------------------------------------------------------------
-BodyLoader = Callable[[int], bytes]
+_BodyLoader = Callable[[int], bytes]
 
 
 def _is_wsgi(args: Sequence[Any]) -> bool:
@@ -347,7 +348,7 @@ def _content_length(headers: Headers, limit: int) -> int | None:
     return length
 
 
-def _from_wsgi(environ: dict[str, Any], request_id: str) -> tuple[Request, BodyLoader]:
+def _from_wsgi(environ: dict[str, Any], request_id: str) -> tuple[Request, _BodyLoader]:
     method = environ.get("REQUEST_METHOD")
     if not isinstance(method, str) or not method:
         raise _invalid_event("The HTTP request has no method.")
@@ -417,7 +418,7 @@ def _read_at_most(stream: Any, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _from_event(event: Any, context: Any, fallback_id: str) -> tuple[Request, BodyLoader]:
+def _from_event(event: Any, context: Any, fallback_id: str) -> tuple[Request, _BodyLoader]:
     """The request of an FC 3.0 HTTP event; its id: the context's, else the event's, else ``fallback_id``."""
     if isinstance(event, (bytes, bytearray, memoryview, str)):
         try:

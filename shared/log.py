@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REDACTED",
+    "ROOT",
     "JsonFormatter",
     "RedactingFilter",
     "bind_request_id",

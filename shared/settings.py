@@ -32,9 +32,6 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (
     "aac", "ac3", "acm", "amr", "ape", "caf", "flac", "m4a", "mp3", "ra", "wav", "wma",
 )  # fmt: skip
 
-CommaList = tuple[str, ...]
-CommaIntList = tuple[int, ...]
-
 
 def _split(value: Any) -> Any:
     if isinstance(value, str):
@@ -68,7 +65,7 @@ class Settings(BaseModel):
     auth_mode: Literal["jwt", "none"] = "jwt"
     jwt_secret: SecretStr | None = None
     jwt_public_key: str | None = None
-    jwt_algorithms: CommaList = ()
+    jwt_algorithms: tuple[str, ...] = ()
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_leeway_seconds: int = Field(30, ge=0, le=300)
@@ -82,24 +79,24 @@ class Settings(BaseModel):
     upload_binding_key: SecretStr | None = None
 
     # --- HTTP ---------------------------------------------------------------------------------
-    allowed_origins: CommaList = ()
+    allowed_origins: tuple[str, ...] = ()
     max_body_bytes: int = Field(64 * 1024, ge=1024)
 
     # --- upload policy ------------------------------------------------------------------------
-    allowed_extensions: CommaList = DEFAULT_EXTENSIONS
+    allowed_extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
     max_file_size: int = Field(10 * 1024**3, ge=1)
     max_pending_uploads_per_owner: int = Field(10, ge=1)
     client_extend_max_bytes: int = Field(256, ge=0, le=400)
     default_template_group_id: str | None = None
-    allowed_template_group_ids: CommaList = ()
+    allowed_template_group_ids: tuple[str, ...] = ()
     default_workflow_id: str | None = None
-    allowed_workflow_ids: CommaList = ()
+    allowed_workflow_ids: tuple[str, ...] = ()
     default_storage_location: str | None = None
-    allowed_storage_locations: CommaList = ()
+    allowed_storage_locations: tuple[str, ...] = ()
     default_app_id: str | None = None
-    allowed_app_ids: CommaList = ()
+    allowed_app_ids: tuple[str, ...] = ()
     default_cate_id: int | None = None
-    allowed_cate_ids: CommaIntList = ()
+    allowed_cate_ids: tuple[int, ...] = ()
     credential_refresh_margin_seconds: int = Field(600, ge=0, le=2900)
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
 

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from shared.settings import Settings
 
 __all__ = [
+    "CALLBACK_SIGNATURE_HEADER",
+    "CALLBACK_TIMESTAMP_HEADER",
     "EMPTY_SHA256",
     "EXTEND_SIG_KEY",
     "EXTEND_UPLOAD_KEY",

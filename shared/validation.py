@@ -190,13 +190,19 @@ def parse_vod_time(value: str) -> datetime:
         raise ValueError("not a VOD time")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     micro = int((fraction or "0")[:6].ljust(6, "0"))
-    tz = timezone.utc
-    if zone and zone.upper() != "Z":
-        digits = zone[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        tz = timezone(-offset if zone[0] == "-" else offset)
-    parsed = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)
-    return parsed.astimezone(timezone.utc)
+    try:
+        tz = timezone.utc
+        if zone and zone.upper() != "Z":
+            digits = zone[1:].replace(":", "")
+            offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            tz = timezone(-offset if zone[0] == "-" else offset)
+        parsed = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz
+        )
+        # Converting can leave year 1 to 9999 (9999-12-31T23:00-02:00): OverflowError.
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise ValueError("not a VOD time") from None
 
 
 def loose_time(value: Any) -> datetime | None:

@@ -39,8 +39,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_IDS",
+    "MAX_PAGE_SIZE",
     "VOD_VERSION",
     "CredentialChain",
+    "CredentialsProvider",
     "VodClient",
     "credentials_from",
     "get_vod_client",
@@ -52,10 +54,10 @@ log = logging.getLogger("vodfc.vod")
 VOD_VERSION = "2017-03-21"
 MAX_IDS = 20  # GetVideoInfos and DeleteVideo take at most 20 ids (reference C.5, C.7)
 MAX_PAGE_SIZE = 100  # SearchMedia (reference C.8)
-BASE_DELAY = 0.2  # seconds; attempt n waits uniform(0, min(MAX_DELAY, BASE_DELAY * 2**(n-1)))
-MAX_DELAY = 2.0
-MIN_ATTEMPT_SECONDS = 0.05  # an attempt with less time than this left is not worth starting
-MAX_MESSAGE_CHARS = 500
+_BASE_DELAY = 0.2  # seconds; attempt n waits uniform(0, min(_MAX_DELAY, _BASE_DELAY * 2**(n-1)))
+_MAX_DELAY = 2.0
+_MIN_ATTEMPT_SECONDS = 0.05  # an attempt with less time than this left is not worth starting
+_MAX_MESSAGE_CHARS = 500
 
 # Gateway codes whose messages echo the server's string-to-sign (AccessKeyId, SecurityToken):
 # their text is replaced by our own.
@@ -415,7 +417,7 @@ class VodClient:
         while True:
             attempt += 1
             remaining = state.deadline - self._clock()
-            if remaining < MIN_ATTEMPT_SECONDS:
+            if remaining < _MIN_ATTEMPT_SECONDS:
                 raise errors.GatewayTimeout(
                     f"VOD did not answer {action} within {self.settings.vod_deadline_seconds:g} seconds."
                 )
@@ -434,7 +436,7 @@ class VodClient:
             if attempt >= self.settings.vod_max_attempts:
                 raise error from outcome.cause
             delay = self._backoff(attempt, outcome.retry_after)
-            if self._clock() + delay + MIN_ATTEMPT_SECONDS > state.deadline:
+            if self._clock() + delay + _MIN_ATTEMPT_SECONDS > state.deadline:
                 raise error from outcome.cause
             log.warning(
                 "VOD call failed; retrying",
@@ -482,7 +484,7 @@ class VodClient:
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return retry_after
-        return self._random() * min(MAX_DELAY, BASE_DELAY * 2.0 ** (attempt - 1))
+        return self._random() * min(_MAX_DELAY, _BASE_DELAY * 2.0 ** (attempt - 1))
 
     def _error_from(
         self, action: str, response: httpx.Response
@@ -525,7 +527,7 @@ class VodClient:
     def _safe_message(self, code: str, message: str | None) -> str:
         if code.startswith(_SIGNING_CODES):
             return f"VOD refused our request signature or credentials ({code})."
-        text = (message or code)[:MAX_MESSAGE_CHARS]
+        text = (message or code)[:_MAX_MESSAGE_CHARS]
         try:
             creds = self._credentials()
         except errors.VodfcError:

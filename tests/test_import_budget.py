@@ -113,7 +113,7 @@ def measure(target: str, tmp: Path) -> dict[str, object]:
         check=False,
     )
     assert proc.returncode == 0, f"importing {target} failed:\n{proc.stderr[-3000:]}"
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _forbidden(target: str, modules: list[str]) -> list[str]:

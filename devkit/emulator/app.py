@@ -43,7 +43,7 @@ class ServerThread:
     """One waitress server on a loopback port, run by a thread, stoppable."""
 
     def __init__(self, app: WsgiApp, *, host: str, port: int, threads: int, name: str, ident: str) -> None:
-        from waitress.server import create_server  # type: ignore[import-untyped]
+        from waitress.server import create_server
 
         self._map: dict[int, Any] = {}
         self._server: Any = create_server(
@@ -59,7 +59,7 @@ class ServerThread:
         self._thread.start()
 
     def _run(self) -> None:
-        from waitress import wasyncore  # type: ignore[import-untyped]
+        from waitress import wasyncore
 
         try:
             while not self._stop.is_set():

@@ -1,1 +1,3 @@
 """Business logic: one function per route or trigger, with its dependencies passed in."""
+
+__all__: list[str] = []

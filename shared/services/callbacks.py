@@ -29,10 +29,10 @@ __all__ = ["handle_callback", "target_status"]
 
 log = logging.getLogger("vodfc.callbacks")
 
-FINAL = frozenset({"ready", "failed"})
+_FINAL = frozenset({"ready", "failed"})
 # Statuses an event may claim only once VOD confirms them (the body is not signed).
-CONFIRMED = FINAL | {"deleted"}
-UPLOAD_EVENTS = frozenset({"FileUploadComplete", "VideoUploadComplete"})
+_CONFIRMED = _FINAL | {"deleted"}
+_UPLOAD_EVENTS = frozenset({"FileUploadComplete", "VideoUploadComplete"})
 
 
 def target_status(event: VodEvent) -> str | None:
@@ -64,7 +64,7 @@ def _fields(event: VodEvent) -> dict[str, Any]:
     if duration is not None:
         fields["duration"] = float(duration)
     size = _declared(event, "Size")
-    if size is not None and event.EventType in UPLOAD_EVENTS:
+    if size is not None and event.EventType in _UPLOAD_EVENTS:
         fields["size"] = int(size)
     if not event.succeeded:
         message = _declared(event, "ErrorMessage") or _declared(event, "ErrorCode")
@@ -114,7 +114,7 @@ def _oversized(deps: Deps, event: VodEvent, video_id: str, fields: dict[str, Any
     """
     claimed = _declared(event, "Size")
     limit = deps.settings.max_file_size
-    if event.EventType not in UPLOAD_EVENTS or claimed is None or int(claimed) <= limit:
+    if event.EventType not in _UPLOAD_EVENTS or claimed is None or int(claimed) <= limit:
         return None
     try:
         real = deps.vod.get_mezzanine_info(video_id).Size
@@ -165,7 +165,7 @@ def handle_callback(deps: Deps, headers: Mapping[str, str], body: bytes) -> dict
                 f"FileTooLarge: {too_big} bytes exceeds the maximum of {deps.settings.max_file_size}"
             )
             log.warning("oversized upload deleted", extra={"video_id": video_id, "size": too_big})
-        elif to in CONFIRMED and settings.callback_confirm_with_vod and can_move(upload.status, to):
+        elif to in _CONFIRMED and settings.callback_confirm_with_vod and can_move(upload.status, to):
             # VOD may say "not finished yet": then we move only as far as VOD confirms.
             confirmed = _confirm(deps, video_id, to, fields)
             if confirmed != to:

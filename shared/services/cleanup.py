@@ -43,9 +43,9 @@ __all__ = ["BATCH", "CleanupSummary", "run_cleanup"]
 log = logging.getLogger("vodfc.cleanup")
 
 BATCH = 20  # GetVideoInfos and DeleteVideo both take at most 20 ids.
-ABANDONED_VOD_STATUSES = frozenset({"Uploading", "UploadFail"})
-CREDENTIAL_GRACE_SECONDS = 600
-GONE_AT_VOD = "MediaNotFound: VOD no longer has this media"
+_ABANDONED_VOD_STATUSES = frozenset({"Uploading", "UploadFail"})
+_CREDENTIAL_GRACE_SECONDS = 600
+_GONE_AT_VOD = "MediaNotFound: VOD no longer has this media"
 
 
 @dataclass
@@ -105,7 +105,7 @@ def _handle_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> N
         upload = by_id.get(video.VideoId)
         if upload is None:
             continue
-        if (video.Status or "") in ABANDONED_VOD_STATUSES:
+        if (video.Status or "") in _ABANDONED_VOD_STATUSES:
             abandoned.append(upload)
             continue
         if not dry_run:
@@ -149,7 +149,7 @@ def _handle_stuck_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary
             to=DELETED,
             allowed_from={UPLOADED, PROCESSING},
             now=now,
-            fields={"error": GONE_AT_VOD},
+            fields={"error": _GONE_AT_VOD},
         ):
             summary.reconciled += 1
 
@@ -206,7 +206,7 @@ def run_cleanup(
     # same rows again before the lease ends, and an overlapping run skips them.
     lease = int(budget) + 60
     # Never while a (refreshed) credential is alive, nor just after: the client may be mid-upload.
-    margin = min(CREDENTIAL_GRACE_SECONDS, settings.stale_upload_seconds)
+    margin = min(_CREDENTIAL_GRACE_SECONDS, settings.stale_upload_seconds)
 
     def claim_stale() -> list[Upload]:
         now = deps.clock()

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from shared.vod_models import UploadCredentials
 
 __all__ = [
+    "MAX_LIST_LIMIT",
     "Policy",
     "apply_policy",
     "create_upload",
@@ -41,6 +42,7 @@ __all__ = [
     "list_uploads",
     "refresh_upload",
     "upload_view",
+    "vod_params",
 ]
 
 log = logging.getLogger("vodfc.uploads")

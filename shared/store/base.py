@@ -23,7 +23,29 @@ from typing import Any, ClassVar, Final, Protocol, TypeVar
 from shared import errors, states
 from shared.store import UPDATABLE_FIELDS, UPLOAD_COLUMNS, ApplyResult, PruneCounts, Upload
 
-__all__ = ["MIGRATIONS", "Cursor", "SqlStore", "plan_event"]
+__all__ = [
+    "COLUMNS",
+    "CONFLICTS",
+    "MIGRATIONS",
+    "PENDING_SQL",
+    "STUCK_SQL",
+    "TIME_COLUMNS",
+    "Cursor",
+    "SqlStore",
+    "check_limit",
+    "clean_fields",
+    "conflict",
+    "decode_cursor",
+    "encode_cursor",
+    "event_payload",
+    "lease_end",
+    "marks",
+    "plan_event",
+    "redact_url",
+    "resolve_allowed",
+    "utc",
+    "utc_or_none",
+]
 
 T = TypeVar("T")
 

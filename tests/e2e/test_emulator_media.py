@@ -539,7 +539,7 @@ def ids(n: int) -> str:
     return ",".join(f"{i:032x}" for i in range(n))
 
 
-BATCH = [
+BATCH: list[tuple[str, str, dict[str, Any]]] = [
     ("GetImageInfos", "ImageIds", {}),
     ("GetAttachedMediaInfo", "MediaIds", {}),
     ("DeleteAttachedMedia", "MediaIds", {}),
@@ -671,7 +671,7 @@ def test_extend_echo_and_event_time_style_are_configurable(
     (attached_event,) = callback_sink.events("AttachedMediaUploadComplete")
     assert "Extend" not in image_event and "Extend" not in attached_event
     assert SECONDS.match(image_event["EventTime"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="image_event_time_style must be"):
         make_emulator(data_dir=tmp_path / "x", image_event_time_style="millis")
 
 

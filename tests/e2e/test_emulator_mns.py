@@ -148,7 +148,7 @@ def test_queue_limits() -> None:
         {"visibility_timeout": 43_201},
     ):
         with pytest.raises(MnsError):
-            queue.receive(**kwargs)  # type: ignore[arg-type]
+            queue.receive(**kwargs)
     assert len(queue.receive(16)) == 1
 
 
@@ -321,7 +321,7 @@ def test_bad_trigger_options() -> None:
         {"batch_size": 0},
         {"batch_window_seconds": 16},
     ):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
             MnsTrigger(queue, Recorder(), **kwargs)
 
 
@@ -451,13 +451,13 @@ def test_mns_enqueue_failures_are_tried_three_times(tmp_path: Path) -> None:
         (delivery,) = emu.deliveries
         assert delivery.attempts == 3 and not delivery.delivered and delivery.done
         assert delivery.last_error is not None and delivery.last_error.startswith("InvalidArgument")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="callback_type must be"):
         make_emulator(data_dir=tmp_path / "x", callback_type="smq")
 
 
 # --- events/mns samples ----------------------------------------------------------------------------------
 
-SAMPLE_SPECS = {
+SAMPLE_SPECS: dict[str, dict[str, Any]] = {
     "fc3_batch.json": {"shape": "fc3-batch"},
     "fc3_batch_base64.json": {"shape": "fc3-batch", "base64_body": True},
     "fc3_single.json": {"shape": "fc3-single"},

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -180,7 +181,7 @@ def test_5000_callbacks_with_30_percent_duplicates_in_shuffled_order(served: Ser
         bucket, key = make_bucket(answer)
         assert bucket.put_object(key, b"x" * 1024).status == 200
 
-    run_all([(lambda a=a: upload(a)) for a in answers], 20)
+    run_all([functools.partial(upload, a) for a in answers], 20)
     failed = {a["VideoId"] for i, a in enumerate(answers) if i % FAIL_EVERY == 0}
     with httpx.Client(base_url=emulator, timeout=30) as admin:
         for a in answers:
@@ -218,7 +219,7 @@ def test_5000_callbacks_with_30_percent_duplicates_in_shuffled_order(served: Ser
     limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
     started = time.perf_counter()
     with httpx.Client(base_url=served.api, timeout=60, limits=limits) as client:
-        results = run_all([(lambda b=b: deliver(client, b)) for b in deliveries], workers)
+        results = run_all([functools.partial(deliver, client, b) for b in deliveries], workers)
     seconds = time.perf_counter() - started
 
     plain = [(status, answer, ms) for _, status, answer, ms in results]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -155,8 +155,8 @@ def _check(world: World, store: Store) -> None:
 
 
 @pytest.fixture
-def world(store: Store) -> Iterator[World]:
-    yield _seed(store, SharedVod())
+def world(store: Store) -> World:
+    return _seed(store, SharedVod())
 
 
 def _in_threads(*jobs: Callable[[], CleanupSummary]) -> list[CleanupSummary | BaseException]:
@@ -199,7 +199,7 @@ def test_a_cleanup_dying_midway_beside_another_loses_nothing(
     dying, steady = _deps(store_url, world.vod, make_store), _deps(store_url, world.vod, make_store)
     flaky = FlakyStore(dying.store)
     flaky.crash["expire_created"] = {1}  # dies after VOD deleted a batch, before its records are written
-    dying = replace(dying, store=flaky)  # type: ignore[arg-type]
+    dying = replace(dying, store=flaky)
 
     results = _in_threads(lambda: run_cleanup(dying), lambda: run_cleanup(steady))
     assert any(isinstance(r, Crash) for r in results), results
@@ -218,7 +218,7 @@ def test_a_cleanup_whose_store_fails_midway_resumes_without_deleting_twice(
     first = _deps(store_url, world.vod, make_store)
     flaky = FlakyStore(first.store)
     flaky.fail["expire_created"] = {2}
-    first = replace(first, store=flaky)  # type: ignore[arg-type]
+    first = replace(first, store=flaky)
     summary = run_cleanup(first)
     assert summary.errors == 1
 

@@ -345,7 +345,7 @@ def test_a_real_slow_vod_is_cut_off_at_the_deadline(stack: Stack, monkeypatch: p
 def flaky() -> FlakyStore:
     deps = get_deps()
     store = FlakyStore(deps.store)
-    set_deps(replace(deps, store=store))  # type: ignore[arg-type]
+    set_deps(replace(deps, store=store))
     return store
 
 

@@ -163,7 +163,7 @@ def test_no_secret_in_any_log_line_error_body_or_header(
     # --- an unhandled error whose message carries secrets, and the store failing
     deps = get_deps()
     store = FlakyStore(deps.store)
-    set_deps(replace(deps, store=store))  # type: ignore[arg-type]
+    set_deps(replace(deps, store=store))
 
     def explode(*_: Any, **__: Any) -> Any:
         raise RuntimeError(f"driver said: password={DB_PASSWORD} key={AK_SECRET} token={STS_TOKEN}")

@@ -100,7 +100,7 @@ SIGNED_WRONG: list[tuple[str, Callable[[], str], str | None]] = [
     ("sub-list", lambda: hs(claims(sub=["a", "b"])), None),
     ("sub-too-long", lambda: hs(claims(sub="m" * 129)), None),
     ("sub-control", lambda: hs(claims(sub="alice\nadmin")), None),
-    ("crit-unknown", lambda: hs(claims(), crit=["x-vodfc"], **{"x-vodfc": 1}), None),
+    ("crit-unknown", lambda: hs(claims(), crit=["x-vodfc"], **{"x-vodfc": 1}), None),  # type: ignore[arg-type]
     ("jku-ignored", lambda: hs(claims(), key=ATTACKER_KEY, jku="https://evil.example/jwks"), None),
     ("tampered-payload", lambda: _tamper(hs(claims(sub="bob"))), None),
     ("signature-stripped", lambda: hs(claims()).rsplit(".", 1)[0] + ".", None),

@@ -166,9 +166,9 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
 def test_reserve_refuses_statuses_other_than_pending(store: Store) -> None:
     upload = reservation()
     bad = Upload(**{**upload.__dict__, "status": READY, "video_id": "v"})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'creating' or 'created' only"):
         store.reserve_upload(bad, max_pending=5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_pending must be at least 1"):
         store.reserve_upload(upload, max_pending=0)
 
 
@@ -332,7 +332,7 @@ def test_list_rejects_unknown_status_and_bad_limit(store: Store) -> None:
     with pytest.raises(errors.InvalidParameter) as caught:
         store.list_uploads("alice", status=CREATING)
     assert caught.value.field == "Status"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="limit must be at least 1"):
         store.list_uploads("alice", limit=0)
 
 
@@ -737,9 +737,9 @@ def test_claim_stale_reads_the_partial_index_without_sorting(store: Store) -> No
 
 
 def test_claim_stale_validates_arguments(store: Store) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="limit must be at least 1"):
         store.claim_stale(created_before=at(0), limit=0, lease_seconds=60, now=at(0))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="lease_seconds must be positive"):
         store.claim_stale(created_before=at(0), limit=1, lease_seconds=0, now=at(0))
 
 
@@ -826,11 +826,11 @@ def test_claim_stuck_reads_the_partial_index_without_sorting(store: Store) -> No
 
 
 def test_claim_stuck_validates_arguments(store: Store) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="limit must be at least 1"):
         store.claim_stuck(updated_before=at(0), limit=0, lease_seconds=60, now=at(0))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="lease_seconds must be positive"):
         store.claim_stuck(updated_before=at(0), limit=1, lease_seconds=0, now=at(0))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="timezone-aware"):
         store.claim_stuck(updated_before=datetime(2024, 1, 1), limit=1, lease_seconds=60, now=at(0))
 
 
@@ -970,7 +970,7 @@ def test_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("url", ["mysql://x/y", "sqlite://", "sqlite:///", "http://example.com"])
 def test_unsupported_urls_are_configuration_errors(url: str) -> None:
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match="DATABASE_URL") as caught:
         create_store(url)
     assert "example.com" not in str(caught.value)
 

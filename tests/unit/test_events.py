@@ -304,6 +304,7 @@ class TestTolerance:
         data["StreamInfos"][0]["Size "] = data["StreamInfos"][0].pop("Size")
         data[" Status"] = data.pop("Status")
         parsed = parse_event(json.dumps(data).encode())
+        assert isinstance(parsed, TranscodeComplete)
         assert parsed.media_id == sample("TranscodeComplete")["VideoId"]
         assert parsed.StreamInfos[0].Size == 1815321
         assert parsed.succeeded

@@ -17,7 +17,6 @@ from shared.http import (
     CORS_ALLOW_HEADERS,
     CORS_ALLOW_METHODS,
     CORS_EXPOSE_HEADERS,
-    INTERNAL_ERROR_MESSAGE,
     JSON_CONTENT_TYPE,
     Headers,
     Request,
@@ -26,6 +25,7 @@ from shared.http import (
     json_response,
     serve,
 )
+from shared.invocation import INTERNAL_ERROR_MESSAGE
 from shared.settings import Settings
 
 ORIGIN = "https://app.example.com"

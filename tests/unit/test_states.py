@@ -120,7 +120,7 @@ def test_unknown_statuses_are_refused(bad: str) -> None:
         states.can_move(bad, CREATED)
     with pytest.raises(ValueError, match="unknown upload status"):
         states.can_move(CREATED, bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown upload status"):
         states.rank(bad)
 
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from shared import errors
 from shared.vod_models import (
@@ -171,9 +172,9 @@ class TestUploadCredentials:
         body = credentials().to_public_dict() | {"Extra": 1}
         assert UploadCredentials.model_validate(body).VideoId == body["VideoId"]
         broken = {**body, "VideoId": ""}
-        with pytest.raises(Exception) as info:
+        with pytest.raises(ValidationError) as info:
             UploadCredentials.model_validate(broken)
-        assert body["UploadAuth"] not in str(info.value)
+        assert str(body["UploadAuth"]) not in str(info.value)
 
 
 # --- VOD read models --------------------------------------------------------------------------
