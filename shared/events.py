@@ -2,7 +2,8 @@
 
 One model per ``EventType`` of VOD's catalogue, joined in the :data:`VodEvent` union; types we do
 not know become :class:`GenericEvent` (acknowledged and logged, never rejected). The models are
-tolerant because VOD's bodies are not type-stable (reference D.2): extra fields are kept, numbers
+tolerant because VOD's bodies are not type-stable (see the event pages under
+https://www.alibabacloud.com/help/en/vod/user-guide/event-notification): extra fields are kept, numbers
 may arrive as strings, keys may carry trailing spaces, nested JSON may arrive as a string, and
 ``EventTime`` comes as ``…ssZ``, ``…ss.SSSZ`` or ``…ss:SSSZ``. What makes an event unusable (no
 media id, a non-object body) is an error.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -89,7 +90,7 @@ def _maybe_json(value: Any) -> Any:
                 parsed = json.loads(text)
             except (ValueError, RecursionError):
                 return value
-            # Issue #6: a string field may hold deeply nested JSON too; keep such text as it is.
+            # A string field may hold deeply nested JSON too: such text stays text.
             return value if too_deep(parsed) else _strip_keys(parsed)
     return value
 
@@ -574,30 +575,6 @@ class GenericEvent(_Event):
         return (hashlib.sha256(body.encode()).hexdigest()[:16],)
 
 
-EVENT_TYPES: dict[str, type[_Event]] = {
-    cls.__name__: cls
-    for cls in (
-        FileUploadComplete,
-        VideoUploadComplete,
-        ImageUploadComplete,
-        AttachedMediaUploadComplete,
-        StreamTranscodeComplete,
-        TranscodeComplete,
-        SnapshotComplete,
-        DynamicImageComplete,
-        VideoAnalysisComplete,
-        AIMediaAuditComplete,
-        AIMediaDNAComplete,
-        AIVideoTagComplete,
-        CreateAuditComplete,
-        AddLiveRecordVideoComplete,
-        LiveRecordVideoComposeStart,
-        UploadByURLComplete,
-        DeleteMediaComplete,
-        MediaBaseChangeComplete,
-        ProduceMediaComplete,
-    )
-}
 #: Every VOD event model. Parsing dispatches on ``EventType`` through :data:`EVENT_TYPES` (one
 #: dict lookup, then one model); this union is the type the services see.
 VodEvent = Union[  # noqa: UP007  (one member per line; the | form does not wrap)
@@ -622,6 +599,10 @@ VodEvent = Union[  # noqa: UP007  (one member per line; the | form does not wrap
     ProduceMediaComplete,
     GenericEvent,
 ]
+#: The model of each known ``EventType`` (every member of :data:`VodEvent` but GenericEvent).
+EVENT_TYPES: dict[str, type[_Event]] = {
+    cls.__name__: cls for cls in get_args(VodEvent) if cls is not GenericEvent
+}
 
 
 # --- parse_event --------------------------------------------------------------------------------
@@ -659,7 +640,7 @@ def parse_event(raw: bytes | str) -> VodEvent:
         raise errors.MalformedBody("The event body is not valid JSON.") from exc
     if not isinstance(data, dict):
         raise errors.MalformedBody("The event body must be a JSON object.")
-    if too_deep(data):  # issue #6: _strip_keys and validation recurse; 500 levels crashed them (a 500)
+    if too_deep(data):  # _strip_keys and validation recurse
         raise errors.MalformedBody("The event body is nested too deeply.")
     data = _strip_keys(data)
     event_type = data.get("EventType")

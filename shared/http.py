@@ -163,7 +163,7 @@ class Request:
             raise errors.MalformedBody() from exc
         if not isinstance(data, dict):
             raise errors.MalformedBody("The request body must be a JSON object.")
-        if too_deep(data):  # issue #6: deep nesting crashed validation with RecursionError (a 500)
+        if too_deep(data):  # what walks it later (validation, re-serialising) recurses
             raise errors.MalformedBody("The request body is nested too deeply.")
         self._json = data
         return data

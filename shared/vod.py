@@ -52,8 +52,11 @@ __all__ = [
 log = logging.getLogger("vodfc.vod")
 
 VOD_VERSION = "2017-03-21"
-MAX_IDS = 20  # GetVideoInfos and DeleteVideo take at most 20 ids (reference C.5, C.7)
-MAX_PAGE_SIZE = 100  # SearchMedia (reference C.8)
+# GetVideoInfos and DeleteVideo take at most 20 ids:
+# https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getvideoinfos
+MAX_IDS = 20
+# https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-searchmedia
+MAX_PAGE_SIZE = 100
 _BASE_DELAY = 0.2  # seconds; attempt n waits uniform(0, min(_MAX_DELAY, _BASE_DELAY * 2**(n-1)))
 _MAX_DELAY = 2.0
 _MIN_ATTEMPT_SECONDS = 0.05  # an attempt with less time than this left is not worth starting
@@ -310,7 +313,7 @@ class VodClient:
     def search_media(
         self, match: str, *, page_no: int = 1, page_size: int = 100, scroll_token: str | None = None
     ) -> vod_models.SearchMediaResponse:
-        """SearchMedia over videos with a ``Match`` expression (reference C.8)."""
+        """SearchMedia over videos with a ``Match`` expression (at most 5,000 hits without ScrollToken)."""
         if page_no < 1:
             raise errors.InvalidParameter("PageNo must be at least 1.", field="PageNo")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -342,7 +345,7 @@ class VodClient:
         with self._lock:
             if self._http is None or self._target is None:
                 s = self.settings
-                # Issue #6: httpx logs each request line (the full URL) at INFO, and FC's runtime
+                # httpx logs each request line (the full URL) at INFO, and FC's runtime
                 # prints INFO records of every logger; with RPC V1 signing that URL carries the
                 # SecurityToken. Our own log lines say what was called; httpx may only warn.
                 quiet = logging.getLogger("httpx")

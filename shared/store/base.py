@@ -17,6 +17,7 @@ import binascii
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Final, Protocol, TypeVar
 
@@ -28,9 +29,12 @@ __all__ = [
     "CONFLICTS",
     "MIGRATIONS",
     "PENDING_SQL",
+    "SCHEMA_TYPES",
     "STUCK_SQL",
     "TIME_COLUMNS",
+    "Claim",
     "Cursor",
+    "EventChange",
     "SqlStore",
     "check_limit",
     "clean_fields",
@@ -68,9 +72,29 @@ CONFLICTS: Final[dict[str, tuple[str, str]]] = {
     "uploads_owner_idempotency_key": ("IdempotencyKeyInUse", "The Idempotency-Key is already in use."),
 }
 
+#: The type names (and the current-time expression) each dialect substitutes into MIGRATIONS.
+SCHEMA_TYPES: Final[Mapping[str, Mapping[str, str]]] = {
+    "sqlite": {
+        "time": "TEXT",
+        "int": "INTEGER",
+        "float": "REAL",
+        "json": "TEXT",
+        "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "now": "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
+    },
+    "postgresql": {
+        "time": "timestamptz",
+        "int": "bigint",
+        "float": "double precision",
+        "json": "jsonb",
+        "serial": "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "now": "now()",
+    },
+}
+
 #: The schema, version by version, with the dialect's type names as ``{time}``, ``{int}``,
 #: ``{float}``, ``{json}`` and ``{serial}`` (an auto-numbered primary key); ``{now}`` is the
-#: current time as an SQL expression (see :attr:`SqlStore.SCHEMA_TYPES`).
+#: current time as an SQL expression (see :data:`SCHEMA_TYPES`).
 MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
     (
         1,
@@ -298,6 +322,38 @@ def marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
+@dataclass(frozen=True)
+class EventChange:
+    """One event as :meth:`SqlStore._apply_event` receives it: checked, in UTC, fields cleaned."""
+
+    video_id: str
+    dedupe_key: str
+    event_type: str
+    event_time: datetime | None
+    to: str | None
+    allowed: frozenset[str]
+    fields: Mapping[str, object]
+    now: datetime
+    payload: str  # the JSON kept if the event is an orphan
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim as :meth:`SqlStore._claim` receives it.
+
+    Rows match ``where`` (whose placeholders ``params`` fill) and have no live lease
+    (``claimed_until IS NULL OR claimed_until <= ?``, the last parameter being ``now``); they are
+    walked in ``(order, upload_id)`` along the partial ``index`` and leased ``until``.
+    """
+
+    index: str
+    where: str
+    params: tuple[object, ...]
+    order: str
+    until: object
+    limit: int
+
+
 # --- the operations ------------------------------------------------------------------------------
 
 
@@ -305,8 +361,6 @@ class SqlStore(ABC):
     """:class:`shared.store.Store` in SQL both dialects run; see the module docstring for the hooks."""
 
     dialect: ClassVar[str]
-    #: Type names substituted into :data:`MIGRATIONS`.
-    SCHEMA_TYPES: ClassVar[Mapping[str, str]]
     #: ``status`` as a term the planner cannot use an index for (see :meth:`expire_created`).
     UNINDEXED_STATUS: ClassVar[str] = "status"
 
@@ -329,34 +383,12 @@ class SqlStore(ABC):
         """Serialise concurrent migrations until the transaction ends."""
 
     @abstractmethod
-    def _claim(
-        self,
-        *,
-        index: str,
-        where: str,
-        params: Sequence[object],
-        order: str,
-        now: datetime,
-        lease_seconds: float,
-        limit: int,
-    ) -> list[Upload]:
-        """Lease up to ``limit`` unleased rows matching ``where`` in ``order``, walking ``index``."""
+    def _claim(self, claim: Claim) -> list[Upload]:
+        """Lease up to ``claim.limit`` unleased rows matching ``claim.where`` in ``claim.order``."""
 
     @abstractmethod
-    def apply_event(
-        self,
-        video_id: str,
-        *,
-        dedupe_key: str,
-        event_type: str,
-        event_time: datetime | None,
-        to: str | None,
-        allowed_from: Iterable[str] | None = None,
-        fields: Mapping[str, object] | None = None,
-        now: datetime,
-        payload: Mapping[str, Any] | None = None,
-    ) -> ApplyResult:
-        """See :meth:`shared.store.Store.apply_event`."""
+    def _apply_event(self, event: EventChange) -> ApplyResult:
+        """Apply one normalised event (see :meth:`apply_event`) in one transaction."""
 
     @abstractmethod
     def close(self) -> None:
@@ -400,7 +432,7 @@ class SqlStore(ABC):
         return None if row is None else self._upload(row)
 
     def _apply_migrations(self, cur: Cursor) -> int:
-        types = self.SCHEMA_TYPES
+        types = SCHEMA_TYPES[self.dialect]
         self._exec(
             cur,
             "CREATE TABLE IF NOT EXISTS schema_version (version {int} PRIMARY KEY, "
@@ -589,6 +621,35 @@ class SqlStore(ABC):
         params = [states.EXPIRED, self._time(utc(now)), *video_ids, states.CREATED]
         return self._write(lambda cur: int(self._exec(cur, sql, params).rowcount))
 
+    def apply_event(
+        self,
+        video_id: str,
+        *,
+        dedupe_key: str,
+        event_type: str,
+        event_time: datetime | None,
+        to: str | None,
+        allowed_from: Iterable[str] | None = None,
+        fields: Mapping[str, object] | None = None,
+        now: datetime,
+        payload: Mapping[str, Any] | None = None,
+    ) -> ApplyResult:
+        """See :meth:`shared.store.Store.apply_event`."""
+        clean = clean_fields(fields)
+        return self._apply_event(
+            EventChange(
+                video_id=video_id,
+                dedupe_key=dedupe_key,
+                event_type=event_type,
+                event_time=utc_or_none(event_time),
+                to=to,
+                allowed=resolve_allowed(to, allowed_from),
+                fields=clean,
+                now=utc(now),
+                payload=event_payload(payload, clean),
+            )
+        )
+
     def claim_stale(
         self,
         *,
@@ -607,13 +668,14 @@ class SqlStore(ABC):
             where += " AND (credential_expires_at IS NULL OR credential_expires_at < ?)"
             params.append(self._time(utc(credential_expired_before)))
         return self._claim(
-            index="uploads_stale_pending",
-            where=where,
-            params=params,
-            order="created_at",
-            now=now,
-            lease_seconds=lease_seconds,
-            limit=limit,
+            Claim(
+                index="uploads_stale_pending",
+                where=where,
+                params=(*params, self._time(utc(now))),
+                order="created_at",
+                until=self._time(lease_end(now, lease_seconds)),
+                limit=limit,
+            )
         )
 
     def claim_stuck(
@@ -622,13 +684,14 @@ class SqlStore(ABC):
         """See :meth:`shared.store.Store.claim_stuck`."""
         check_limit(limit)
         return self._claim(
-            index="uploads_stuck",  # literal statuses, as in the partial index
-            where=f"status IN {STUCK_SQL} AND updated_at < ?",
-            params=[self._time(utc(updated_before))],
-            order="updated_at",
-            now=now,
-            lease_seconds=lease_seconds,
-            limit=limit,
+            Claim(
+                index="uploads_stuck",  # literal statuses, as in the partial index
+                where=f"status IN {STUCK_SQL} AND updated_at < ?",
+                params=(self._time(utc(updated_before)), self._time(utc(now))),
+                order="updated_at",
+                until=self._time(lease_end(now, lease_seconds)),
+                limit=limit,
+            )
         )
 
     def release_claim(self, upload_id: str) -> bool:

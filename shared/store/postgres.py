@@ -22,25 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from shared import errors
 from shared.store import ApplyResult, Upload
-from shared.store.base import (
-    COLUMNS,
-    Cursor,
-    SqlStore,
-    clean_fields,
-    conflict,
-    event_payload,
-    lease_end,
-    redact_url,
-    resolve_allowed,
-    utc,
-    utc_or_none,
-)
+from shared.store.base import COLUMNS, Claim, Cursor, EventChange, SqlStore, conflict, redact_url
 
 if TYPE_CHECKING:
     import psycopg
@@ -62,14 +50,6 @@ class PostgresStore(SqlStore):
     """:class:`shared.store.Store` on PostgreSQL; see the module docstring."""
 
     dialect = "postgresql"
-    SCHEMA_TYPES: ClassVar[Mapping[str, str]] = {
-        "time": "timestamptz",
-        "int": "bigint",
-        "float": "double precision",
-        "json": "jsonb",
-        "serial": "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
-        "now": "now()",
-    }
 
     def __init__(
         self,
@@ -226,36 +206,8 @@ class PostgresStore(SqlStore):
 
     # --- dialect-specific operations ----------------------------------------------------------
 
-    def apply_event(
-        self,
-        video_id: str,
-        *,
-        dedupe_key: str,
-        event_type: str,
-        event_time: datetime | None,
-        to: str | None,
-        allowed_from: Iterable[str] | None = None,
-        fields: Mapping[str, object] | None = None,
-        now: datetime,
-        payload: Mapping[str, Any] | None = None,
-    ) -> ApplyResult:
-        allowed = resolve_allowed(to, allowed_from)
-        clean = clean_fields(fields)
-        event_at = utc_or_none(event_time)
-        received = utc(now)
-        body = event_payload(payload, clean)
-
-        sql, params = _apply_event_sql(
-            video_id=video_id,
-            dedupe_key=dedupe_key,
-            event_type=event_type,
-            event_at=event_at,
-            received=received,
-            to=to,
-            allowed=allowed,
-            fields=clean,
-            body=body,
-        )
+    def _apply_event(self, event: EventChange) -> ApplyResult:
+        sql, params = _apply_event_sql(event)
 
         def run(cur: Cursor) -> ApplyResult:
             cur.execute(sql, params)
@@ -271,31 +223,21 @@ class PostgresStore(SqlStore):
         # dedupe key makes the replay a DUPLICATE that changes nothing.
         return self._run(run, autocommit=True)
 
-    def _claim(
-        self,
-        *,
-        index: str,
-        where: str,
-        params: Sequence[object],
-        order: str,
-        now: datetime,
-        lease_seconds: float,
-        limit: int,
-    ) -> list[Upload]:
+    def _claim(self, claim: Claim) -> list[Upload]:
         # One statement; concurrent claimers skip each other's locked rows. ``where`` repeats the
         # partial index's predicate, so the planner walks ``index`` in order.
         sql = (
             "UPDATE uploads SET claimed_until = ? WHERE upload_id IN ("  # noqa: S608
-            f" SELECT upload_id FROM uploads WHERE {where}"
+            f" SELECT upload_id FROM uploads WHERE {claim.where}"
             " AND (claimed_until IS NULL OR claimed_until <= ?)"
-            f" ORDER BY {order}, upload_id LIMIT ? FOR UPDATE SKIP LOCKED)"
+            f" ORDER BY {claim.order}, upload_id LIMIT ? FOR UPDATE SKIP LOCKED)"
             f" RETURNING {COLUMNS}"
         )
 
         def run(cur: Cursor) -> list[Upload]:
-            self._exec(cur, sql, (lease_end(now, lease_seconds), *params, utc(now), limit))
+            self._exec(cur, sql, (claim.until, *claim.params, claim.limit))
             claimed = [self._upload(r) for r in cur.fetchall()]
-            return sorted(claimed, key=lambda u: (getattr(u, order), u.upload_id))
+            return sorted(claimed, key=lambda u: (getattr(u, claim.order), u.upload_id))
 
         return self._run(run)
 
@@ -304,18 +246,7 @@ class PostgresStore(SqlStore):
 _FIELD_TYPES: Final = {"duration": "double precision", "size": "bigint", "error": "text"}
 
 
-def _apply_event_sql(
-    *,
-    video_id: str,
-    dedupe_key: str,
-    event_type: str,
-    event_at: datetime | None,
-    received: datetime,
-    to: str | None,
-    allowed: frozenset[str],
-    fields: Mapping[str, object],
-    body: str,
-) -> tuple[str, dict[str, object]]:
+def _apply_event_sql(event: EventChange) -> tuple[str, dict[str, object]]:
     """apply_event as one statement: plan_event's rules written in SQL.
 
     ``d`` records the dedupe key (no row: a duplicate, and nothing else runs); ``c`` locks the
@@ -324,14 +255,15 @@ def _apply_event_sql(
     those still NULL); ``o`` keeps the event as an orphan when there is no upload. The row
     returned is (dedupe key new, ``ok`` or NULL when there is no upload).
     """
+    to, event_at, fields = event.to, event.event_time, event.fields
     params: dict[str, object] = {
-        "vid": video_id,
-        "key": dedupe_key,
-        "etype": event_type,
+        "vid": event.video_id,
+        "key": event.dedupe_key,
+        "etype": event.event_type,
         "eat": event_at,
-        "now": received,
-        "allowed": sorted(allowed),
-        "body": body,
+        "now": event.now,
+        "allowed": sorted(event.allowed),
+        "body": event.payload,
     }
     sets: list[str] = []
     fill: list[str] = []

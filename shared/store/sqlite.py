@@ -16,27 +16,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar
 
 from shared import errors
 from shared.store import ApplyResult, Upload
-from shared.store.base import (
-    COLUMNS,
-    Cursor,
-    SqlStore,
-    clean_fields,
-    conflict,
-    event_payload,
-    lease_end,
-    marks,
-    plan_event,
-    resolve_allowed,
-    utc,
-    utc_or_none,
-)
+from shared.store.base import COLUMNS, Claim, Cursor, EventChange, SqlStore, conflict, marks, plan_event
 
 __all__ = ["SqliteStore", "parse_sqlite_url"]
 
@@ -66,14 +53,6 @@ class SqliteStore(SqlStore):
     """:class:`shared.store.Store` on SQLite; see the module docstring."""
 
     dialect = "sqlite"
-    SCHEMA_TYPES: ClassVar[Mapping[str, str]] = {
-        "time": "TEXT",
-        "int": "INTEGER",
-        "float": "REAL",
-        "json": "TEXT",
-        "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
-        "now": "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
-    }
     # Unary + keeps SQLite's planner off the status indexes.
     UNINDEXED_STATUS: ClassVar[str] = "+status"
 
@@ -193,24 +172,9 @@ class SqliteStore(SqlStore):
 
     # --- dialect-specific operations ----------------------------------------------------------
 
-    def apply_event(
-        self,
-        video_id: str,
-        *,
-        dedupe_key: str,
-        event_type: str,
-        event_time: datetime | None,
-        to: str | None,
-        allowed_from: Iterable[str] | None = None,
-        fields: Mapping[str, object] | None = None,
-        now: datetime,
-        payload: Mapping[str, Any] | None = None,
-    ) -> ApplyResult:
-        allowed = resolve_allowed(to, allowed_from)
-        clean = clean_fields(fields)
-        event_at = utc_or_none(event_time)
-        received = self._time(utc(now))
-        body = event_payload(payload, clean)
+    def _apply_event(self, event: EventChange) -> ApplyResult:
+        video_id, dedupe_key, event_type = event.video_id, event.dedupe_key, event.event_type
+        received = self._time(event.now)
 
         def run(cur: Cursor) -> ApplyResult:
             inserted = self._exec(
@@ -228,17 +192,24 @@ class SqliteStore(SqlStore):
                     "INSERT INTO orphan_events "
                     "(video_id, dedupe_key, event_type, event_time, payload, received_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (video_id, dedupe_key, event_type, self._time_or_none(event_at), body, received),
+                    (
+                        video_id,
+                        dedupe_key,
+                        event_type,
+                        self._time_or_none(event.event_time),
+                        event.payload,
+                        received,
+                    ),
                 )
                 return ApplyResult.ORPHAN
             result, changes = plan_event(
                 current,
-                to=to,
-                allowed=allowed,
-                fields=clean,
+                to=event.to,
+                allowed=event.allowed,
+                fields=event.fields,
                 event_type=event_type,
-                event_time=event_at,
-                now=now,
+                event_time=event.event_time,
+                now=event.now,
             )
             if changes:
                 sets = ", ".join(f"{c} = ?" for c in changes)
@@ -251,31 +222,21 @@ class SqliteStore(SqlStore):
 
         return self._write(run)
 
-    def _claim(
-        self,
-        *,
-        index: str,
-        where: str,
-        params: Sequence[object],
-        order: str,
-        now: datetime,
-        lease_seconds: float,
-        limit: int,
-    ) -> list[Upload]:
-        until = self._time(lease_end(now, lease_seconds))
+    def _claim(self, claim: Claim) -> list[Upload]:
+        order = claim.order
         # INDEXED BY: without ANALYZE statistics SQLite prefers uploads_status_created and sorts
         # every candidate; the partial indexes always exist (connections migrate on open).
         select = (
-            f"SELECT upload_id FROM uploads INDEXED BY {index} WHERE {where}"  # noqa: S608
+            f"SELECT upload_id FROM uploads INDEXED BY {claim.index} WHERE {claim.where}"  # noqa: S608
             f" AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY {order}, upload_id LIMIT ?"
         )
 
         def run(cur: Cursor) -> list[Upload]:
-            ids = [r[0] for r in self._exec(cur, select, (*params, self._time(utc(now)), limit)).fetchall()]
+            ids = [r[0] for r in self._exec(cur, select, (*claim.params, claim.limit)).fetchall()]
             if not ids:
                 return []
             in_ids = f"upload_id IN ({marks(len(ids))})"
-            self._exec(cur, f"UPDATE uploads SET claimed_until = ? WHERE {in_ids}", (until, *ids))  # noqa: S608
+            self._exec(cur, f"UPDATE uploads SET claimed_until = ? WHERE {in_ids}", (claim.until, *ids))  # noqa: S608
             claimed = self._exec(
                 cur,
                 f"SELECT {COLUMNS} FROM uploads WHERE {in_ids} ORDER BY {order}, upload_id",  # noqa: S608
