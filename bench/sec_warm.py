@@ -105,7 +105,7 @@ CREDENTIAL_PHASES = (
     "shared.store.base:SqlStore.find_by_idempotency_key",
     "shared.store.base:SqlStore.reserve_upload",
     "shared.vod:VodClient.create_upload_video",
-    "shared.vod:AcsAuth.sign",
+    "shared.signing:sign_request",
     "shared.store.base:SqlStore.attach_video",
     "shared.log:log_invocation",
     "shared.log:RedactingFilter.filter",

@@ -350,8 +350,8 @@ class VodClient:
                 # SecurityToken. Our own log lines say what was called; httpx may only warn.
                 quiet = logging.getLogger("httpx")
                 quiet.setLevel(max(quiet.level, logging.WARNING))
-                # No auth here: _signed_request signs each request as it is built (AcsAuth's work,
-                # without a second pass over the URL). No cookies either: VOD sets none, and
+                # No httpx auth: _signed_request signs each request as it is built (no second pass
+                # over the URL). No cookies either: VOD sets none, and
                 # httpx would parse every response's URL again to look for them.
                 http = httpx.Client(
                     base_url=s.vod_base_url,
