@@ -28,7 +28,16 @@ from pydantic import (
 
 from shared import errors
 from shared.settings import DEFAULT_EXTENSIONS
-from shared.validation import HOST_CHARS, ID_CHARS, INT64_MAX, Invalid, check_id, check_text, check_url
+from shared.validation import (
+    HOST_CHARS,
+    ID_CHARS,
+    INT64_MAX,
+    Invalid,
+    check_id,
+    check_text,
+    check_url,
+    loads_json,
+)
 
 __all__ = [
     "CALLBACK_URL_MAX_BYTES",
@@ -82,10 +91,7 @@ _STRICT = ConfigDict(extra="forbid", defer_build=True, hide_input_in_errors=True
 def _json_object(name: str, value: Any) -> Any:
     """Accept a JSON object, or a string holding one (VOD's UserData is a JSON *string*)."""
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise Invalid("InvalidParameter", f"{name} must be a JSON object.") from None
+        value = loads_json(value, what=name)
     if not isinstance(value, dict):
         raise Invalid("InvalidParameter", f"{name} must be a JSON object.")
     return value

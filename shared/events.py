@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from shared import errors
-from shared.validation import parse_vod_time, too_deep
+from shared.validation import Invalid, bad_text, loads_json, parse_vod_time, too_deep
 from shared.vod_models import LooseFloat, LooseInt, LooseTime
 
 __all__ = [
@@ -61,7 +61,6 @@ __all__ = [
     "VideoAnalysisComplete",
     "VideoUploadComplete",
     "VodEvent",
-    "normalise_event_time",
     "parse_event",
 ]
 
@@ -87,11 +86,10 @@ def _maybe_json(value: Any) -> Any:
         text = value.strip()
         if text[:1] in ("{", "["):
             try:
-                parsed = json.loads(text)
-            except (ValueError, RecursionError):
-                return value
-            # A string field may hold deeply nested JSON too: such text stays text.
-            return value if too_deep(parsed) else _strip_keys(parsed)
+                parsed = loads_json(text, what="A field")
+            except Invalid:
+                return value  # not JSON after all (or too deep, or not storable): it stays text
+            return _strip_keys(parsed)
     return value
 
 
@@ -126,17 +124,15 @@ def _event_time(value: Any) -> Any:
     raise ValueError("EventTime must be a string.")
 
 
-def normalise_event_time(value: datetime | None) -> str:
-    """``yyyy-MM-ddTHH:mm:ss.SSSZ`` in UTC, so ``…17Z`` and ``…17.000Z`` give the same key."""
-    if value is None:
-        return ""
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
 _EventTime = Annotated[datetime | None, BeforeValidator(_event_time)]
 _Extend = Annotated[dict[str, Any] | str | None, BeforeValidator(_extend)]
 _JsonValue = Annotated[Any, BeforeValidator(_maybe_json)]
 _StrList = Annotated[list[str], BeforeValidator(_str_list)]
+
+# VOD's media ids are 32 hex characters; anything longer or stranger is not one of ours (and a
+# very long one would not fit a database index).
+_ID_MAX = 64
+_MediaId = Annotated[str, Field(min_length=1, max_length=_ID_MAX, pattern=r"^[A-Za-z0-9_-]+$")]
 
 _TOLERANT = ConfigDict(
     extra="allow",
@@ -254,8 +250,9 @@ class _Event(_Tolerant):
 
     @property
     def succeeded(self) -> bool:
-        """``Status == "success"`` (case-insensitive)."""
-        return (self.Status or "").lower() == "success"
+        """``Status == "success"`` (case-insensitive); an event without ``Status`` (the older
+        FileUploadComplete shape, sent only when the upload worked) counts as a success."""
+        return self.Status is None or self.Status.lower() == "success"
 
     @property
     def event_time(self) -> datetime | None:
@@ -266,38 +263,31 @@ class _Event(_Tolerant):
         """``Extend`` as a dict; ``{}`` when absent or not a JSON object."""
         return dict(self.Extend) if isinstance(self.Extend, dict) else {}
 
-    @property
-    def event_time_key(self) -> str:
-        """``EventTime`` normalised (see :func:`normalise_event_time`)."""
-        return normalise_event_time(self.EventTime)
-
-    def _dedupe_parts(self) -> tuple[str, ...]:
-        return ()
-
     def dedupe_key(self) -> str:
-        """A stable key of this delivery: VOD retries with the same body, so the same event gives
-        the same key. ``EventType|media id|JobId|EventTime|Status[|extra]``."""
-        parts = (
-            self.EventType,
-            self.media_id or "",
-            self.job_id or "",
-            self.event_time_key,
-            (self.Status or "").lower(),
-            *self._dedupe_parts(),
+        """The key of this event: ``EventType|media id (or JobId)|digest of the whole event``.
+
+        VOD (and an MNS redelivery) sends the same body again, which gives the same key; any two
+        events that differ in anything (a second FileUploadComplete for a re-upload with the same
+        credential, in the same second, with another Size or FileUrl) get different keys. Events
+        carry no id of their own, so the content is the only identity there is.
+        """
+        content = json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         )
-        return "|".join(parts)
+        digest = hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return f"{self.EventType}|{self.media_id or self.job_id or ''}|{digest}"
 
 
 class _VideoEvent(_Event):
     MEDIA_ID_FIELD: ClassVar[str | None] = "VideoId"
 
-    VideoId: str = Field(min_length=1)
+    VideoId: _MediaId
 
 
 class _MediaEvent(_Event):
     MEDIA_ID_FIELD: ClassVar[str | None] = "MediaId"
 
-    MediaId: str = Field(min_length=1)
+    MediaId: _MediaId
 
 
 class FileUploadComplete(_VideoEvent):
@@ -322,7 +312,7 @@ class ImageUploadComplete(_Event):
     MEDIA_ID_FIELD: ClassVar[str | None] = "ImageId"
 
     EventType: Literal["ImageUploadComplete"]
-    ImageId: str = Field(min_length=1)
+    ImageId: _MediaId
     Size: LooseInt = None
     FileURL: str | None = None
     AppId: str | None = None
@@ -334,7 +324,7 @@ class AttachedMediaUploadComplete(_Event):
     MEDIA_ID_FIELD: ClassVar[str | None] = "AttachedMediaId"
 
     EventType: Literal["AttachedMediaUploadComplete"]
-    AttachedMediaId: str = Field(min_length=1)
+    AttachedMediaId: _MediaId
     Size: LooseInt = None
     FileURL: str | None = None
 
@@ -344,11 +334,6 @@ class StreamTranscodeComplete(StreamInfo, _VideoEvent):
 
     EventType: Literal["StreamTranscodeComplete"]
     Status: str | None = None
-
-    def _dedupe_parts(self) -> tuple[str, ...]:
-        # Several streams of one video may finish within the same second; JobId tells them apart,
-        # and Definition/Format do when JobId is missing.
-        return () if self.job_id else (self.Definition or "", self.Format or "")
 
 
 class TranscodeComplete(_VideoEvent):
@@ -398,9 +383,6 @@ class SnapshotComplete(_VideoEvent):
     def job_id(self) -> str | None:
         jobs = sorted(info.JobId for info in self.SnapshotInfos if info.JobId)
         return ",".join(jobs) or None
-
-    def _dedupe_parts(self) -> tuple[str, ...]:
-        return (self.SubType or "",)
 
 
 _DynamicImageJobInfo = DynamicImageJobInfo
@@ -473,9 +455,6 @@ class CreateAuditComplete(_MediaEvent):
     Auditor: str | None = None
     Reason: str | None = None
 
-    def _dedupe_parts(self) -> tuple[str, ...]:
-        return (self.AuditStatus or "",)
-
 
 class AddLiveRecordVideoComplete(_VideoEvent):
     """A live stream was recorded as a video."""
@@ -503,8 +482,8 @@ class UploadByURLComplete(_Event):
     MEDIA_ID_FIELD: ClassVar[str | None] = "VideoId"
 
     EventType: Literal["UploadByURLComplete"]
-    VideoId: str | None = None
-    JobId: str = Field(min_length=1)
+    VideoId: _MediaId | None = None
+    JobId: str = Field(min_length=1, max_length=_ID_MAX)
     SourceURL: str | None = None
     Size: LooseInt = None
     ErrorCode: str | None = None
@@ -522,9 +501,6 @@ class DeleteMediaComplete(_MediaEvent):
     JobIds: _StrList = Field(default_factory=list)
     ErrorCode: str | None = None
     ErrorMessage: str | None = None
-
-    def _dedupe_parts(self) -> tuple[str, ...]:
-        return (self.DeleteType or "", ",".join(sorted(self.JobIds)))
 
 
 class MediaBaseChangeComplete(_MediaEvent):
@@ -549,11 +525,6 @@ class MediaBaseChangeComplete(_MediaEvent):
             return {key: _maybe_json(item) for key, item in value.items()}
         return value
 
-    def _dedupe_parts(self) -> tuple[str, ...]:
-        # Two updates within a second differ only by content.
-        content = json.dumps(self.MediaContent, sort_keys=True, separators=(",", ":"), default=str)
-        return (self.OperateMode or "", hashlib.sha256(content.encode()).hexdigest()[:16])
-
 
 class ProduceMediaComplete(_MediaEvent):
     """Online editing produced a media."""
@@ -566,13 +537,6 @@ class ProduceMediaComplete(_MediaEvent):
 
 class GenericEvent(_Event):
     """Any event type we do not model: acknowledged and logged, never rejected."""
-
-    def _dedupe_parts(self) -> tuple[str, ...]:
-        if self.media_id or self.job_id:
-            return ()
-        # Nothing identifies it: fall back to the whole body.
-        body = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return (hashlib.sha256(body.encode()).hexdigest()[:16],)
 
 
 #: Every VOD event model. Parsing dispatches on ``EventType`` through :data:`EVENT_TYPES` (one
@@ -642,6 +606,9 @@ def parse_event(raw: bytes | str) -> VodEvent:
         raise errors.MalformedBody("The event body must be a JSON object.")
     if too_deep(data):  # _strip_keys and validation recurse
         raise errors.MalformedBody("The event body is nested too deeply.")
+    found = bad_text(data)
+    if found is not None:
+        raise errors.MalformedBody(f"The event body holds {found[0]}.")
     data = _strip_keys(data)
     event_type = data.get("EventType")
     if not isinstance(event_type, str) or not event_type.strip():

@@ -33,7 +33,7 @@ from shared import errors
 from shared.context import context_request_id
 from shared.invocation import clean_request_id, invocation
 from shared.log import get_logger
-from shared.validation import too_deep
+from shared.validation import bad_text, too_deep
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -165,8 +165,19 @@ class Request:
             raise errors.MalformedBody("The request body must be a JSON object.")
         if too_deep(data):  # what walks it later (validation, re-serialising) recurses
             raise errors.MalformedBody("The request body is nested too deeply.")
+        found = bad_text(data)
+        if found is not None:
+            problem, key = found
+            field = _shorten_key(key) if key is not None else None
+            raise errors.InvalidParameter(f"{field or 'The request body'} holds {problem}.", field=field)
         self._json = data
         return data
+
+
+def _shorten_key(key: str) -> str:
+    """A client's key as it may appear in a message: printable ASCII, at most 64 characters."""
+    shown = "".join(c if c.isascii() and c.isprintable() else "?" for c in key[:64])
+    return shown + ("..." if len(key) > 64 else "")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from shared.states import NOTIFICATION_TYPES
+
 __all__ = ["DEFAULT_EXTENSIONS", "ENV_NAMES", "Settings", "get_settings"]
 
 # VOD's supported upload extensions ("Upload overview": video and audio formats),
@@ -60,6 +62,7 @@ class Settings(BaseModel):
     database_url: SecretStr = SecretStr("sqlite:///.vodfc/vodfc.db")
     db_connect_timeout: float = Field(3.0, gt=0)
     db_statement_timeout: float = Field(10.0, gt=0)
+    db_prepared_statements: bool = True
 
     # --- authentication of web clients --------------------------------------------------------
     auth_mode: Literal["jwt", "none"] = "jwt"
@@ -76,7 +79,17 @@ class Settings(BaseModel):
     callback_auth_key_previous: SecretStr | None = None
     callback_max_skew_seconds: int = Field(300, ge=0)
     callback_confirm_with_vod: bool = True
+    callback_budget_seconds: float = Field(3.0, gt=0, le=4.5)
+    queue_budget_seconds: float = Field(45.0, gt=0, le=600)
+    vod_event_delivery: Literal["http", "mns"] = "http"
     upload_binding_key: SecretStr | None = None
+
+    # --- notifications of the app (Standard Webhooks) -------------------------------------------
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_secret_previous: SecretStr | None = None
+    webhook_events: tuple[str, ...] = ()
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
 
     # --- HTTP ---------------------------------------------------------------------------------
     allowed_origins: tuple[str, ...] = ()
@@ -102,10 +115,11 @@ class Settings(BaseModel):
 
     # --- cleanup ------------------------------------------------------------------------------
     stale_upload_seconds: int = Field(3000 + 3600, ge=1)
-    stuck_upload_seconds: int = Field(24 * 3600, ge=1)
+    reconcile_schedule_seconds: tuple[int, ...] = (600, 1800, 7200, 86400)
     cleanup_dry_run: bool = False
     cleanup_time_budget_seconds: float = Field(240.0, gt=0)
     cleanup_max_uploads_per_run: int = Field(200_000, ge=1)
+    cleanup_max_events_per_run: int = Field(2000, ge=1)
     dedupe_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
     orphan_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
 
@@ -113,6 +127,8 @@ class Settings(BaseModel):
 
     @field_validator(
         "jwt_algorithms",
+        "webhook_events",
+        "reconcile_schedule_seconds",
         "allowed_origins",
         "allowed_template_group_ids",
         "allowed_workflow_ids",
@@ -140,6 +156,59 @@ class Settings(BaseModel):
         if "*" in value:
             raise ValueError("ALLOWED_ORIGINS takes exact origins; '*' is not allowed")
         return tuple(v.rstrip("/") for v in value)
+
+    @field_validator("reconcile_schedule_seconds")
+    @classmethod
+    def _schedule(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(v < 1 for v in value):
+            raise ValueError("RECONCILE_SCHEDULE_SECONDS takes positive delays, e.g. 600,1800,7200,86400")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        # HTTPS only, except a loopback receiver for local runs: notifications carry owners' data.
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        loopback = parts.hostname in ("localhost", "::1") or (parts.hostname or "").startswith("127.")
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise ValueError("WEBHOOK_URL must be https:// (http:// only on a loopback address)")
+        if not parts.hostname or parts.username or parts.password:
+            raise ValueError("WEBHOOK_URL needs a host and no user name or password")
+        return value
+
+    @field_validator("webhook_secret", "webhook_secret_previous")
+    @classmethod
+    def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
+        # Standard Webhooks: "whsec_" + Base64 of 24 to 64 random bytes.
+        if value is None:
+            return None
+        import base64
+        import binascii
+
+        text = value.get_secret_value()
+        if not text.startswith("whsec_"):
+            raise ValueError("WEBHOOK_SECRET must look like whsec_<base64 of 24 to 64 bytes>")
+        try:
+            raw = base64.b64decode(text[6:], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("WEBHOOK_SECRET must look like whsec_<base64 of 24 to 64 bytes>") from None
+        if not 24 <= len(raw) <= 64:
+            raise ValueError("WEBHOOK_SECRET must hold 24 to 64 bytes")
+        return value
+
+    @field_validator("webhook_events")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(NOTIFICATION_TYPES))
+        if unknown:
+            raise ValueError(
+                f"WEBHOOK_EVENTS has unknown types {unknown}; known: {', '.join(NOTIFICATION_TYPES)}"
+            )
+        return value
 
     @field_validator("jwt_public_key")
     @classmethod
@@ -171,6 +240,19 @@ class Settings(BaseModel):
         if self.jwt_algorithms:
             return self.jwt_algorithms
         return ("RS256", "ES256") if self.jwt_public_key else ("HS256",)
+
+    @property
+    def notification_types(self) -> frozenset[str] | None:
+        """The notifications written to the outbox: ``None`` (off) without ``WEBHOOK_URL``."""
+        if not self.webhook_url:
+            return None
+        return frozenset(self.webhook_events or NOTIFICATION_TYPES)
+
+    @property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The ``whsec_`` secrets that sign notifications, the current one first."""
+        keys = (self.webhook_secret, self.webhook_secret_previous)
+        return tuple(k.get_secret_value() for k in keys if k is not None)
 
     @property
     def callback_keys(self) -> tuple[str, ...]:

@@ -2,7 +2,9 @@
 
 Target status ← the statuses it may be reached from::
 
-    created     ← creating                      (VOD answered CreateUploadVideo)
+    created     ← creating, uploaded            (VOD answered CreateUploadVideo; or VOD says a
+                                                 source that an unconfirmed event called
+                                                 uploaded is in fact still Uploading)
     uploaded    ← created                       (FileUploadComplete)
     processing  ← created, uploaded             (transcoding or review started)
     ready       ← created, uploaded, processing (TranscodeComplete, Normal)
@@ -11,14 +13,20 @@ Target status ← the statuses it may be reached from::
     deleted     ← created, uploaded, processing, ready, failed   (the owner deletes)
     creating    ← (nothing: it is only ever inserted)
 
-Moves are monotonic: a status never goes back to an earlier one, so callbacks that arrive late or
-twice cannot undo progress. ``ready`` and ``failed`` are both final for processing: VOD reports
+Moves are monotonic but for one: a status never goes back to an earlier one, so callbacks that
+arrive late or twice cannot undo progress. The exception is ``uploaded → created``, taken only when
+cleanup asks VOD and VOD still reports the source as ``Uploading`` (an upload that an unsigned,
+unconfirmed FileUploadComplete moved forward becomes refreshable and expirable again).
+``ready`` and ``failed`` are both final for processing: VOD reports
 a failed stream and a finished video through separate events, and a ``TranscodeComplete`` that
 arrives after ``failed`` is treated as stale rather than resurrecting the upload (the owner sees
 the first outcome, ``GetVideoInfo`` stays the authority). Their only way out is ``deleted``.
 ``expired`` (cleanup abandoned the upload before anything was uploaded) and ``deleted`` are
 terminal. ``creating`` is internal: the row is reserved while VOD has not answered yet; it only
 becomes ``created`` (or is discarded by removing the row).
+
+Images and attached media use a subset: ``created → ready | failed``, ``expired``, ``deleted``
+(:data:`KIND_STATUSES`); their events never claim ``uploaded`` or ``processing``.
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ __all__ = [
     "DELETED",
     "EXPIRED",
     "FAILED",
+    "KINDS",
+    "KIND_STATUSES",
+    "NOTIFICATION_TYPES",
     "PENDING_STATUSES",
     "PROCESSING",
     "PUBLIC_STATUSES",
@@ -41,6 +52,7 @@ __all__ = [
     "allowed_from",
     "can_move",
     "is_terminal",
+    "notification_type",
     "rank",
     "status_from_vod",
 ]
@@ -85,7 +97,7 @@ _RANK: Final[dict[str, int]] = {
 
 _ALLOWED_FROM: Final[dict[str, frozenset[str]]] = {
     CREATING: frozenset(),
-    CREATED: frozenset({CREATING}),
+    CREATED: frozenset({CREATING, UPLOADED}),
     UPLOADED: frozenset({CREATED}),
     PROCESSING: frozenset({CREATED, UPLOADED}),
     READY: frozenset({CREATED, UPLOADED, PROCESSING}),
@@ -93,6 +105,25 @@ _ALLOWED_FROM: Final[dict[str, frozenset[str]]] = {
     EXPIRED: frozenset({CREATED}),
     DELETED: frozenset({CREATED, UPLOADED, PROCESSING, READY, FAILED}),
 }
+
+#: The media kinds one store holds, and the prefix of their notification types.
+KINDS: Final[dict[str, str]] = {"video": "upload", "image": "image", "attached": "attached_media"}
+#: The public statuses each kind can have.
+KIND_STATUSES: Final[dict[str, tuple[str, ...]]] = {
+    "video": PUBLIC_STATUSES,
+    "image": (CREATED, READY, FAILED, EXPIRED, DELETED),
+    "attached": (CREATED, READY, FAILED, EXPIRED, DELETED),
+}
+#: Every notification type (``upload.created`` ... ``attached_media.deleted``).
+NOTIFICATION_TYPES: Final[tuple[str, ...]] = tuple(
+    f"{prefix}.{status}" for kind, prefix in KINDS.items() for status in KIND_STATUSES[kind]
+)
+
+
+def notification_type(kind: str, status: str) -> str:
+    """The notification of an upload of ``kind`` reaching ``status`` (``upload.ready``, ...)."""
+    return f"{KINDS[kind]}.{status}"
+
 
 # VOD's video ``Status`` values (GetVideoInfo / SearchMedia), mapped to ours. ``Uploading`` means
 # VOD issued credentials and waits for the file, which is our ``created``.
@@ -121,13 +152,13 @@ def allowed_from(to: str) -> frozenset[str]:
 
 
 def can_move(frm: str, to: str) -> bool:
-    """Whether an upload in ``frm`` may move to ``to`` (never to itself, never backwards)."""
+    """Whether an upload in ``frm`` may move to ``to`` (never to itself; backwards only as above)."""
     _check(frm)
     return frm in allowed_from(to)
 
 
 def rank(status: str) -> int:
-    """Progress rank: every allowed move goes to a strictly higher rank."""
+    """Progress rank: every allowed move but ``uploaded → created`` goes to a strictly higher rank."""
     _check(status)
     return _RANK[status]
 

@@ -9,6 +9,7 @@ cursor all call these, so one rule is written once and holds on every path. A br
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -22,10 +23,12 @@ __all__ = [
     "INT64_MAX",
     "MAX_DEPTH",
     "Invalid",
+    "bad_text",
     "check_id",
     "check_text",
     "check_url",
     "find_emoji",
+    "loads_json",
     "loose_float",
     "loose_int",
     "loose_time",
@@ -218,16 +221,24 @@ def loose_time(value: Any) -> datetime | None:
 
 
 def loose_int(value: Any) -> int | None:
-    """An integer from VOD's answers (numbers may arrive as strings); ``None`` for garbage."""
+    """An integer from VOD's answers (numbers may arrive as strings); ``None`` for garbage and for
+    anything outside the signed 64-bit range the stores hold."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
-        return value
-    try:
-        number = float(value.strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(number) if number == number and abs(number) != float("inf") else None
+        number: int | float = value
+    else:
+        try:
+            text = value.strip() if isinstance(value, str) else value
+            if isinstance(text, str) and (len(text) > 40 or not text.isascii()):
+                return None  # int() would take other scripts' digits, and long strings cost
+            number = float(text)
+        except (TypeError, ValueError):
+            return None
+        if number != number or abs(number) == float("inf"):
+            return None
+    result = int(number)
+    return result if -INT64_MAX - 1 <= result <= INT64_MAX else None
 
 
 def loose_float(value: Any) -> float | None:
@@ -235,8 +246,10 @@ def loose_float(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     try:
+        if isinstance(value, str) and (len(value) > 40 or not value.isascii()):
+            return None
         number = float(value.strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return number if number == number and abs(number) != float("inf") else None
 
@@ -259,3 +272,70 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
             return True
         pending.extend((child, depth + 1) for child in children)
     return False
+
+
+def bad_text(value: Any) -> tuple[str, str | None] | None:
+    """Why a parsed JSON document cannot be stored or sent on as text, and under which top-level
+    key (``None`` for the document itself), or ``None`` when it can.
+
+    Every string (keys too) must be encodable as UTF-8 (no lone surrogate: ``"\ud800"`` is valid
+    JSON but not text) and hold no NUL (PostgreSQL's ``text`` and ``jsonb`` refuse it). One
+    iterative walk, for whatever arrives from outside, before any other rule looks at it.
+    """
+    top = value.items() if isinstance(value, dict) else [(None, value)]
+    for key, child in top:
+        if key is not None:
+            problem = _text_problem(key)
+            if problem is not None:
+                return problem, None
+        pending: list[Any] = [child]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, str):
+                strings: Any = (item,)
+            elif isinstance(item, dict):
+                strings = item.keys()
+                pending.extend(item.values())
+            elif isinstance(item, list):
+                pending.extend(item)
+                continue
+            else:
+                continue
+            for text in strings:
+                problem = _text_problem(text) if isinstance(text, str) else None
+                if problem is not None:
+                    return problem, key
+    return None
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "a NUL character"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text that is not valid Unicode"
+    return None
+
+
+def loads_json(text: str | bytes, *, what: str) -> Any:
+    """Parse JSON that arrived inside a string field (``UserData``, ``Extend``, a cursor, a queue
+    message) with the rules of a whole body: no ``NaN``, bounded nesting, storable text.
+
+    Raises :class:`Invalid` (``InvalidParameter``) naming ``what``; never ``RecursionError``.
+    """
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise Invalid("InvalidParameter", f"{what} is not valid JSON.") from None
+    if too_deep(value):
+        raise Invalid("InvalidParameter", f"{what} is nested too deeply.")
+    found = bad_text(value)
+    if found is not None:
+        raise Invalid("InvalidParameter", f"{what} holds {found[0]}.")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

@@ -262,10 +262,15 @@ class VodClient:
         _check_ids("VideoId", [video_id], limit=1)
         return self._call("RefreshUploadVideo", {"VideoId": video_id}, vod_models.UploadCredentials)
 
-    def get_video_info(self, video_id: str) -> vod_models.Video:
-        """GetVideoInfo; raises :class:`errors.NotFound` when VOD has no such video."""
+    def get_video_info(self, video_id: str, *, deadline_seconds: float | None = None) -> vod_models.Video:
+        """GetVideoInfo; raises :class:`errors.NotFound` when VOD has no such video.
+
+        ``deadline_seconds`` (default ``VOD_DEADLINE_SECONDS``) bounds the call, retries included.
+        """
         _check_ids("VideoId", [video_id], limit=1)
-        return self._call("GetVideoInfo", {"VideoId": video_id}, vod_models.GetVideoInfoResponse).Video
+        params = {"VideoId": video_id}
+        state = self._state(deadline_seconds)
+        return self._call("GetVideoInfo", params, vod_models.GetVideoInfoResponse, state=state).Video
 
     def get_video_infos(self, video_ids: Sequence[str]) -> vod_models.GetVideoInfosResponse:
         """GetVideoInfos for at most 20 ids; missing ids are listed in ``NonExistVideoIds``."""
@@ -276,11 +281,16 @@ class VodClient:
             "GetVideoInfos", {"VideoIds": ",".join(video_ids)}, vod_models.GetVideoInfosResponse
         )
 
-    def get_mezzanine_info(self, video_id: str) -> vod_models.Mezzanine:
+    def get_mezzanine_info(
+        self, video_id: str, *, deadline_seconds: float | None = None
+    ) -> vod_models.Mezzanine:
         """GetMezzanineInfo (the source file); ``Status`` ``Normal`` means the upload finished."""
         _check_ids("VideoId", [video_id], limit=1)
         params = {"VideoId": video_id, "OutputType": "oss"}
-        return self._call("GetMezzanineInfo", params, vod_models.GetMezzanineInfoResponse).Mezzanine
+        state = self._state(deadline_seconds)
+        return self._call(
+            "GetMezzanineInfo", params, vod_models.GetMezzanineInfoResponse, state=state
+        ).Mezzanine
 
     def delete_videos(
         self,
@@ -303,9 +313,9 @@ class VodClient:
         else:
             _check_ids("ReferenceIds", reference_ids)
             params = {"ReferenceIds": ",".join(reference_ids)}
-        budget = self.settings.vod_deadline_seconds if deadline_seconds is None else deadline_seconds
-        state = _CallState(deadline=self._clock() + budget)
-        answer = self._call("DeleteVideo", params, vod_models.DeleteVideoResponse, state=state)
+        answer = self._call(
+            "DeleteVideo", params, vod_models.DeleteVideoResponse, state=self._state(deadline_seconds)
+        )
         if not answer.RequestId:
             raise errors.UpstreamError("VOD answered DeleteVideo without a RequestId.")
         return answer.RequestId
@@ -322,6 +332,13 @@ class VodClient:
         if scroll_token:
             params["ScrollToken"] = scroll_token
         return self._call("SearchMedia", params, vod_models.SearchMediaResponse)
+
+    def _state(self, deadline_seconds: float | None) -> _CallState:
+        """A call's state with its deadline: ``deadline_seconds``, at most ``VOD_DEADLINE_SECONDS``."""
+        budget = self.settings.vod_deadline_seconds
+        if deadline_seconds is not None:
+            budget = min(budget, deadline_seconds)
+        return _CallState(deadline=self._clock() + budget)
 
     def monotonic(self) -> float:
         """The client's monotonic clock, on which its deadlines are measured (injectable)."""

@@ -33,7 +33,7 @@ import psycopg
 
 ENV_URL = "VODFC_TEST_DATABASE_URL"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
-TABLES = ("uploads", "event_dedupe", "orphan_events")
+TABLES = ("uploads", "event_inbox", "webhook_outbox", "webhook_endpoints")
 
 
 @dataclass

@@ -20,9 +20,15 @@ def handler(event: bytes | str | dict[str, Any] | None, context: Any) -> str:
     from shared.services.deps import get_deps
 
     settings = get_settings()
+    options = _payload(event)
     with invocation(FUNCTION, context, settings, route="timer") as inv:
         try:
-            summary = run_cleanup(get_deps(context), dry_run=_dry_run(event))
+            summary = run_cleanup(
+                get_deps(context),
+                dry_run=_flag(options, "dryRun"),
+                budget_seconds=_seconds(options, "budgetSeconds"),
+                prune=_flag(options, "prune") is not False,
+            )
         except Exception as exc:
             # A timer has no caller to answer: the failure is logged, the next run does the rest.
             inv.fail(exc)
@@ -31,13 +37,25 @@ def handler(event: bytes | str | dict[str, Any] | None, context: Any) -> str:
     return json.dumps(summary.to_dict(), separators=(",", ":"))
 
 
-def _dry_run(event: bytes | str | dict[str, Any] | None) -> bool | None:
-    """The timer payload's ``dryRun`` (the payload is a string that may hold JSON), if it is a bool."""
+def _payload(event: bytes | str | dict[str, Any] | None) -> dict[str, Any]:
+    """The timer's ``payload`` (a string that may hold JSON): ``dryRun``, ``budgetSeconds``,
+    ``prune``; anything unusable means no overrides."""
     try:
         data = json.loads(event) if isinstance(event, (bytes, str)) else (event or {})
         payload = data.get("payload") if isinstance(data, dict) else None
         parsed = json.loads(payload) if isinstance(payload, str) and payload.strip() else {}
     except (ValueError, RecursionError):
-        return None
-    value = parsed.get("dryRun") if isinstance(parsed, dict) else None
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _flag(options: dict[str, Any], name: str) -> bool | None:
+    value = options.get(name)
     return value if isinstance(value, bool) else None
+
+
+def _seconds(options: dict[str, Any], name: str) -> float | None:
+    value = options.get(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 600:
+        return float(value)
+    return None

@@ -1,7 +1,9 @@
-"""FC handler: VOD event notifications (HTTP trigger, ``POST /callbacks/vod``)."""
+"""FC handler: VOD event notifications, as HTTP callbacks (``POST /callbacks/vod``) or as MNS queue
+messages (the queue trigger); the event's shape tells which."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from shared.http import Router, json_response, serve
@@ -33,6 +35,47 @@ def _routes() -> Router:
     return _router
 
 
+class DeliverAgain(Exception):
+    """Raised to fail a queue-trigger invocation, so that the trigger delivers its batch again."""
+
+
+def _queue(event: Any, context: Any) -> str:
+    from shared.invocation import invocation
+    from shared.services.callbacks import Budget, handle_queue
+    from shared.services.deps import get_deps
+    from shared.triggers import parse_queue_event
+
+    settings = get_settings()
+    retry: str | None = None
+    with invocation(FUNCTION, context, settings, route="mns") as inv:
+        try:
+            messages = parse_queue_event(event)
+            inv.annotate(messages=len(messages))
+            counts = handle_queue(get_deps(context), messages, budget=Budget(settings.queue_budget_seconds))
+            inv.annotate(**counts)
+        except Exception as exc:
+            error = inv.fail(exc)
+            counts = {}
+            if error.status >= 500:
+                retry = error.message
+    if retry is not None:
+        # Not chained: the trigger's log shows this message and our frames only.
+        raise DeliverAgain(retry) from None
+    return json.dumps(counts, separators=(",", ":"))
+
+
 def handler(*args: Any) -> Any:
-    """FC entry point: ``handler(environ, start_response)`` or ``handler(event, context)``."""
+    """FC entry point: ``handler(environ, start_response)`` (FC 2.0 HTTP) or ``handler(event, context)``
+    (FC 3.0 HTTP, or the MNS queue trigger)."""
+    if len(args) == 2 and isinstance(args[0], (bytes, bytearray, str)):
+        from shared.triggers import is_queue_event
+
+        try:
+            event = json.loads(args[0])
+        except (ValueError, RecursionError):
+            event = None
+        if is_queue_event(event):
+            return _queue(event, args[1])
+        if event is not None:
+            args = (event, args[1])
     return serve(args, _routes(), settings=get_settings(), function_name=FUNCTION)

@@ -1,55 +1,139 @@
-"""VOD event notifications: verify, validate, and apply to the upload record idempotently.
+"""VOD event notifications: verify, record, decide by VOD's word, apply exactly once.
 
-VOD's callback signature covers the URL, the timestamp and the key, not the body. So:
-- the signature and its timestamp window are checked first (shared.signing);
-- our owner binding inside ``Extend`` (an HMAC over upload id and owner) must match the record;
-- an event that would make an upload ``ready`` or ``failed`` is confirmed with VOD
-  (GetVideoInfo) before it is applied (``CALLBACK_CONFIRM_WITH_VOD``), and VOD's own answer
-  decides the status.
-Events carry no id, so the dedupe key is derived from their content; a replay changes nothing.
+Every event takes the same path, whether it came as an HTTP callback or as an MNS queue message:
+
+1. **Verify and parse.** HTTP: ``X-VOD-SIGNATURE`` over the configured URL and the timestamp
+   window (``shared.signing.verify_callback``); MNS: the queue is private to the account. A
+   signed event that cannot be parsed is acknowledged as ``invalid`` (VOD would only resend it).
+2. **Record** it in the store's inbox before anything acts on it: one statement that claims the
+   event's dedupe key (a redelivery finds the first row) and reads the upload.
+3. **Decide what it proves.** VOD's signature does not cover the body, so the body only says what
+   to check: the owner binding inside ``Extend`` must match the record; a final status (``ready``,
+   ``failed``, ``deleted``) and a finished upload (``uploaded``: a "No Transcoding" video may
+   already be ``ready``) are confirmed with VOD, whose answer decides the status and supplies the
+   fields; an oversized source is deleted whatever the upload's status (the credential outlives
+   ``ready``). Fields from an unconfirmed body are never written over what the record has.
+4. **Apply** it (one statement that also finishes the event and writes the notification), or
+   **keep it pending** when VOD cannot answer in time: the event is safe in the inbox, and the
+   ``cleanup`` timer finishes it (:func:`finish_pending_events`), within minutes.
+
+Everything VOD is asked happens within the caller's :class:`Budget` (``CALLBACK_BUDGET_SECONDS``
+for an HTTP callback, which VOD gives 5 s to answer), never beyond it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared import errors
+from shared import errors, states
 from shared.events import GenericEvent, TranscodeComplete, parse_event
 from shared.signing import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_keys, verify_binding, verify_callback
-from shared.states import allowed_from, can_move, status_from_vod
 
 if TYPE_CHECKING:
     from shared.events import VodEvent
     from shared.services.deps import Deps
-    from shared.store import Upload
+    from shared.store import InboxEvent, Upload
 
-__all__ = ["handle_callback", "target_status"]
+__all__ = [
+    "Budget",
+    "finish_pending_events",
+    "handle_callback",
+    "handle_queue",
+    "target_status",
+]
 
 log = logging.getLogger("vodfc.callbacks")
 
-_FINAL = frozenset({"ready", "failed"})
-# Statuses an event may claim only once VOD confirms them (the body is not signed).
-_CONFIRMED = _FINAL | {"deleted"}
 _UPLOAD_EVENTS = frozenset({"FileUploadComplete", "VideoUploadComplete"})
+# Events that end their media's processing (VideoUploadComplete: the "No Transcoding" group's).
+_FINAL_EVENTS = frozenset(
+    {"VideoUploadComplete", "TranscodeComplete", "ImageUploadComplete", "AttachedMediaUploadComplete"}
+)
+# The media kind each event is about (events not listed apply to any kind: informational).
+_EVENT_KINDS: Mapping[str, str] = {
+    "FileUploadComplete": "video",
+    "VideoUploadComplete": "video",
+    "StreamTranscodeComplete": "video",
+    "TranscodeComplete": "video",
+    "ImageUploadComplete": "image",
+    "AttachedMediaUploadComplete": "attached",
+}
+# Statuses an event may claim only once VOD confirms them (the body is not signed).
+_CONFIRMED = frozenset({states.UPLOADED, states.READY, states.FAILED, states.DELETED})
+_LEASE_SECONDS = 60.0  # how long one worker holds an event it is processing
+_MIN_VOD_SECONDS = 0.3  # less budget than this left: VOD is not asked, the event waits
+# When an event VOD could not confirm yet is due again, by attempt (then it is left to cleanup's
+# reconciliation of the upload: the event is finished as "unconfirmed").
+_RETRY_DELAYS = (30.0, 60.0, 120.0, 300.0, 900.0, 1800.0)
+_GONE = "MediaNotFound: VOD no longer has this media"
+
+
+@dataclass
+class Budget:
+    """The time an invocation may spend on VOD for its events (monotonic seconds)."""
+
+    seconds: float
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(default=-1.0)
+
+    def __post_init__(self) -> None:
+        if self.started < 0:
+            self.started = self.clock()
+
+    def remaining(self) -> float:
+        """Seconds left (never negative)."""
+        return max(0.0, self.seconds - (self.clock() - self.started))
+
+    def for_vod(self) -> float:
+        """The deadline of the next VOD call; :class:`_Later` when too little is left for one."""
+        left = self.remaining()
+        if left < _MIN_VOD_SECONDS:
+            raise _Later("out of time for VOD", delay=0.0)
+        return left
+
+
+class _Later(Exception):
+    """The event cannot be settled now: keep it pending, due again after ``delay`` seconds."""
+
+    def __init__(self, reason: str, *, delay: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one event does to its upload: ``apply_event``'s arguments, or a result to finish with."""
+
+    to: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    finish: str | None = None
 
 
 def target_status(event: VodEvent) -> str | None:
-    """The status an event claims for its upload, or None when it only gets recorded."""
-    kind = event.EventType
-    ok = event.succeeded
+    """The status an event claims for its upload, or None when it is only informational."""
+    kind, ok = event.EventType, event.succeeded
     if kind == "FileUploadComplete":
-        return "uploaded" if ok else "failed"
-    if kind == "VideoUploadComplete":
-        # "No Transcoding" template group: this replaces TranscodeComplete.
-        return "ready" if ok else "failed"
+        return states.UPLOADED if ok else states.FAILED
+    if kind in (
+        "VideoUploadComplete",
+        "TranscodeComplete",
+        "ImageUploadComplete",
+        "AttachedMediaUploadComplete",
+    ):
+        # VideoUploadComplete: the "No Transcoding" template group's last event.
+        return states.READY if ok else states.FAILED
     if kind == "StreamTranscodeComplete":
-        return "processing"
-    if kind == "TranscodeComplete":
-        return "ready" if ok else "failed"
+        return states.PROCESSING
     if kind == "DeleteMediaComplete":
-        return "deleted" if ok else None
+        # Only a deletion of everything removes the upload (mezzanine or stream: part of it).
+        delete_type = (_declared(event, "DeleteType") or "all").lower()
+        return states.DELETED if ok and delete_type == "all" else None
     return None
 
 
@@ -58,19 +142,24 @@ def _declared(event: VodEvent, name: str) -> Any:
     return getattr(event, name) if name in type(event).model_fields else None
 
 
-def _fields(event: VodEvent) -> dict[str, Any]:
+def _body_fields(event: VodEvent) -> dict[str, Any]:
+    """What an event's (unsigned) body says about its upload: written only when nothing better is
+    known (confirmation off, or an informational event filling what the record does not have)."""
     fields: dict[str, Any] = {}
     duration = event.duration if isinstance(event, TranscodeComplete) else _declared(event, "Duration")
     if duration is not None:
         fields["duration"] = float(duration)
     size = _declared(event, "Size")
-    if size is not None and event.EventType in _UPLOAD_EVENTS:
+    if size is not None and event.EventType in _UPLOAD_EVENTS | {"VideoAnalysisComplete"}:
         fields["size"] = int(size)
     if not event.succeeded:
-        message = _declared(event, "ErrorMessage") or _declared(event, "ErrorCode")
-        if isinstance(message, str) and message:
-            fields["error"] = message[:512]
+        fields.update(_error_field(event))
     return fields
+
+
+def _error_field(event: VodEvent) -> dict[str, Any]:
+    message = _declared(event, "ErrorMessage") or _declared(event, "ErrorCode")
+    return {"error": message[:512]} if isinstance(message, str) and message else {}
 
 
 def _check_binding(deps: Deps, event: VodEvent, upload: Upload) -> None:
@@ -86,49 +175,181 @@ def _check_binding(deps: Deps, event: VodEvent, upload: Upload) -> None:
         )
 
 
-def _confirm(deps: Deps, video_id: str, claimed: str, fields: dict[str, Any]) -> str | None:
-    """Ask VOD for the media's real status; VOD's answer decides what is applied."""
+def _retry_delay(attempts: int) -> float:
+    return _RETRY_DELAYS[min(attempts, len(_RETRY_DELAYS) - 1)]
+
+
+def _vod_status(deps: Deps, upload: Upload, budget: Budget, attempts: int) -> tuple[str, dict[str, Any]]:
+    """VOD's word on the upload: our status for it (``deleted`` when VOD no longer has it) and the
+    fields VOD reports. :class:`_Later` when VOD cannot answer now or its status is not known."""
+    assert upload.video_id is not None
     try:
-        video = deps.vod.get_video_info(video_id)
+        video = deps.vod.get_video_info(upload.video_id, deadline_seconds=budget.for_vod())
     except errors.NotFound:
-        return "deleted"
-    actual = status_from_vod(video.Status or "")
+        return states.DELETED, {"error": _GONE}
+    except errors.VodError as exc:
+        raise _Later(f"VOD could not confirm the event ({exc.code})", delay=_retry_delay(attempts)) from exc
+    actual = states.status_from_vod(video.Status)
+    if actual is None:
+        raise _Later(
+            f"VOD reports an unknown status {str(video.Status)[:32]!r}", delay=_retry_delay(attempts)
+        )
+    fields: dict[str, Any] = {}
     if video.Duration is not None:
         fields["duration"] = float(video.Duration)
     if video.Size is not None:
         fields["size"] = int(video.Size)
-    if actual != claimed:
-        log.warning(
-            "callback not confirmed by VOD",
-            extra={"video_id": video_id, "claimed": claimed, "vod_status": video.Status},
-        )
-    return actual
+    if video.Status and video.Status.lower() == "blocked":
+        fields["error"] = "Blocked: the video did not pass review"
+    return actual, fields
 
 
-def _oversized(deps: Deps, event: VodEvent, video_id: str, fields: dict[str, Any]) -> int | None:
-    """The stored file's real size when it breaks ``MAX_FILE_SIZE``, else None.
-
-    A client declares FileSize but uploads with its own credential, so only VOD knows what
-    arrived. The event's Size (an unsigned body) only triggers the check; VOD's mezzanine record
-    decides, and its size is the one recorded.
-    """
+def _too_large(deps: Deps, event: VodEvent, upload: Upload, budget: Budget, attempts: int) -> int | None:
+    """The stored source's real size when an upload event claims more than ``MAX_FILE_SIZE`` and VOD
+    agrees (the event's Size only triggers the check; GetMezzanineInfo decides), else None."""
     claimed = _declared(event, "Size")
-    limit = deps.settings.max_file_size
-    if event.EventType not in _UPLOAD_EVENTS or claimed is None or int(claimed) <= limit:
+    if (
+        event.EventType not in _UPLOAD_EVENTS
+        or claimed is None
+        or int(claimed) <= deps.settings.max_file_size
+    ):
         return None
+    assert upload.video_id is not None
     try:
-        real = deps.vod.get_mezzanine_info(video_id).Size
+        real = deps.vod.get_mezzanine_info(upload.video_id, deadline_seconds=budget.for_vod()).Size
     except errors.NotFound:
         return None
-    if real is None:
-        fields.pop("size", None)
-        return None
-    fields["size"] = int(real)
-    return int(real) if int(real) > limit else None
+    except errors.VodError as exc:
+        raise _Later(f"VOD could not check the size ({exc.code})", delay=_retry_delay(attempts)) from exc
+    return real if real is not None and real > deps.settings.max_file_size else None
+
+
+def _delete_oversized(deps: Deps, upload: Upload, size: int, budget: Budget, attempts: int) -> _Plan:
+    """Delete the oversized media at VOD; the record fails (or, already final, is deleted)."""
+    assert upload.video_id is not None
+    try:
+        deps.vod.delete_videos([upload.video_id], deadline_seconds=budget.for_vod())
+    except errors.NotFound:
+        pass
+    except errors.VodError as exc:
+        raise _Later(
+            f"VOD could not delete an oversized source ({exc.code})", delay=_retry_delay(attempts)
+        ) from exc
+    log.warning("oversized upload deleted", extra={"video_id": upload.video_id, "size": size})
+    error = f"FileTooLarge: {size} bytes exceeds the maximum of {deps.settings.max_file_size}"
+    to = states.FAILED if states.can_move(upload.status, states.FAILED) else states.DELETED
+    return _Plan(to=to, fields={"error": error})
+
+
+def _plan(deps: Deps, event: VodEvent, upload: Upload | None, budget: Budget, attempts: int) -> _Plan:
+    """What the event proves about its upload (see the module docstring)."""
+    if upload is None:
+        return _Plan()  # apply_event finishes it as an orphan
+    _check_binding(deps, event, upload)
+    if _EVENT_KINDS.get(event.EventType, upload.kind) != upload.kind:
+        return _Plan(finish="ignored")  # e.g. an ImageUploadComplete naming a video
+    if states.is_terminal(upload.status):
+        return _Plan(finish="stale")
+    too_large = _too_large(deps, event, upload, budget, attempts)
+    if too_large is not None:
+        return _delete_oversized(deps, upload, too_large, budget, attempts)
+    claimed = target_status(event)
+    if claimed is None:
+        return _Plan(fields=_body_fields(event))  # informational: fills only what is missing
+    if not states.can_move(upload.status, claimed):
+        return _Plan(to=claimed)  # late or repeated: stale, changes nothing
+    confirm = deps.settings.callback_confirm_with_vod and upload.kind == "video"
+    if not confirm or claimed not in _CONFIRMED:
+        # Unconfirmed (``processing``, or confirmation off): the move, and the body's fields only
+        # when nothing will confirm them.
+        return _Plan(
+            to=claimed, fields={} if deps.settings.callback_confirm_with_vod else _body_fields(event)
+        )
+    actual, fields = _vod_status(deps, upload, budget, attempts)
+    if actual == states.READY and fields.get("size", 0) > deps.settings.max_file_size:
+        return _delete_oversized(deps, upload, int(fields["size"]), budget, attempts)
+    if actual == states.FAILED and claimed == states.FAILED:
+        fields.update(_error_field(event))
+    if actual == claimed or (actual != states.CREATED and states.rank(actual) > states.rank(claimed)):
+        # Confirmed, or VOD is further along (a "No Transcoding" video is ready at upload).
+        return _Plan(to=actual, fields=fields) if states.can_move(upload.status, actual) else _Plan(to=actual)
+    # VOD is behind the event: move as far as VOD confirms, and ask again later.
+    if actual != states.CREATED and states.can_move(upload.status, actual):
+        deps.store.transition(upload.video_id or "", to=actual, now=deps.clock(), fields=fields)
+    if attempts + 1 >= len(_RETRY_DELAYS):
+        log.warning(
+            "event never confirmed by VOD",
+            extra={"video_id": upload.video_id, "claimed": claimed, "vod_status": actual},
+        )
+        return _Plan(finish="unconfirmed")
+    raise _Later(f"VOD reports {actual}, the event claims {claimed}", delay=_retry_delay(attempts))
+
+
+def _settle(deps: Deps, event: VodEvent, entry: InboxEvent, upload: Upload | None, budget: Budget) -> str:
+    """Decide and apply (or finish, or defer) one recorded event the caller holds; its result."""
+    try:
+        plan = _plan(deps, event, upload, budget, entry.attempts)
+    except _Later as later:
+        now = deps.clock()
+        deps.store.defer_event(
+            entry.event_id, next_attempt_at=now + timedelta(seconds=later.delay), error=later.reason, now=now
+        )
+        log.info("event kept for later", extra={"event_type": event.EventType, "reason": later.reason})
+        return "pending"
+    except errors.InvalidSignature:
+        deps.store.finish_event(entry.event_id, result="refused", now=deps.clock())
+        raise
+    if plan.finish is not None:
+        deps.store.finish_event(entry.event_id, result=plan.finish, now=deps.clock())
+        return plan.finish
+    result = deps.store.apply_event(
+        entry.event_id,
+        video_id=event.media_id or "",
+        event_type=event.EventType,
+        event_time=event.event_time,
+        to=plan.to,
+        fields=plan.fields,
+        now=deps.clock(),
+    )
+    return result.value
+
+
+def _process(
+    deps: Deps, raw: bytes, *, source: str, message_id: str | None, budget: Budget
+) -> dict[str, Any]:
+    """Parse, record and settle one event body; the answer's fields (``Result`` and what it names)."""
+    try:
+        event = parse_event(raw)
+    except (errors.MalformedBody, errors.InvalidParameter) as exc:
+        # Verified, but unusable: VOD would only send it again. Acknowledge and log it.
+        log.warning("invalid event acknowledged", extra={"reason": exc.message, "source": source})
+        return {"Result": "invalid"}
+    media_id = event.media_id
+    if isinstance(event, GenericEvent) or not media_id:
+        log.debug("event acknowledged without effect", extra={"event_type": event.EventType})
+        return {"Result": "ignored", "EventType": event.EventType}
+    entry, owned, upload = deps.store.record_event(
+        dedupe_key=event.dedupe_key(),
+        media_id=media_id,
+        event_type=event.EventType,
+        event_time=event.event_time,
+        source=source,
+        message_id=message_id,
+        body=raw.decode("utf-8-sig"),
+        now=deps.clock(),
+        lease_seconds=_LEASE_SECONDS,
+    )
+    answer: dict[str, Any] = {"EventType": event.EventType, "VideoId": media_id}
+    if not owned:
+        answer["Result"] = "duplicate" if entry.state == "done" else "pending"
+        return answer
+    answer["Result"] = _settle(deps, event, entry, upload, budget)
+    return answer
 
 
 def handle_callback(deps: Deps, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
-    """POST /callbacks/vod: the answer VOD gets (always 200 once the signature is good)."""
+    """POST /callbacks/vod: the answer VOD gets (200 once the signature is good and the event is
+    recorded; 503 when it cannot be recorded, so that VOD sends it again)."""
     settings = deps.settings
     if not settings.callback_url or not settings.callback_keys:
         raise errors.ServiceUnavailable(
@@ -142,53 +363,77 @@ def handle_callback(deps: Deps, headers: Mapping[str, str], body: bytes) -> dict
         now=deps.clock().timestamp(),
         max_skew_seconds=settings.callback_max_skew_seconds,
     )
-    event = parse_event(body)
-    if isinstance(event, GenericEvent):
-        log.debug("unknown event type acknowledged", extra={"event_type": event.EventType})
-        return {"Result": "ignored", "EventType": event.EventType}
-    video_id = event.media_id
-    if not video_id:
-        return {"Result": "ignored", "EventType": event.EventType}
+    return _process(
+        deps, body, source="http", message_id=None, budget=Budget(settings.callback_budget_seconds)
+    )
 
-    to = target_status(event)
-    fields = _fields(event)
-    dedupe_key = event.dedupe_key()
-    upload = deps.store.get_by_video_id(video_id)
-    if upload is not None:
-        _check_binding(deps, event, upload)
-        too_big = _oversized(deps, event, video_id, fields) if can_move(upload.status, "failed") else None
-        if too_big is not None:
-            # Over the operator's limit: the media goes (no storage bill for it), the record fails.
-            deps.vod.delete_videos([video_id])
-            to = "failed"
-            fields["error"] = (
-                f"FileTooLarge: {too_big} bytes exceeds the maximum of {deps.settings.max_file_size}"
-            )
-            log.warning("oversized upload deleted", extra={"video_id": video_id, "size": too_big})
-        elif to in _CONFIRMED and settings.callback_confirm_with_vod and can_move(upload.status, to):
-            # VOD may say "not finished yet": then we move only as far as VOD confirms.
-            confirmed = _confirm(deps, video_id, to, fields)
-            if confirmed != to:
-                # What is applied is VOD's status, not the event's: record it under a key of its
-                # own, so that this event's redelivery, once VOD's API has caught up with its own
-                # callback, is applied instead of being dropped as a duplicate.
-                dedupe_key = f"{dedupe_key}|vod={confirmed or 'unknown'}"
-            to = confirmed
-    result = deps.store.apply_event(
-        video_id,
-        dedupe_key=dedupe_key,
-        event_type=event.EventType,
-        event_time=event.event_time,
-        to=to,
-        # No status change (informational events): record it on any upload (store default).
-        allowed_from=allowed_from(to) if to else None,
-        fields=fields,
-        payload=event.model_dump(mode="json"),
-        now=deps.clock(),
-    )
-    # The handler puts EventType and Result on the invocation's one INFO line.
-    log.debug(
-        "callback applied",
-        extra={"video_id": video_id, "event_type": event.EventType, "result": str(result.value)},
-    )
-    return {"Result": result.value, "EventType": event.EventType, "VideoId": video_id}
+
+def handle_queue(deps: Deps, messages: list[Any], *, budget: Budget) -> dict[str, Any]:
+    """One MNS queue-trigger invocation (``shared.triggers.QueueMessage`` items): every message on
+    its own, so one bad message never blocks the others.
+
+    Returns the counts of each result. Raises :class:`errors.ServiceUnavailable` (after every
+    message had its turn) when any message could not be settled now — the store was down, or VOD
+    could not confirm it — so that the trigger delivers the batch again; settled messages are
+    then duplicates, which change nothing.
+    """
+    counts: dict[str, int] = {}
+    retry: list[str] = []
+    for message in messages:
+        if message.body is None:
+            log.warning("unusable queue message acknowledged", extra={"reason": message.problem})
+            result = "invalid"
+        else:
+            try:
+                result = _process(
+                    deps, message.body, source="mns", message_id=message.message_id, budget=budget
+                )["Result"]
+            except errors.InvalidSignature as exc:
+                log.warning(
+                    "queue message refused", extra={"code": exc.code, "message_id": message.message_id}
+                )
+                result = "refused"
+            except (errors.StoreUnavailable, errors.VodError) as exc:
+                log.warning(
+                    "queue message not recorded", extra={"code": exc.code, "message_id": message.message_id}
+                )
+                result = "failed"
+        counts[result] = counts.get(result, 0) + 1
+        if result in ("pending", "failed"):
+            retry.append(message.message_id or "?")
+    if retry:
+        raise errors.ServiceUnavailable(
+            f"{len(retry)} of {len(messages)} queue messages must be delivered again.", code="RetryMessages"
+        )
+    return counts
+
+
+def finish_pending_events(deps: Deps, budget: Budget, *, limit: int) -> dict[str, int]:
+    """Cleanup: settle the inbox's pending events that are due, oldest first, within ``budget``.
+
+    The same code path as a fresh event; concurrent runs never take the same event (leases).
+    Returns the counts of each result.
+    """
+    counts: dict[str, int] = {}
+    done = 0
+    while done < limit and budget.remaining() >= _MIN_VOD_SECONDS:
+        batch = deps.store.claim_events(
+            limit=min(20, limit - done), lease_seconds=_LEASE_SECONDS, now=deps.clock()
+        )
+        if not batch:
+            break
+        for entry in batch:
+            done += 1
+            try:
+                event = parse_event(entry.body.encode("utf-8"))
+            except (errors.MalformedBody, errors.InvalidParameter):
+                deps.store.finish_event(entry.event_id, result="invalid", now=deps.clock())
+                result = "invalid"
+            else:
+                upload = deps.store.get_by_video_id(entry.media_id or "")
+                try:
+                    result = _settle(deps, event, entry, upload, budget)
+                except errors.InvalidSignature:
+                    result = "refused"
+            counts[result] = counts.get(result, 0) + 1
+    return counts

@@ -1,21 +1,26 @@
-"""Scheduled cleanup: expire abandoned uploads, reconcile lost callbacks, prune bookkeeping.
+"""Scheduled cleanup: finish pending events, reconcile with VOD, expire abandoned uploads, prune.
 
-An upload is abandoned when its credential was issued, nothing arrived, and it is older than
-``STALE_UPLOAD_SECONDS`` (default: the 3,000 s credential life plus an hour). VOD sends no event
-for an abandoned upload (uploads are resumable), so we ask: GetVideoInfos in batches of 20, then
-DeleteVideo in batches of 20 for the ones still ``Uploading``/``UploadFail``. Uploads VOD already
-has (a callback was lost) are reconciled instead. Rows claimed by one run are leased, so two
-overlapping runs never handle the same upload; the run stops at its time budget.
+One run does, in this order and within its time budget (``CLEANUP_TIME_BUDGET_SECONDS``, or the
+timer payload's ``budgetSeconds``):
 
-An upload is stuck when it is ``uploaded`` or ``processing`` and has not changed for
-``STUCK_UPLOAD_SECONDS`` (default 24 h): VOD's final callback (TranscodeComplete) was probably
-lost. After the abandoned uploads, within the same budget, stuck uploads are confirmed with the
-same GetVideoInfos (batches of 20) and moved forward to the status VOD reports (``Normal`` →
-``ready``, ``TranscodeFail`` → ``failed``); one VOD no longer has becomes ``deleted`` (with
-``error`` saying so). Nothing is ever sent to DeleteVideo on this path. An upload VOD still
-reports as transcoding keeps its status and ``updated_at`` (we do not fake progress): the lease
-keeps it out of the rest of the run, and every later run checks it again, one GetVideoInfos
-per 20 such uploads per run, until VOD finishes it.
+1. **Pending events.** Events the callback could not settle in VOD's 5 s window (VOD slow or
+   down, not confirmed yet, a crash) wait in the store's inbox; they are settled here by the same
+   code path as a fresh event (``shared.services.callbacks.finish_pending_events``), oldest first.
+2. **Reconciliation.** An upload that reached ``uploaded`` or ``processing`` is due for a check
+   with VOD after minutes (``RECONCILE_SCHEDULE_SECONDS``: 10 min, 30 min, 2 h, then daily by
+   default), whether or not its next event arrives. GetVideoInfos in batches of 20; VOD's status is
+   the truth: ``Normal`` → ``ready``, ``TranscodeFail``/``UploadFail``/``Blocked`` → ``failed``,
+   a source still ``Uploading`` → back to ``created`` (an unconfirmed FileUploadComplete had moved
+   it), missing → ``deleted``, still working → checked again at the next step of the schedule.
+3. **Abandoned uploads.** An upload is abandoned when its credential was issued, nothing arrived,
+   and it is older than ``STALE_UPLOAD_SECONDS`` (default: the 3,000 s credential life plus an
+   hour). VOD sends no event for an abandoned upload (uploads are resumable), so we ask
+   (GetVideoInfos, 20 at a time) and DeleteVideo what is still ``Uploading``/``UploadFail``;
+   uploads VOD already has (their callback was lost) are reconciled instead.
+4. **Bookkeeping.** Old finished events, notifications and idempotency keys are pruned.
+
+Rows claimed by one run are leased, so overlapping runs (the frequent timer beside the sweep)
+never handle the same row.
 """
 
 from __future__ import annotations
@@ -24,12 +29,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared import errors
-from shared.states import DELETED, PROCESSING, UPLOADED, allowed_from, status_from_vod
+from shared import errors, states
+from shared.services.callbacks import Budget, finish_pending_events
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -62,9 +67,42 @@ class CleanupSummary:
     dry_run: bool = False
     vod_calls: int = 0
     out_of_time: bool = False
+    events: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _vod_fields(video: Video) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if video.Duration is not None:
+        fields["duration"] = float(video.Duration)
+    if video.Size is not None:
+        fields["size"] = int(video.Size)
+    if (video.Status or "").lower() == "blocked":
+        fields["error"] = "Blocked: the video did not pass review"
+    return fields
+
+
+def _reconcile(deps: Deps, upload: Upload, video: Video, summary: CleanupSummary, now: datetime) -> bool:
+    """Move the upload to the status VOD reports (the store refuses illegal moves); whether it moved."""
+    actual = states.status_from_vod(video.Status)
+    if actual is None or actual == upload.status or not states.can_move(upload.status, actual):
+        return False
+    fields = _vod_fields(video)
+    if actual == states.READY and fields.get("size", 0) > deps.settings.max_file_size:
+        # Replaced by an oversized source after all: it goes, and the record fails.
+        with contextlib.suppress(errors.NotFound):
+            deps.vod.delete_videos([video.VideoId])
+        summary.vod_calls += 1
+        actual = states.FAILED
+        fields["error"] = (
+            f"FileTooLarge: {fields['size']} bytes exceeds the maximum of {deps.settings.max_file_size}"
+        )
+    if deps.store.transition(video.VideoId, to=actual, now=now, fields=fields):
+        summary.reconciled += 1
+        return True
+    return False
 
 
 def _expire(deps: Deps, uploads: list[Upload], summary: CleanupSummary, gone: list[Upload]) -> None:
@@ -79,7 +117,8 @@ def _expire(deps: Deps, uploads: list[Upload], summary: CleanupSummary, gone: li
     summary.deleted += deps.store.expire_created([*ids, *gone_ids], now=deps.clock())
 
 
-def _handle_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> None:
+def _handle_stale(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> None:
+    """Abandoned uploads: delete at VOD what never arrived, reconcile what did."""
     dry_run = summary.dry_run
     reservations = [u for u in batch if u.video_id is None]
     if reservations and not dry_run:
@@ -91,8 +130,9 @@ def _handle_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> N
         for u in reservations:
             deps.store.discard_reservation(u.upload_id)
             summary.deleted += 1
-
-    by_id = {u.video_id: u for u in batch if u.video_id}
+    by_id = {u.video_id: u for u in batch if u.video_id and u.kind == "video"}
+    for other in (u for u in batch if u.video_id and u.kind != "video"):
+        deps.store.release_claim(other.upload_id)  # images and attached media: see their cleanup
     if not by_id:
         return
     summary.vod_calls += 1
@@ -107,31 +147,14 @@ def _handle_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> N
             continue
         if (video.Status or "") in _ABANDONED_VOD_STATUSES:
             abandoned.append(upload)
-            continue
-        if not dry_run:
-            _reconcile(deps, video, summary, now)
+        elif not dry_run and not _reconcile(deps, upload, video, summary, now):
+            deps.store.release_claim(upload.upload_id)
     if (abandoned or gone) and not dry_run:
         _expire(deps, abandoned, summary, gone)
 
 
-def _reconcile(deps: Deps, video: Video, summary: CleanupSummary, now: datetime) -> None:
-    """Move the upload forward to the status VOD reports (never back: the store checks)."""
-    actual = status_from_vod(video.Status or "")
-    if not actual or not video.VideoId:
-        return
-    fields: dict[str, Any] = {}
-    if video.Duration is not None:
-        fields["duration"] = float(video.Duration)
-    if video.Size is not None:
-        fields["size"] = int(video.Size)
-    if deps.store.transition(
-        video.VideoId, to=actual, allowed_from=allowed_from(actual), now=now, fields=fields
-    ):
-        summary.reconciled += 1
-
-
-def _handle_stuck_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> None:
-    """Confirm stuck uploads with VOD; reconcile, or mark ``deleted`` what VOD no longer has."""
+def _handle_due(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> None:
+    """Uploads due for a check: VOD's status decides; still working → the next check is scheduled."""
     by_id = {u.video_id: u for u in batch if u.video_id}
     if not by_id:
         return
@@ -140,14 +163,17 @@ def _handle_stuck_batch(deps: Deps, batch: list[Upload], summary: CleanupSummary
     if summary.dry_run:
         return
     now = deps.clock()
+    schedule = deps.settings.reconcile_schedule_seconds
     for video in infos.VideoList:
-        if video.VideoId in by_id:
-            _reconcile(deps, video, summary, now)
+        upload = by_id.get(video.VideoId)
+        if upload is not None and not _reconcile(deps, upload, video, summary, now):
+            delay = schedule[min(upload.checks + 1, len(schedule) - 1)]
+            deps.store.schedule_check(upload.upload_id, check_at=now + timedelta(seconds=delay), now=now)
     for video_id in infos.NonExistVideoIds:
         if video_id in by_id and deps.store.transition(
             video_id,
-            to=DELETED,
-            allowed_from={UPLOADED, PROCESSING},
+            to=states.DELETED,
+            allowed_from={states.UPLOADED, states.PROCESSING},
             now=now,
             fields={"error": _GONE_AT_VOD},
         ):
@@ -161,15 +187,14 @@ def _drain(
     claim: Callable[[], list[Upload]],
     handle: Callable[[Deps, list[Upload], CleanupSummary], None],
     counter: str,
-    deadline: float,
-    monotonic: Callable[[], float],
+    budget: Budget,
 ) -> bool:
-    """Claim and handle batches until none are left, the run's cap or its deadline.
+    """Claim and handle batches until none are left, the run's cap or its budget.
 
     Returns False when the store went down (the rest of the run is pointless).
     """
     while summary.scanned + summary.stuck_checked < deps.settings.cleanup_max_uploads_per_run:
-        if monotonic() >= deadline:
+        if budget.remaining() <= 0:
             summary.out_of_time = True
             break
         batch = claim()
@@ -191,20 +216,33 @@ def run_cleanup(
     *,
     dry_run: bool | None = None,
     budget_seconds: float | None = None,
+    prune: bool = True,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> CleanupSummary:
-    """One cleanup run: claim stale, then stuck uploads 20 at a time until none are left or time runs out.
-
-    ``CLEANUP_MAX_UPLOADS_PER_RUN`` caps both kinds together.
-    """
+    """One cleanup run (see the module docstring). ``CLEANUP_MAX_UPLOADS_PER_RUN`` caps the
+    uploads of steps 2 and 3 together, ``CLEANUP_MAX_EVENTS_PER_RUN`` the events of step 1."""
     settings = deps.settings
     summary = CleanupSummary(dry_run=settings.cleanup_dry_run if dry_run is None else dry_run)
-    budget = budget_seconds if budget_seconds is not None else settings.cleanup_time_budget_seconds
-    deadline = monotonic() + budget
-    cutoff = deps.clock() - timedelta(seconds=settings.stale_upload_seconds)
+    seconds = settings.cleanup_time_budget_seconds
+    if budget_seconds is not None:
+        seconds = min(seconds, budget_seconds)
+    budget = Budget(seconds, clock=monotonic)
     # Claims outlive this run's budget, so a dry run or an interrupted run does not see the
     # same rows again before the lease ends, and an overlapping run skips them.
-    lease = int(budget) + 60
+    lease = int(seconds) + 60
+    if not summary.dry_run:
+        try:
+            summary.events = finish_pending_events(deps, budget, limit=settings.cleanup_max_events_per_run)
+        except errors.VodfcError as exc:
+            summary.errors += 1
+            log.warning("pending events not finished", extra={"code": exc.code})
+            if isinstance(exc, errors.StoreUnavailable):
+                return summary
+
+    def claim_due() -> list[Upload]:
+        return deps.store.claim_stuck(limit=BATCH, lease_seconds=lease, now=deps.clock())
+
+    cutoff = deps.clock() - timedelta(seconds=settings.stale_upload_seconds)
     # Never while a (refreshed) credential is alive, nor just after: the client may be mid-upload.
     margin = min(_CREDENTIAL_GRACE_SECONDS, settings.stale_upload_seconds)
 
@@ -218,42 +256,24 @@ def run_cleanup(
             credential_expired_before=now - timedelta(seconds=margin),
         )
 
-    stuck_cutoff = deps.clock() - timedelta(seconds=settings.stuck_upload_seconds)
-
-    def claim_stuck() -> list[Upload]:
-        return deps.store.claim_stuck(
-            updated_before=stuck_cutoff, limit=BATCH, lease_seconds=lease, now=deps.clock()
-        )
-
     healthy = _drain(
-        deps,
-        summary,
-        claim=claim_stale,
-        handle=_handle_batch,
-        counter="scanned",
-        deadline=deadline,
-        monotonic=monotonic,
+        deps, summary, claim=claim_due, handle=_handle_due, counter="stuck_checked", budget=budget
     )
     if healthy and not summary.out_of_time:
-        _drain(
-            deps,
-            summary,
-            claim=claim_stuck,
-            handle=_handle_stuck_batch,
-            counter="stuck_checked",
-            deadline=deadline,
-            monotonic=monotonic,
+        healthy = _drain(
+            deps, summary, claim=claim_stale, handle=_handle_stale, counter="scanned", budget=budget
         )
-    if not summary.out_of_time:
+    if healthy and prune and not summary.out_of_time:
         now = deps.clock()
         try:
             pruned = deps.store.prune(
                 now=now,
-                dedupe_before=now - timedelta(seconds=settings.dedupe_ttl_seconds),
+                events_before=now - timedelta(seconds=settings.dedupe_ttl_seconds),
                 idempotency_before=now - timedelta(seconds=settings.idempotency_ttl_seconds),
                 orphans_before=now - timedelta(seconds=settings.orphan_ttl_seconds),
+                notifications_before=now - timedelta(seconds=settings.dedupe_ttl_seconds),
             )
-            summary.pruned = pruned.dedupe + pruned.idempotency + pruned.orphans
+            summary.pruned = pruned.events + pruned.idempotency + pruned.orphans + pruned.notifications
         except errors.VodfcError:
             summary.errors += 1
     return summary

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from shared import errors
 from shared.api_models import AccelerateConfig, CreateUploadVideoRequest, parse_request
 from shared.signing import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_keys, binding_signature
-from shared.states import PUBLIC_STATUSES, allowed_from
+from shared.states import DELETED, PUBLIC_STATUSES, TERMINAL_STATUSES, allowed_from
 
 if TYPE_CHECKING:
     from shared.services.deps import Deps
@@ -62,6 +62,10 @@ class Policy:
     cate_id: int | None
     extend: dict[str, Any]
     accelerate: AccelerateConfig | None
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _request_hash(body: dict[str, Any]) -> str:
@@ -114,7 +118,7 @@ def apply_policy(req: CreateUploadVideoRequest, settings: Settings) -> Policy:
         raise errors.InvalidParameter(
             "UserData.Extend keys starting with 'vodfc' are reserved.", field="UserData.Extend"
         )
-    extend_size = len(json.dumps(extend, separators=(",", ":"), ensure_ascii=False).encode())
+    extend_size = len(_compact(extend).encode())
     if extend and extend_size > settings.client_extend_max_bytes:
         raise errors.InvalidParameter(
             f"UserData.Extend is {extend_size} bytes; "
@@ -157,7 +161,8 @@ def vod_params(
     extend[EXTEND_UPLOAD_KEY] = upload_id
     extend[EXTEND_SIG_KEY] = binding_signature(binding_keys(settings)[0], upload_id, owner)
     user_data: dict[str, Any] = {"Extend": extend}
-    if settings.callback_url:
+    if settings.callback_url and settings.vod_event_delivery == "http":
+        # With MNS delivery VOD ignores a per-media HTTP callback; none is set then.
         user_data["MessageCallback"] = {"CallbackURL": settings.callback_url, "CallbackType": "http"}
     if policy.accelerate is not None:
         user_data["AccelerateConfig"] = policy.accelerate.model_dump(exclude_none=True)
@@ -221,6 +226,7 @@ def create_upload(
                 now=now,
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
+                extend=_compact(policy.extend) if policy.extend else None,
             ),
             max_pending=settings.max_pending_uploads_per_owner,
         )
@@ -327,7 +333,15 @@ def _refresh(deps: Deps, upload: Upload) -> dict[str, Any]:
     now = deps.clock()
     creds = deps.vod.refresh_upload_video(upload.video_id)
     expires_at = creds.expires_at(now)
-    deps.store.set_credential_expiry(upload.video_id, expires_at, now=deps.clock())
+    if not deps.store.set_credential_expiry(upload.video_id, expires_at, now=deps.clock()):
+        # The upload completed (or was deleted) while VOD refreshed: a credential handed out now
+        # could overwrite a finished source, so it is not handed out.
+        current = deps.store.get_by_video_id(upload.video_id)
+        status = current.status if current is not None else "deleted"
+        raise errors.Conflict(
+            f"The upload is already {status}; its credential can no longer be refreshed.",
+            code="IllegalStatus",
+        )
     return _credentials_answer(creds, upload, expires_at)
 
 
@@ -379,7 +393,8 @@ def list_uploads(
         )
     size = 20
     if limit is not None:
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIST_LIMIT:
+        plain = limit.isascii() and limit.isdigit() and len(limit) <= 3  # no other scripts' digits
+        if not plain or not 1 <= int(limit) <= MAX_LIST_LIMIT:
             raise errors.InvalidParameter(f"Limit must be 1 to {MAX_LIST_LIMIT}.", field="Limit")
         size = int(limit)
     uploads, next_cursor = deps.store.list_uploads(owner, status=status, limit=size, cursor=cursor)
@@ -387,10 +402,16 @@ def list_uploads(
 
 
 def delete_upload(deps: Deps, owner: str, video_id: str) -> dict[str, Any]:
-    """DELETE /uploads/{VideoId}: DeleteVideo at VOD, then mark the record ``deleted``."""
+    """DELETE /uploads/{VideoId}: DeleteVideo at VOD, then mark the record ``deleted``.
+
+    An upload already ``expired`` or ``deleted`` has no media left at VOD (cleanup deleted it):
+    VOD is not called again, and the answer is the record's own status.
+    """
     upload = _owned(deps, owner, video_id)
-    if upload.status != "deleted":
-        with contextlib.suppress(errors.NotFound):  # already gone at VOD
-            deps.vod.delete_videos([video_id])
-        deps.store.transition(video_id, to="deleted", allowed_from=allowed_from("deleted"), now=deps.clock())
-    return {"VideoId": video_id, "Status": "deleted"}
+    if upload.status in TERMINAL_STATUSES:
+        return {"VideoId": video_id, "Status": upload.status}
+    with contextlib.suppress(errors.NotFound):  # already gone at VOD
+        deps.vod.delete_videos([video_id])
+    deps.store.transition(video_id, to=DELETED, allowed_from=allowed_from(DELETED), now=deps.clock())
+    current = deps.store.get(owner, video_id)
+    return {"VideoId": video_id, "Status": current.status if current is not None else DELETED}

@@ -1,13 +1,14 @@
 """What both store dialects share: the public operations, written once over a few private hooks.
 
 :class:`SqlStore` implements :class:`shared.store.Store` in portable SQL (``?`` placeholders, row
-values, partial indexes); a dialect supplies the connection and its transactions
+values, partial indexes, ``RETURNING``); a dialect supplies the connection and its transactions
 (:meth:`SqlStore._write`, :meth:`SqlStore._read`), how times are stored, how one owner's
 reservations are serialised (:meth:`SqlStore._lock_owner`), how rows are claimed
-(:meth:`SqlStore._claim`) and :meth:`~shared.store.Store.apply_event`, the one operation each
-dialect writes its own way (a Python plan on SQLite, one statement on PostgreSQL; the
-differential test in ``tests/store`` keeps the two equal). The model is Powertools'
-``BasePersistenceLayer``: the public API once, backends fill private hooks.
+(:meth:`SqlStore._claim`) and the two operations of the event path each dialect writes its own
+way (:meth:`SqlStore._record_event`, :meth:`SqlStore._apply_event`: Python on SQLite, one
+statement each on PostgreSQL, so that a callback costs two round trips; the differential test in
+``tests/store`` keeps the two equal). The model is Powertools' ``BasePersistenceLayer``: the
+public API once, backends fill private hooks.
 """
 
 from __future__ import annotations
@@ -22,28 +23,44 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Final, Protocol, TypeVar
 
 from shared import errors, states
-from shared.store import UPDATABLE_FIELDS, UPLOAD_COLUMNS, ApplyResult, PruneCounts, Upload
+from shared.states import KINDS, notification_type
+from shared.store import (
+    UPDATABLE_FIELDS,
+    UPLOAD_COLUMNS,
+    ApplyResult,
+    InboxEvent,
+    Notification,
+    NotificationCounts,
+    PruneCounts,
+    Upload,
+)
 
 __all__ = [
+    "CHECKED_SQL",
     "COLUMNS",
     "CONFLICTS",
+    "EVENT_COLUMNS",
     "MIGRATIONS",
+    "NOTIFICATION_COLUMNS",
     "PENDING_SQL",
     "SCHEMA_TYPES",
-    "STUCK_SQL",
     "TIME_COLUMNS",
     "Claim",
     "Cursor",
-    "EventChange",
+    "EventApply",
+    "EventRecord",
     "SqlStore",
     "check_limit",
     "clean_fields",
     "conflict",
     "decode_cursor",
     "encode_cursor",
-    "event_payload",
+    "iso_micro",
+    "iso_seconds",
     "lease_end",
     "marks",
+    "moved_columns",
+    "notification_body",
     "plan_event",
     "redact_url",
     "resolve_allowed",
@@ -54,15 +71,27 @@ __all__ = [
 T = TypeVar("T")
 
 COLUMNS: Final = ", ".join(UPLOAD_COLUMNS)
-TIME_COLUMNS: Final = frozenset(
-    {"created_at", "updated_at", "credential_expires_at", "last_event_at", "claimed_until"}
+EVENT_COLUMNS: Final = (
+    "event_id, dedupe_key, media_id, event_type, event_time, source, message_id, body, received_at, "
+    "state, result, attempts, next_attempt_at, claimed_until, last_error"
 )
+NOTIFICATION_COLUMNS: Final = (
+    "notification_id, upload_id, seq, type, body, created_at, state, attempts, next_attempt_at, "
+    "claimed_until, last_status, last_error, finished_at"
+)
+TIME_COLUMNS: Final = frozenset(
+    {"created_at", "updated_at", "credential_expires_at", "last_event_at", "claimed_until", "check_at"}
+)
+_EVENT_TIMES: Final = frozenset({"event_time", "received_at", "next_attempt_at", "claimed_until"})
+_NOTIFICATION_TIMES: Final = frozenset({"created_at", "next_attempt_at", "claimed_until", "finished_at"})
 _PENDING: Final = tuple(sorted(states.PENDING_STATUSES))
 # Status lists written as SQL literals, the same way in each partial index and in the queries that
 # must match its predicate (both planners match the term itself, not bound values).
 PENDING_SQL: Final = "(" + ", ".join(f"'{s}'" for s in (states.CREATING, states.CREATED)) + ")"
-STUCK_SQL: Final = "(" + ", ".join(f"'{s}'" for s in (states.UPLOADED, states.PROCESSING)) + ")"
+CHECKED_SQL: Final = "(" + ", ".join(f"'{s}'" for s in (states.UPLOADED, states.PROCESSING)) + ")"
+_CHECKED: Final = frozenset({states.UPLOADED, states.PROCESSING})
 _STATUS_CHECK: Final = ", ".join(f"'{s}'" for s in states.ALL_STATUSES)
+_KIND_CHECK: Final = ", ".join(f"'{k}'" for k in KINDS)
 
 # Unique constraints we expect to hit, and what a violation means to the caller.
 CONFLICTS: Final[dict[str, tuple[str, str]]] = {
@@ -79,6 +108,7 @@ SCHEMA_TYPES: Final[Mapping[str, Mapping[str, str]]] = {
         "int": "INTEGER",
         "float": "REAL",
         "json": "TEXT",
+        "json_text": "payload",
         "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
         "now": "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
     },
@@ -87,6 +117,7 @@ SCHEMA_TYPES: Final[Mapping[str, Mapping[str, str]]] = {
         "int": "bigint",
         "float": "double precision",
         "json": "jsonb",
+        "json_text": "payload::text",
         "serial": "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "now": "now()",
     },
@@ -164,10 +195,89 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
     (
         3,
         "partial index for claim_stuck: uploaded/processing uploads, least recently updated first",
-        # Walked in order like uploads_stale_pending; uploads that reach a final status drop out.
         (
             "CREATE INDEX IF NOT EXISTS uploads_stuck ON uploads (updated_at, upload_id) "
-            f"WHERE status IN {STUCK_SQL}",
+            f"WHERE status IN {CHECKED_SQL}",
+        ),
+    ),
+    (
+        4,
+        "media kinds, notification sequence, check schedule; event inbox; webhook outbox",
+        (
+            "ALTER TABLE uploads ADD COLUMN kind TEXT NOT NULL DEFAULT 'video' "
+            f"CONSTRAINT uploads_kind_check CHECK (kind IN ({_KIND_CHECK}))",
+            "ALTER TABLE uploads ADD COLUMN media_type TEXT",
+            "ALTER TABLE uploads ADD COLUMN extend TEXT",
+            "ALTER TABLE uploads ADD COLUMN notify_seq {int} NOT NULL DEFAULT 0",
+            "ALTER TABLE uploads ADD COLUMN check_at {time}",
+            "ALTER TABLE uploads ADD COLUMN checks {int} NOT NULL DEFAULT 0",
+            # Uploads already waiting on VOD are due at once: the next cleanup run checks them.
+            f"UPDATE uploads SET check_at = updated_at WHERE status IN {CHECKED_SQL}",  # noqa: S608
+            "DROP INDEX IF EXISTS uploads_stuck",
+            "CREATE INDEX IF NOT EXISTS uploads_check ON uploads (check_at, upload_id) "
+            f"WHERE status IN {CHECKED_SQL}",
+            "DROP INDEX IF EXISTS uploads_owner_created",
+            "CREATE INDEX IF NOT EXISTS uploads_owner_kind_created "
+            "ON uploads (owner, kind, created_at DESC, upload_id DESC)",
+            """CREATE TABLE IF NOT EXISTS event_inbox (
+                event_id {serial},
+                dedupe_key TEXT NOT NULL CONSTRAINT event_inbox_dedupe_key UNIQUE,
+                media_id TEXT,
+                event_type TEXT NOT NULL,
+                event_time {time},
+                source TEXT NOT NULL,
+                message_id TEXT,
+                body TEXT NOT NULL,
+                received_at {time} NOT NULL,
+                state TEXT NOT NULL CONSTRAINT event_inbox_state_check CHECK (state IN ('pending', 'done')),
+                result TEXT,
+                attempts {int} NOT NULL DEFAULT 0,
+                next_attempt_at {time},
+                claimed_until {time},
+                last_error TEXT,
+                done_at {time}
+            )""",
+            "CREATE INDEX IF NOT EXISTS event_inbox_pending ON event_inbox (next_attempt_at, event_id) "
+            "WHERE state = 'pending'",
+            "CREATE INDEX IF NOT EXISTS event_inbox_received ON event_inbox (received_at)",
+            "CREATE INDEX IF NOT EXISTS event_inbox_media ON event_inbox (media_id)",
+            # What the two old tables knew moves into the inbox (finished events): orphans keep
+            # their bodies, the other keys only stop their events from being applied twice.
+            "INSERT INTO event_inbox (dedupe_key, media_id, event_type, event_time, source, body, "
+            "received_at, state, result, done_at) SELECT dedupe_key, video_id, event_type, event_time, "
+            "'http', {json_text}, received_at, 'done', 'orphan', received_at FROM orphan_events "
+            # WHERE true: SQLite reads ON CONFLICT after a bare SELECT as a join's ON otherwise.
+            "WHERE true ON CONFLICT (dedupe_key) DO NOTHING",
+            "INSERT INTO event_inbox (dedupe_key, media_id, event_type, source, body, received_at, state, "
+            "result, done_at) SELECT dedupe_key, video_id, event_type, 'http', '{{}}', received_at, 'done', "
+            "'applied', received_at FROM event_dedupe WHERE true ON CONFLICT (dedupe_key) DO NOTHING",
+            "DROP TABLE IF EXISTS orphan_events",
+            "DROP TABLE IF EXISTS event_dedupe",
+            """CREATE TABLE IF NOT EXISTS webhook_outbox (
+                notification_id TEXT NOT NULL CONSTRAINT webhook_outbox_pkey PRIMARY KEY,
+                upload_id TEXT NOT NULL,
+                seq {int} NOT NULL,
+                type TEXT NOT NULL,
+                body TEXT NOT NULL,
+                created_at {time} NOT NULL,
+                state TEXT NOT NULL
+                    CONSTRAINT webhook_outbox_state_check CHECK (state IN ('pending', 'delivered', 'dead')),
+                attempts {int} NOT NULL DEFAULT 0,
+                next_attempt_at {time},
+                claimed_until {time},
+                last_status {int},
+                last_error TEXT,
+                finished_at {time}
+            )""",
+            "CREATE INDEX IF NOT EXISTS webhook_outbox_pending "
+            "ON webhook_outbox (next_attempt_at, notification_id) WHERE state = 'pending'",
+            "CREATE INDEX IF NOT EXISTS webhook_outbox_upload ON webhook_outbox (upload_id, seq)",
+            "CREATE INDEX IF NOT EXISTS webhook_outbox_created ON webhook_outbox (created_at)",
+            """CREATE TABLE IF NOT EXISTS webhook_endpoints (
+                url TEXT NOT NULL CONSTRAINT webhook_endpoints_pkey PRIMARY KEY,
+                disabled_reason TEXT,
+                changed_at {time} NOT NULL
+            )""",
         ),
     ),
 )
@@ -249,6 +359,18 @@ def resolve_allowed(to: str | None, allowed: Iterable[str] | None) -> frozenset[
     return chosen
 
 
+def moved_columns(current: Upload, to: str, now: datetime, first_check: timedelta) -> dict[str, object]:
+    """What every status change writes besides the status: lease, sequence, check schedule."""
+    return {
+        "status": to,
+        "updated_at": now,
+        "claimed_until": None,
+        "notify_seq": current.notify_seq + 1,
+        "check_at": now + first_check if to in _CHECKED else None,
+        "checks": 0,
+    }
+
+
 def plan_event(
     current: Upload,
     *,
@@ -258,30 +380,56 @@ def plan_event(
     event_type: str,
     event_time: datetime | None,
     now: datetime,
+    first_check: timedelta,
 ) -> tuple[ApplyResult, dict[str, object]]:
-    """The column changes for one (non-duplicate) event on ``current``: applied or stale."""
-    if current.status in allowed:
-        changes: dict[str, object] = dict(fields)
-        if to is not None and to != current.status:
-            changes["status"] = to
-            changes["claimed_until"] = None
-        newer = current.last_event_at is None or (
-            event_time is not None and event_time >= current.last_event_at
-        )
-        if newer:
-            changes["last_event"] = event_type
-            changes["last_event_at"] = event_time
-        changes["updated_at"] = now
-        return ApplyResult.APPLIED, changes
-    fill: dict[str, object] = {k: v for k, v in fields.items() if getattr(current, k) is None}
-    if fill:
-        fill["updated_at"] = now
-    return ApplyResult.STALE, fill
+    """The column changes for one (non-duplicate) event on ``current`` (see ``Store.apply_event``)."""
+    if to is None:
+        fill: dict[str, object] = {k: v for k, v in fields.items() if getattr(current, k) is None}
+        if not fill:
+            return ApplyResult.STALE, {}
+        return ApplyResult.APPLIED, {**fill, "updated_at": now}
+    if current.status not in allowed:
+        return ApplyResult.STALE, {}
+    changes: dict[str, object] = {**fields, **moved_columns(current, to, now, first_check)}
+    if current.last_event_at is None or (event_time is not None and event_time >= current.last_event_at):
+        changes["last_event"] = event_type
+        changes["last_event_at"] = event_time
+    return ApplyResult.APPLIED, changes
 
 
-def event_payload(payload: Mapping[str, Any] | None, fields: Mapping[str, object]) -> str:
-    """The JSON kept for an orphan event: its body, else the fields it carried."""
-    return json.dumps(dict(payload) if payload is not None else dict(fields), default=str, sort_keys=True)
+def iso_seconds(value: datetime | None) -> str | None:
+    """``yyyy-MM-ddTHH:mm:ssZ`` (UTC), VOD's own time format, or ``None``."""
+    return None if value is None else utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_micro(value: datetime) -> str:
+    """``yyyy-MM-ddTHH:mm:ss.ffffffZ`` (UTC): when a notification's change happened."""
+    return utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_ID_KEYS: Final[Mapping[str, str]] = {"video": "VideoId", "image": "ImageId", "attached": "MediaId"}
+
+
+def notification_body(upload: Upload, now: datetime) -> str:
+    """The notification of ``upload``'s current status (Standard Webhooks payload conventions:
+    ``type``, ``timestamp`` of the change, ``data``). Never a credential, key or token: only the
+    record's public fields, the client's own Extend and the sequence number."""
+    data = {
+        _ID_KEYS[upload.kind]: upload.video_id,
+        "Owner": upload.owner,
+        "Status": upload.status,
+        "Title": upload.title,
+        "FileName": upload.file_name,
+        "Size": upload.size,
+        "Duration": upload.duration,
+        "Error": upload.error,
+        "CreatedAt": iso_seconds(upload.created_at),
+        "UpdatedAt": iso_seconds(upload.updated_at),
+        "Extend": json.loads(upload.extend) if upload.extend else None,
+        "Sequence": upload.notify_seq,
+    }
+    body = {"type": notification_type(upload.kind, upload.status), "timestamp": iso_micro(now), "data": data}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
 def encode_cursor(created_at: datetime, upload_id: str) -> str:
@@ -292,14 +440,18 @@ def encode_cursor(created_at: datetime, upload_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """``(created_at, upload_id)`` of a cursor; :class:`errors.InvalidParameter` if malformed."""
     try:
+        if len(cursor) > 512 or not cursor.isascii():
+            raise ValueError("bad cursor")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         stamp, upload_id = json.loads(raw)
         created_at = datetime.fromisoformat(stamp)
-        if not isinstance(upload_id, str) or created_at.tzinfo is None:
+        if not isinstance(upload_id, str) or not upload_id.isascii() or len(upload_id) > 64:
             raise ValueError("bad cursor")
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        if created_at.tzinfo is None:
+            raise ValueError("bad cursor")
+        return utc(created_at), upload_id
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, UnicodeDecodeError) as exc:
         raise errors.InvalidParameter("The cursor is invalid.", field="Cursor") from exc
-    return utc(created_at), upload_id
 
 
 def redact_url(url: str) -> str:
@@ -323,29 +475,48 @@ def marks(n: int) -> str:
 
 
 @dataclass(frozen=True)
-class EventChange:
+class EventRecord:
+    """One event as :meth:`SqlStore._record_event` receives it: checked and in UTC."""
+
+    dedupe_key: str
+    media_id: str
+    event_type: str
+    event_time: datetime | None
+    source: str
+    message_id: str | None
+    body: str
+    now: datetime
+    until: datetime  # the lease the recorder takes
+
+
+@dataclass(frozen=True)
+class EventApply:
     """One event as :meth:`SqlStore._apply_event` receives it: checked, in UTC, fields cleaned."""
 
+    event_id: int
     video_id: str
-    dedupe_key: str
     event_type: str
     event_time: datetime | None
     to: str | None
     allowed: frozenset[str]
     fields: Mapping[str, object]
     now: datetime
-    payload: str  # the JSON kept if the event is an orphan
+    check_at: datetime  # when an upload that moves to uploaded/processing is due for a check
 
 
 @dataclass(frozen=True)
 class Claim:
     """One claim as :meth:`SqlStore._claim` receives it.
 
-    Rows match ``where`` (whose placeholders ``params`` fill) and have no live lease
-    (``claimed_until IS NULL OR claimed_until <= ?``, the last parameter being ``now``); they are
-    walked in ``(order, upload_id)`` along the partial ``index`` and leased ``until``.
+    Rows of ``table`` (key column ``key``) match ``where`` (whose placeholders ``params`` fill)
+    and have no live lease (``claimed_until IS NULL OR claimed_until <= ?``, the last parameter
+    being ``now``); they are walked in ``(order, key)`` along the partial ``index``, leased
+    ``until``, and returned as ``columns``.
     """
 
+    table: str
+    key: str
+    columns: str
     index: str
     where: str
     params: tuple[object, ...]
@@ -363,6 +534,10 @@ class SqlStore(ABC):
     dialect: ClassVar[str]
     #: ``status`` as a term the planner cannot use an index for (see :meth:`expire_created`).
     UNINDEXED_STATUS: ClassVar[str] = "status"
+
+    def __init__(self, *, notify_types: frozenset[str] | None, first_check_seconds: float) -> None:
+        self._notify_types = notify_types
+        self._first_check = timedelta(seconds=first_check_seconds)
 
     # --- hooks ----------------------------------------------------------------------------------
 
@@ -383,12 +558,16 @@ class SqlStore(ABC):
         """Serialise concurrent migrations until the transaction ends."""
 
     @abstractmethod
-    def _claim(self, claim: Claim) -> list[Upload]:
-        """Lease up to ``claim.limit`` unleased rows matching ``claim.where`` in ``claim.order``."""
+    def _claim(self, claim: Claim) -> list[Any]:
+        """Lease up to ``claim.limit`` unleased rows matching ``claim.where``; return their rows."""
 
     @abstractmethod
-    def _apply_event(self, event: EventChange) -> ApplyResult:
-        """Apply one normalised event (see :meth:`apply_event`) in one transaction."""
+    def _record_event(self, record: EventRecord) -> tuple[InboxEvent, bool, Upload | None]:
+        """Record (or find) one event and claim it (see :meth:`record_event`), in one transaction."""
+
+    @abstractmethod
+    def _apply_event(self, event: EventApply) -> ApplyResult:
+        """Apply one recorded event (see :meth:`apply_event`) and finish it, in one transaction."""
 
     @abstractmethod
     def close(self) -> None:
@@ -420,12 +599,21 @@ class SqlStore(ABC):
             return self._time(utc(value))
         return value
 
-    def _upload(self, row: Sequence[Any]) -> Upload:
-        values = dict(zip(UPLOAD_COLUMNS, row, strict=True))
-        for column in TIME_COLUMNS:
-            if values[column] is not None:
+    def _converted(self, columns: Iterable[str], row: Sequence[Any], times: frozenset[str]) -> dict[str, Any]:
+        values = dict(zip(columns, row, strict=True))
+        for column in times:
+            if values.get(column) is not None:
                 values[column] = self._from_time(values[column])
-        return Upload(**values)
+        return values
+
+    def _upload(self, row: Sequence[Any]) -> Upload:
+        return Upload(**self._converted(UPLOAD_COLUMNS, row, TIME_COLUMNS))
+
+    def _event(self, row: Sequence[Any]) -> InboxEvent:
+        return InboxEvent(**self._converted(EVENT_COLUMNS.split(", "), row, _EVENT_TIMES))
+
+    def _notification(self, row: Sequence[Any]) -> Notification:
+        return Notification(**self._converted(NOTIFICATION_COLUMNS.split(", "), row, _NOTIFICATION_TIMES))
 
     def _one(self, cur: Cursor, where: str, params: Sequence[object]) -> Upload | None:
         row = self._exec(cur, f"SELECT {COLUMNS} FROM uploads WHERE {where}", params).fetchone()  # noqa: S608
@@ -453,6 +641,63 @@ class SqlStore(ABC):
             current = version
         return current
 
+    def _notify(self, cur: Cursor, moved: Sequence[Upload], now: datetime) -> None:
+        """Write the notifications of ``moved`` (uploads just changed), in the caller's transaction:
+        one statement at most, none when notifications are off or no type is selected."""
+        if self._notify_types is None:
+            return
+        rows: list[object] = []
+        for upload in moved:
+            kind = notification_type(upload.kind, upload.status)
+            if kind in self._notify_types:
+                rows += [
+                    f"msg_{upload.upload_id}_{upload.notify_seq}",
+                    upload.upload_id,
+                    upload.notify_seq,
+                    kind,
+                    notification_body(upload, now),
+                    self._time(now),
+                    "pending",
+                    self._time(now),
+                ]
+        if rows:
+            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * (len(rows) // 8))
+            self._exec(
+                cur,
+                "INSERT INTO webhook_outbox (notification_id, upload_id, seq, type, body, created_at, state, "  # noqa: S608
+                f"next_attempt_at) VALUES {values}",
+                rows,
+            )
+
+    def _move(
+        self,
+        cur: Cursor,
+        *,
+        where: str,
+        params: Sequence[object],
+        to: str,
+        fields: Mapping[str, object],
+        now: datetime,
+    ) -> list[Upload]:
+        """Move every upload matching ``where`` to ``to`` (with ``fields``) and notify; the moved rows."""
+        sets = {
+            **fields,
+            "status": to,
+            "updated_at": now,
+            "claimed_until": None,
+            "check_at": now + self._first_check if to in _CHECKED else None,
+            "checks": 0,
+        }
+        assignments = ", ".join([*(f"{c} = ?" for c in sets), "notify_seq = notify_seq + 1"])
+        rows = self._exec(
+            cur,
+            f"UPDATE uploads SET {assignments} WHERE {where} RETURNING {COLUMNS}",  # noqa: S608
+            [*(self._value(c, v) for c, v in sets.items()), *params],
+        ).fetchall()
+        moved = [self._upload(r) for r in rows]
+        self._notify(cur, moved, now)
+        return moved
+
     # --- schema -------------------------------------------------------------------------------
 
     def migrate(self) -> int:
@@ -474,8 +719,9 @@ class SqlStore(ABC):
             raise ValueError("a 'creating' upload has no video_id; a 'created' one has one")
         if max_pending < 1:
             raise ValueError("max_pending must be at least 1")
+        if upload.kind not in KINDS:
+            raise ValueError(f"unknown media kind {upload.kind!r}")
         values = [self._value(c, getattr(upload, c)) for c in UPLOAD_COLUMNS]
-
         # Every check in one statement, answered in the documented order (the constraints would
         # catch the duplicates too, but each dialect reports the first violation its own way).
         checks = (
@@ -524,42 +770,81 @@ class SqlStore(ABC):
         self, upload_id: str, video_id: str, credential_expires_at: datetime | None, now: datetime
     ) -> bool:
         """See :meth:`shared.store.Store.attach_video`."""
+        now = utc(now)
+
+        def run(cur: Cursor) -> bool:
+            if self._video_held(cur, video_id, upload_id):
+                raise conflict("uploads_video_id_key")
+            moved = self._move(
+                cur,
+                where="upload_id = ? AND status = ?",
+                params=(upload_id, states.CREATING),
+                to=states.CREATED,
+                fields={"video_id": video_id, "credential_expires_at": credential_expires_at},
+                now=now,
+            )
+            return len(moved) == 1
+
+        return self._write(run)
+
+    def _video_held(self, cur: Cursor, video_id: str, upload_id: str) -> bool:
+        """Whether another upload holds ``video_id`` (checked first: the constraint's violation
+        would be reported differently by each dialect)."""
+        sql = "SELECT 1 FROM uploads WHERE video_id = ? AND upload_id <> ?"
+        return self._exec(cur, sql, (video_id, upload_id)).fetchone() is not None
+
+    def replace_media(
+        self, upload_id: str, video_id: str, credential_expires_at: datetime | None, now: datetime
+    ) -> bool:
+        """See :meth:`shared.store.Store.replace_media`."""
         params = (
-            states.CREATED,
             video_id,
             self._time_or_none(credential_expires_at),
             self._time(utc(now)),
             upload_id,
-            states.CREATING,
+            states.CREATED,
         )
-        sql = (
-            "UPDATE uploads SET status = ?, video_id = ?, credential_expires_at = ?, updated_at = ? "
-            "WHERE upload_id = ? AND status = ?"
-        )
-        return self._write(lambda cur: self._exec(cur, sql, params).rowcount == 1)
+
+        def run(cur: Cursor) -> bool:
+            if self._video_held(cur, video_id, upload_id):
+                raise conflict("uploads_video_id_key")
+            sql = (
+                "UPDATE uploads SET video_id = ?, credential_expires_at = ?, updated_at = ? "
+                "WHERE upload_id = ? AND status = ?"
+            )
+            return self._exec(cur, sql, params).rowcount == 1
+
+        return self._write(run)
 
     def discard_reservation(self, upload_id: str) -> bool:
         """See :meth:`shared.store.Store.discard_reservation`."""
         sql = "DELETE FROM uploads WHERE upload_id = ? AND status = ?"
         return self._write(lambda cur: self._exec(cur, sql, (upload_id, states.CREATING)).rowcount == 1)
 
-    def get(self, owner: str, video_id: str) -> Upload | None:
+    def get(self, owner: str, video_id: str, *, kind: str = "video") -> Upload | None:
         """See :meth:`shared.store.Store.get`."""
-        return self._read(lambda cur: self._one(cur, "video_id = ? AND owner = ?", (video_id, owner)))
+        where = "video_id = ? AND owner = ? AND kind = ?"
+        return self._read(lambda cur: self._one(cur, where, (video_id, owner, kind)))
 
     def get_by_video_id(self, video_id: str) -> Upload | None:
         """See :meth:`shared.store.Store.get_by_video_id`."""
         return self._read(lambda cur: self._one(cur, "video_id = ?", (video_id,)))
 
     def list_uploads(
-        self, owner: str, *, status: str | None = None, limit: int = 20, cursor: str | None = None
+        self,
+        owner: str,
+        *,
+        kind: str = "video",
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
     ) -> tuple[list[Upload], str | None]:
         """See :meth:`shared.store.Store.list_uploads`."""
         check_limit(limit)
         if status is not None and status not in states.PUBLIC_STATUSES:
             raise errors.InvalidParameter("The status filter is not a known upload status.", field="Status")
-        where = ["owner = ?", "status <> ?"]
-        params: list[object] = [owner, states.CREATING]
+        where = ["owner = ?", "kind = ?", "status <> ?"]
+        params: list[object] = [owner, kind, states.CREATING]
         if status is not None:
             where.append("status = ?")
             params.append(status)
@@ -595,60 +880,128 @@ class SqlStore(ABC):
     ) -> bool:
         """See :meth:`shared.store.Store.transition`."""
         allowed = resolve_allowed(to, allowed_from)
-        changes: dict[str, object] = {
-            **clean_fields(fields),
-            "status": to,
-            "updated_at": now,
-            "claimed_until": None,
-        }
+        clean, now = clean_fields(fields), utc(now)
         if not allowed:
             return False
-        sets = ", ".join(f"{c} = ?" for c in changes)
-        sql = f"UPDATE uploads SET {sets} WHERE video_id = ? AND status IN ({marks(len(allowed))})"  # noqa: S608
-        params = [*(self._value(c, v) for c, v in changes.items()), video_id, *sorted(allowed)]
-        return self._write(lambda cur: self._exec(cur, sql, params).rowcount == 1)
+        where = f"video_id = ? AND status IN ({marks(len(allowed))})"
+        params = (video_id, *sorted(allowed))
+        return self._write(
+            lambda cur: len(self._move(cur, where=where, params=params, to=to, fields=clean, now=now)) == 1
+        )
 
     def expire_created(self, video_ids: Sequence[str], *, now: datetime) -> int:
         """See :meth:`shared.store.Store.expire_created`."""
         if not video_ids:
             return 0
+        now = utc(now)
         # Every candidate is 'created': the planner must look the ids up by the unique video_id
         # index (O(batch)), not walk a status index (O(table)); UNINDEXED_STATUS says so.
-        sql = (
-            "UPDATE uploads SET status = ?, updated_at = ?, claimed_until = NULL "  # noqa: S608
-            f"WHERE video_id IN ({marks(len(video_ids))}) AND {self.UNINDEXED_STATUS} = ?"
+        where = f"video_id IN ({marks(len(video_ids))}) AND {self.UNINDEXED_STATUS} = ?"
+        params = (*video_ids, states.CREATED)
+        return self._write(
+            lambda cur: len(
+                self._move(cur, where=where, params=params, to=states.EXPIRED, fields={}, now=now)
+            )
         )
-        params = [states.EXPIRED, self._time(utc(now)), *video_ids, states.CREATED]
-        return self._write(lambda cur: int(self._exec(cur, sql, params).rowcount))
+
+    # --- events -------------------------------------------------------------------------------
+
+    def record_event(
+        self,
+        *,
+        dedupe_key: str,
+        media_id: str,
+        event_type: str,
+        event_time: datetime | None,
+        source: str,
+        message_id: str | None,
+        body: str,
+        now: datetime,
+        lease_seconds: float,
+    ) -> tuple[InboxEvent, bool, Upload | None]:
+        """See :meth:`shared.store.Store.record_event`."""
+        return self._record_event(
+            EventRecord(
+                dedupe_key=dedupe_key,
+                media_id=media_id,
+                event_type=event_type,
+                event_time=utc_or_none(event_time),
+                source=source,
+                message_id=message_id,
+                body=body,
+                now=utc(now),
+                until=lease_end(now, lease_seconds),
+            )
+        )
 
     def apply_event(
         self,
-        video_id: str,
+        event_id: int,
         *,
-        dedupe_key: str,
+        video_id: str,
         event_type: str,
         event_time: datetime | None,
         to: str | None,
         allowed_from: Iterable[str] | None = None,
         fields: Mapping[str, object] | None = None,
         now: datetime,
-        payload: Mapping[str, Any] | None = None,
     ) -> ApplyResult:
         """See :meth:`shared.store.Store.apply_event`."""
-        clean = clean_fields(fields)
+        now = utc(now)
         return self._apply_event(
-            EventChange(
+            EventApply(
+                event_id=event_id,
                 video_id=video_id,
-                dedupe_key=dedupe_key,
                 event_type=event_type,
                 event_time=utc_or_none(event_time),
                 to=to,
                 allowed=resolve_allowed(to, allowed_from),
-                fields=clean,
-                now=utc(now),
-                payload=event_payload(payload, clean),
+                fields=clean_fields(fields),
+                now=now,
+                check_at=now + self._first_check,
             )
         )
+
+    def defer_event(
+        self, event_id: int, *, next_attempt_at: datetime, error: str | None, now: datetime
+    ) -> bool:
+        """See :meth:`shared.store.Store.defer_event`."""
+        utc(now)
+        sql = (
+            "UPDATE event_inbox SET attempts = attempts + 1, claimed_until = NULL, next_attempt_at = ?, "
+            "last_error = ? WHERE event_id = ? AND state = 'pending'"
+        )
+        params = (self._time(utc(next_attempt_at)), error, event_id)
+        return self._write(lambda cur: self._exec(cur, sql, params).rowcount == 1)
+
+    def finish_event(self, event_id: int, *, result: str, now: datetime, error: str | None = None) -> bool:
+        """See :meth:`shared.store.Store.finish_event`."""
+        sql = (
+            "UPDATE event_inbox SET state = 'done', result = ?, done_at = ?, claimed_until = NULL, "
+            "last_error = coalesce(?, last_error) WHERE event_id = ? AND state = 'pending'"
+        )
+        params = (result, self._time(utc(now)), error, event_id)
+        return self._write(lambda cur: self._exec(cur, sql, params).rowcount == 1)
+
+    def claim_events(self, *, limit: int, lease_seconds: float, now: datetime) -> list[InboxEvent]:
+        """See :meth:`shared.store.Store.claim_events`."""
+        check_limit(limit)
+        rows = self._claim(
+            Claim(
+                table="event_inbox",
+                key="event_id",
+                columns=EVENT_COLUMNS,
+                index="event_inbox_pending",
+                where="state = 'pending' AND next_attempt_at <= ?",
+                params=(self._time(utc(now)), self._time(utc(now))),
+                order="next_attempt_at",
+                until=self._time(lease_end(now, lease_seconds)),
+                limit=limit,
+            )
+        )
+        return [self._event(r) for r in rows]
+
+    # --- cleanup ------------------------------------------------------------------------------
 
     def claim_stale(
         self,
@@ -667,31 +1020,53 @@ class SqlStore(ABC):
         if credential_expired_before is not None:
             where += " AND (credential_expires_at IS NULL OR credential_expires_at < ?)"
             params.append(self._time(utc(credential_expired_before)))
-        return self._claim(
+        return self._claim_uploads(
+            "uploads_stale_pending", where, params, "created_at", now, lease_seconds, limit
+        )
+
+    def claim_stuck(self, *, limit: int, lease_seconds: float, now: datetime) -> list[Upload]:
+        """See :meth:`shared.store.Store.claim_stuck`."""
+        check_limit(limit)
+        # Literal statuses, as in the partial index uploads_check.
+        where = f"status IN {CHECKED_SQL} AND check_at <= ?"
+        return self._claim_uploads(
+            "uploads_check", where, [self._time(utc(now))], "check_at", now, lease_seconds, limit
+        )
+
+    def _claim_uploads(
+        self,
+        index: str,
+        where: str,
+        params: Sequence[object],
+        order: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+    ) -> list[Upload]:
+        rows = self._claim(
             Claim(
-                index="uploads_stale_pending",
+                table="uploads",
+                key="upload_id",
+                columns=COLUMNS,
+                index=index,
                 where=where,
                 params=(*params, self._time(utc(now))),
-                order="created_at",
+                order=order,
                 until=self._time(lease_end(now, lease_seconds)),
                 limit=limit,
             )
         )
+        return [self._upload(r) for r in rows]
 
-    def claim_stuck(
-        self, *, updated_before: datetime, limit: int, lease_seconds: float, now: datetime
-    ) -> list[Upload]:
-        """See :meth:`shared.store.Store.claim_stuck`."""
-        check_limit(limit)
-        return self._claim(
-            Claim(
-                index="uploads_stuck",  # literal statuses, as in the partial index
-                where=f"status IN {STUCK_SQL} AND updated_at < ?",
-                params=(self._time(utc(updated_before)), self._time(utc(now))),
-                order="updated_at",
-                until=self._time(lease_end(now, lease_seconds)),
-                limit=limit,
-            )
+    def schedule_check(self, upload_id: str, *, check_at: datetime, now: datetime) -> bool:
+        """See :meth:`shared.store.Store.schedule_check`."""
+        utc(now)
+        sql = (
+            "UPDATE uploads SET check_at = ?, checks = checks + 1, claimed_until = NULL "  # noqa: S608
+            f"WHERE upload_id = ? AND status IN {CHECKED_SQL}"
+        )
+        return self._write(
+            lambda cur: self._exec(cur, sql, (self._time(utc(check_at)), upload_id)).rowcount == 1
         )
 
     def release_claim(self, upload_id: str) -> bool:
@@ -703,27 +1078,164 @@ class SqlStore(ABC):
         self,
         *,
         now: datetime,
-        dedupe_before: datetime,
+        events_before: datetime,
         idempotency_before: datetime,
         orphans_before: datetime,
+        notifications_before: datetime | None = None,
     ) -> PruneCounts:
         """See :meth:`shared.store.Store.prune`."""
         utc(now)
-        dedupe_cut, idem_cut, orphan_cut = (
-            self._time(utc(t)) for t in (dedupe_before, idempotency_before, orphans_before)
+        events_cut, idem_cut, orphan_cut = (
+            self._time(utc(t)) for t in (events_before, idempotency_before, orphans_before)
         )
+        notifications_cut = None if notifications_before is None else self._time(utc(notifications_before))
 
         def run(cur: Cursor) -> PruneCounts:
-            dedupe = self._exec(cur, "DELETE FROM event_dedupe WHERE received_at < ?", (dedupe_cut,)).rowcount
+            events = self._exec(
+                cur,
+                "DELETE FROM event_inbox WHERE state = 'done' AND received_at < ? AND result <> 'orphan'",
+                (events_cut,),
+            ).rowcount
+            orphans = self._exec(
+                cur,
+                "DELETE FROM event_inbox WHERE state = 'done' AND received_at < ? AND result = 'orphan'",
+                (orphan_cut,),
+            ).rowcount
             idem = self._exec(
                 cur,
                 "UPDATE uploads SET idempotency_key = NULL, request_hash = NULL "
                 "WHERE idempotency_key IS NOT NULL AND created_at < ? AND status <> ?",
                 (idem_cut, states.CREATING),
             ).rowcount
-            orphans = self._exec(
-                cur, "DELETE FROM orphan_events WHERE received_at < ?", (orphan_cut,)
-            ).rowcount
-            return PruneCounts(dedupe=dedupe, idempotency=idem, orphans=orphans)
+            notifications = 0
+            if notifications_cut is not None:
+                notifications = self._exec(
+                    cur,
+                    "DELETE FROM webhook_outbox WHERE state <> 'pending' AND finished_at < ?",
+                    (notifications_cut,),
+                ).rowcount
+            return PruneCounts(events=events, idempotency=idem, orphans=orphans, notifications=notifications)
 
         return self._write(run)
+
+    # --- notifications ------------------------------------------------------------------------
+
+    def claim_notifications(
+        self, *, limit: int, lease_seconds: float, now: datetime, upload_id: str | None = None
+    ) -> list[Notification]:
+        """See :meth:`shared.store.Store.claim_notifications`."""
+        check_limit(limit)
+        where = (
+            "state = 'pending' AND next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM webhook_outbox p"
+            " WHERE p.upload_id = webhook_outbox.upload_id AND p.seq < webhook_outbox.seq"
+            " AND p.state = 'pending')"
+        )
+        params: tuple[object, ...] = (self._time(utc(now)),)
+        if upload_id is not None:
+            where += " AND upload_id = ?"
+            params += (upload_id,)
+        rows = self._claim(
+            Claim(
+                table="webhook_outbox",
+                key="notification_id",
+                columns=NOTIFICATION_COLUMNS,
+                index="webhook_outbox_pending",
+                where=where,
+                params=(*params, self._time(utc(now))),
+                order="next_attempt_at",
+                until=self._time(lease_end(now, lease_seconds)),
+                limit=limit,
+            )
+        )
+        return [self._notification(r) for r in rows]
+
+    def notification_delivered(self, notification_id: str, *, status: int, now: datetime) -> bool:
+        """See :meth:`shared.store.Store.notification_delivered`."""
+        sql = (
+            "UPDATE webhook_outbox SET state = 'delivered', attempts = attempts + 1, last_status = ?, "
+            "claimed_until = NULL, finished_at = ? WHERE notification_id = ? AND state = 'pending'"
+        )
+        params = (status, self._time(utc(now)), notification_id)
+        return self._write(lambda cur: self._exec(cur, sql, params).rowcount == 1)
+
+    def notification_failed(
+        self,
+        notification_id: str,
+        *,
+        status: int | None,
+        error: str,
+        retry_at: datetime | None,
+        now: datetime,
+    ) -> bool:
+        """See :meth:`shared.store.Store.notification_failed`."""
+        state = "pending" if retry_at is not None else "dead"
+        sql = (
+            "UPDATE webhook_outbox SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?, "
+            "claimed_until = NULL, next_attempt_at = ?, finished_at = ? "
+            "WHERE notification_id = ? AND state = 'pending'"
+        )
+        finished = None if retry_at is not None else self._time(utc(now))
+        params = (state, status, error[:500], self._time_or_none(retry_at), finished, notification_id)
+        return self._write(lambda cur: self._exec(cur, sql, params).rowcount == 1)
+
+    def notification_counts(self) -> NotificationCounts:
+        """See :meth:`shared.store.Store.notification_counts`."""
+        sql = "SELECT state, count(*) FROM webhook_outbox GROUP BY state"
+        counts = dict(self._read(lambda cur: self._exec(cur, sql).fetchall()))
+        return NotificationCounts(
+            pending=int(counts.get("pending", 0)),
+            delivered=int(counts.get("delivered", 0)),
+            dead=int(counts.get("dead", 0)),
+        )
+
+    def list_notifications(
+        self, *, state: str | None = None, since: datetime | None = None, limit: int = 20
+    ) -> list[Notification]:
+        """See :meth:`shared.store.Store.list_notifications`."""
+        check_limit(limit)
+        where: list[str] = ["1 = 1"]
+        params: list[object] = []
+        if state is not None:
+            where.append("state = ?")
+            params.append(state)
+        if since is not None:
+            where.append("created_at >= ?")
+            params.append(self._time(utc(since)))
+        sql = (
+            f"SELECT {NOTIFICATION_COLUMNS} FROM webhook_outbox WHERE {' AND '.join(where)} "  # noqa: S608
+            "ORDER BY created_at DESC, notification_id DESC LIMIT ?"
+        )
+        rows = self._read(lambda cur: self._exec(cur, sql, (*params, limit)).fetchall())
+        return [self._notification(r) for r in rows]
+
+    def requeue_notifications(
+        self, *, now: datetime, notification_id: str | None = None, since: datetime | None = None
+    ) -> int:
+        """See :meth:`shared.store.Store.requeue_notifications`."""
+        if (notification_id is None) == (since is None):
+            raise ValueError("requeue one notification by id, or every one since a time")
+        where, param = (
+            ("notification_id = ?", notification_id)
+            if notification_id is not None
+            else ("created_at >= ?", self._time(utc(since)))  # type: ignore[arg-type]
+        )
+        sql = (
+            "UPDATE webhook_outbox SET state = 'pending', next_attempt_at = ?, claimed_until = NULL, "  # noqa: S608
+            f"finished_at = NULL WHERE state <> 'pending' AND {where}"
+        )
+        return self._write(lambda cur: self._exec(cur, sql, (self._time(utc(now)), param)).rowcount)
+
+    def webhook_endpoint_disabled(self, url: str) -> str | None:
+        """See :meth:`shared.store.Store.webhook_endpoint_disabled`."""
+        sql = "SELECT disabled_reason FROM webhook_endpoints WHERE url = ?"
+        row = self._read(lambda cur: self._exec(cur, sql, (url,)).fetchone())
+        return None if row is None else row[0]
+
+    def set_webhook_endpoint(self, url: str, *, disabled_reason: str | None, now: datetime) -> None:
+        """See :meth:`shared.store.Store.set_webhook_endpoint`."""
+        sql = (
+            "INSERT INTO webhook_endpoints (url, disabled_reason, changed_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (url) DO UPDATE SET disabled_reason = excluded.disabled_reason, "
+            "changed_at = excluded.changed_at"
+        )
+        self._write(lambda cur: self._exec(cur, sql, (url, disabled_reason, self._time(utc(now)))))

@@ -3,16 +3,20 @@
 psycopg is imported when the first connection is made, never at import time. One connection per
 instance, opened on first use and reused across warm invocations. Every operation is one
 transaction, committed or rolled back before the call returns (no connection is ever left idle in
-a transaction): an explicit one, or, for single-statement reads and ``apply_event`` (one statement
-made idempotent by its dedupe key), the statement alone in autocommit, which saves the BEGIN and
-COMMIT round trips (a callback costs two: ``get_by_video_id`` and ``apply_event``). Threads share
-the connection under a lock.
+a transaction): an explicit one, or, for single-statement reads and the two statements of the
+event path (``record_event``, ``apply_event``: each one statement made idempotent by the event's
+key and state), the statement alone in autocommit, which saves the BEGIN and COMMIT round trips:
+a callback costs two round trips. Threads share the connection under a lock.
+
+Server-side prepared statements (psycopg's automatic preparation of repeated statements) are on
+unless ``prepare=False`` (``DB_PREPARED_STATEMENTS=false``): a transaction-pooling PgBouncer
+before 1.21 cannot keep them across transactions.
 
 When the server drops the connection (RDS idle kill, failover, ``pg_terminate_backend``) the
 failure is a ``psycopg.OperationalError``: the connection is closed and forgotten, and if it
 happened on a reused connection before ``COMMIT`` was sent, the transaction is replayed once on
 a fresh connection (nothing of it was committed; an autocommit statement may have been, which
-is why only reads and the idempotent ``apply_event`` run that way). Otherwise
+is why only reads and the idempotent event statements run that way). Otherwise
 :class:`errors.StoreUnavailable` is raised and the next call reconnects. A failure during
 ``COMMIT`` is never replayed (its outcome is unknown). The schema is created by
 :meth:`PostgresStore.migrate` (``vodfc migrate`` at deploy time); it is not migrated implicitly.
@@ -27,8 +31,18 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from shared import errors
-from shared.store import ApplyResult, Upload
-from shared.store.base import COLUMNS, Claim, Cursor, EventChange, SqlStore, conflict, redact_url
+from shared.states import KINDS
+from shared.store import UPLOAD_COLUMNS, ApplyResult, InboxEvent, Upload
+from shared.store.base import (
+    EVENT_COLUMNS,
+    Claim,
+    Cursor,
+    EventApply,
+    EventRecord,
+    SqlStore,
+    conflict,
+    redact_url,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -58,7 +72,11 @@ class PostgresStore(SqlStore):
         connect_timeout: float = 3.0,
         statement_timeout: float = 10.0,
         application_name: str = "vodfc",
+        notify_types: frozenset[str] | None = None,
+        first_check_seconds: float = 600.0,
+        prepare: bool = True,
     ) -> None:
+        super().__init__(notify_types=notify_types, first_check_seconds=first_check_seconds)
         if not url.lower().startswith(("postgresql://", "postgres://")):
             raise ValueError("a PostgreSQL DATABASE_URL starts with postgresql:// or postgres://")
         self._url = url
@@ -67,7 +85,8 @@ class PostgresStore(SqlStore):
         self._application_name = application_name
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.RLock()
-        self._converted: dict[str, str] = {}
+        self._prepare = prepare
+        self._placeholders: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact_url(self._url)!r})"
@@ -91,6 +110,8 @@ class PostgresStore(SqlStore):
                 keepalives_idle=30,
                 keepalives_interval=10,
                 keepalives_count=3,
+                # None: never prepare (transaction pooling); 5 is psycopg's default threshold.
+                prepare_threshold=5 if self._prepare else None,
             )
         except psycopg.Error as exc:
             # libpq's message names host and port, never the password; we still keep it out.
@@ -185,10 +206,10 @@ class PostgresStore(SqlStore):
         return self._run(fn, autocommit=True)
 
     def _sql(self, sql: str) -> str:
-        converted = self._converted.get(sql)
+        converted = self._placeholders.get(sql)
         if converted is None:
             # The shared SQL holds no literal "%", so "?" -> "%s" is the whole conversion.
-            converted = self._converted[sql] = sql.replace("?", "%s")
+            converted = self._placeholders[sql] = sql.replace("?", "%s")
         return converted
 
     def _lock_owner(self, cur: Cursor, owner: str) -> None:
@@ -206,105 +227,180 @@ class PostgresStore(SqlStore):
 
     # --- dialect-specific operations ----------------------------------------------------------
 
-    def _apply_event(self, event: EventChange) -> ApplyResult:
-        sql, params = _apply_event_sql(event)
+    def _record_event(self, record: EventRecord) -> tuple[InboxEvent, bool, Upload | None]:
+        params = {
+            "key": record.dedupe_key,
+            "vid": record.media_id,
+            "etype": record.event_type,
+            "eat": record.event_time,
+            "source": record.source,
+            "mid": record.message_id,
+            "body": record.body,
+            "now": record.now,
+            "until": record.until,
+        }
+
+        def run(cur: Cursor) -> tuple[InboxEvent, bool, Upload | None]:
+            cur.execute(_RECORD_EVENT_SQL, params)
+            row = cur.fetchone()
+            event = self._event(row[:_EVENT_WIDTH])
+            upload = None if row[_EVENT_WIDTH] is None else self._upload(row[_EVENT_WIDTH:])
+            return event, event.claimed_until == record.until, upload
+
+        # One statement in autocommit: the insert claims the key, a second delivery finds the row
+        # (DO UPDATE locks it, so two deliveries at once are serialised), and the upload comes back
+        # in the same round trip. Replaying it after a lost connection only finds the row again.
+        return self._run(run, autocommit=True)
+
+    def _apply_event(self, event: EventApply) -> ApplyResult:
+        sql, params = _apply_event_sql(event, self._notify_types)
 
         def run(cur: Cursor) -> ApplyResult:
             cur.execute(sql, params)
             row = cur.fetchone()
-            if row is None or not row[0]:
-                return ApplyResult.DUPLICATE
-            if row[1] is None:
-                return ApplyResult.ORPHAN
-            return ApplyResult.APPLIED if row[1] else ApplyResult.STALE
+            return ApplyResult.DUPLICATE if row is None or row[0] is None else ApplyResult(row[0])
 
         # One statement, one round trip, in autocommit: the statement is its own transaction.
-        # Replaying it after a lost connection is safe: had the first attempt committed, its
-        # dedupe key makes the replay a DUPLICATE that changes nothing.
+        # Replaying it after a lost connection is safe: had the first attempt committed, the event
+        # is no longer pending and the replay is a DUPLICATE that changes nothing.
         return self._run(run, autocommit=True)
 
-    def _claim(self, claim: Claim) -> list[Upload]:
+    def _claim(self, claim: Claim) -> list[Any]:
         # One statement; concurrent claimers skip each other's locked rows. ``where`` repeats the
         # partial index's predicate, so the planner walks ``index`` in order.
         sql = (
-            "UPDATE uploads SET claimed_until = ? WHERE upload_id IN ("  # noqa: S608
-            f" SELECT upload_id FROM uploads WHERE {claim.where}"
+            f"UPDATE {claim.table} SET claimed_until = ? WHERE {claim.key} IN ("  # noqa: S608
+            f" SELECT {claim.key} FROM {claim.table} WHERE {claim.where}"
             " AND (claimed_until IS NULL OR claimed_until <= ?)"
-            f" ORDER BY {claim.order}, upload_id LIMIT ? FOR UPDATE SKIP LOCKED)"
-            f" RETURNING {COLUMNS}"
+            f" ORDER BY {claim.order}, {claim.key} LIMIT ? FOR UPDATE SKIP LOCKED)"
+            f" RETURNING {claim.columns}"
         )
+        names = claim.columns.split(", ")
+        order, key = names.index(claim.order), names.index(claim.key)
 
-        def run(cur: Cursor) -> list[Upload]:
+        def run(cur: Cursor) -> list[Any]:
             self._exec(cur, sql, (claim.until, *claim.params, claim.limit))
-            claimed = [self._upload(r) for r in cur.fetchall()]
-            return sorted(claimed, key=lambda u: (getattr(u, claim.order), u.upload_id))
+            return sorted(cur.fetchall(), key=lambda r: (r[order], r[key]))
 
         return self._run(run)
 
 
+_EVENT_WIDTH: Final = len(EVENT_COLUMNS.split(", "))
+
+# record_event: insert the event (its key claimed) or find it, lease it if it is pending and
+# unleased, and read its upload, in one statement.
+_RECORD_EVENT_SQL: Final = (
+    "WITH r AS ("  # noqa: S608
+    " INSERT INTO event_inbox (dedupe_key, media_id, event_type, event_time, source, message_id, body,"
+    " received_at, state, next_attempt_at, claimed_until)"
+    " VALUES (%(key)s, %(vid)s, %(etype)s, %(eat)s, %(source)s, %(mid)s, %(body)s, %(now)s, 'pending',"
+    " %(now)s, %(until)s)"
+    " ON CONFLICT (dedupe_key) DO UPDATE SET claimed_until = CASE"
+    " WHEN event_inbox.state = 'pending'"
+    " AND (event_inbox.claimed_until IS NULL OR event_inbox.claimed_until <= %(now)s)"
+    " THEN %(until)s ELSE event_inbox.claimed_until END"
+    f" RETURNING {EVENT_COLUMNS}"
+    f") SELECT r.*, {', '.join(f'u.{c}' for c in UPLOAD_COLUMNS)}"
+    " FROM r LEFT JOIN uploads u ON u.video_id = %(vid)s"
+)
+
+
 # SQL types of the UPDATABLE_FIELDS columns, for the casts of their bound values.
 _FIELD_TYPES: Final = {"duration": "double precision", "size": "bigint", "error": "text"}
+_ISO_SECONDS: Final = """'YYYY-MM-DD"T"HH24:MI:SS"Z"'"""
+_ISO_MICRO: Final = """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"""
+# shared.store.notification_type and base.notification_body, written in SQL over the row ``u``.
+_TYPE_SQL: Final = (
+    "(CASE u.kind "
+    + " ".join(f"WHEN '{k}' THEN '{p}'" for k, p in KINDS.items())
+    + " END || '.' || u.status)"
+)
+_BODY_SQL: Final = (
+    f"json_build_object('type', {_TYPE_SQL},"
+    f" 'timestamp', to_char(%(now)s::timestamptz AT TIME ZONE 'UTC', {_ISO_MICRO}),"
+    " 'data', json_build_object("
+    " CASE u.kind WHEN 'video' THEN 'VideoId' WHEN 'image' THEN 'ImageId' ELSE 'MediaId' END, u.video_id,"
+    " 'Owner', u.owner, 'Status', u.status, 'Title', u.title, 'FileName', u.file_name,"
+    " 'Size', u.size, 'Duration', u.duration, 'Error', u.error,"
+    f" 'CreatedAt', to_char(u.created_at AT TIME ZONE 'UTC', {_ISO_SECONDS}),"
+    f" 'UpdatedAt', to_char(u.updated_at AT TIME ZONE 'UTC', {_ISO_SECONDS}),"
+    " 'Extend', u.extend::json, 'Sequence', u.notify_seq))::text"
+)
 
 
-def _apply_event_sql(event: EventChange) -> tuple[str, dict[str, object]]:
-    """apply_event as one statement: plan_event's rules written in SQL.
+def _apply_event_sql(event: EventApply, notify_types: frozenset[str] | None) -> tuple[str, dict[str, object]]:
+    """apply_event as one statement: ``plan_event``'s rules, the notification and the inbox, in SQL.
 
-    ``d`` records the dedupe key (no row: a duplicate, and nothing else runs); ``c`` locks the
-    upload (``FOR UPDATE`` returns its latest committed version) and decides ``ok`` (its status
-    is in ``allowed``: applied, else stale); ``u`` writes the changes (the fields; on stale only
-    those still NULL); ``o`` keeps the event as an orphan when there is no upload. The row
-    returned is (dedupe key new, ``ok`` or NULL when there is no upload).
+    ``e`` locks the event while it is pending (no row: a duplicate, and nothing else runs); ``c``
+    locks the upload (``FOR UPDATE`` returns its latest committed version) and decides ``ok``
+    (its status is in ``allowed``); ``u`` writes the changes (a move when ``ok``; for an
+    informational event, only fields still NULL); ``n`` writes the move's notification when its
+    type is selected; ``f`` finishes the event with its result, which the statement returns.
     """
-    to, event_at, fields = event.to, event.event_time, event.fields
     params: dict[str, object] = {
+        "eid": event.event_id,
         "vid": event.video_id,
-        "key": event.dedupe_key,
         "etype": event.event_type,
-        "eat": event_at,
+        "eat": event.event_time,
         "now": event.now,
         "allowed": sorted(event.allowed),
-        "body": event.payload,
+        "to": event.to,
+        "check": event.check_at,
     }
+    fields = sorted(event.fields.items())
     sets: list[str] = []
-    fill: list[str] = []
-    for i, (column, value) in enumerate(sorted(fields.items())):
+    for i, (column, value) in enumerate(fields):
         params[f"f{i}"] = value
         value_sql = f"%(f{i})s::{_FIELD_TYPES[column]}"
-        sets.append(f"{column} = CASE WHEN c.ok THEN {value_sql} ELSE coalesce(c.{column}, {value_sql}) END")
-        fill.append(f"c.{column} IS NULL")
-    if to is not None:
-        params["to"] = to
-        sets.append("status = CASE WHEN c.ok THEN %(to)s ELSE c.status END")
         sets.append(
-            "claimed_until = CASE WHEN c.ok AND c.status <> %(to)s THEN NULL ELSE c.claimed_until END"
+            f"{column} = {value_sql}"
+            if event.to is not None
+            else f"{column} = coalesce(c.{column}, {value_sql})"
         )
-    newer = "c.last_event_at IS NULL"
-    if event_at is not None:
-        newer += " OR %(eat)s::timestamptz >= c.last_event_at"
-    newer = f"c.ok AND ({newer})"
-    sets.append(f"last_event = CASE WHEN {newer} THEN %(etype)s ELSE c.last_event END")
-    sets.append(f"last_event_at = CASE WHEN {newer} THEN %(eat)s::timestamptz ELSE c.last_event_at END")
+    if event.to is not None:
+        sets += [
+            "status = %(to)s",
+            "claimed_until = NULL",
+            "notify_seq = c.notify_seq + 1",
+            f"check_at = {'%(check)s' if event.to in ('uploaded', 'processing') else 'NULL'}",
+            "checks = 0",
+        ]
+        newer = "c.last_event_at IS NULL" + (
+            " OR %(eat)s::timestamptz >= c.last_event_at" if event.event_time else ""
+        )
+        sets.append(f"last_event = CASE WHEN {newer} THEN %(etype)s ELSE c.last_event END")
+        sets.append(f"last_event_at = CASE WHEN {newer} THEN %(eat)s::timestamptz ELSE c.last_event_at END")
+        changed = "c.ok"
+    else:
+        # Informational: only what the upload does not have yet (nothing at all: a stale event).
+        changed = " OR ".join(f"c.{column} IS NULL" for column, _ in fields) or "FALSE"
     sets.append("updated_at = %(now)s")
-    # Stale with nothing to fill in: no write at all.
-    changed = " OR ".join(["c.ok", *fill])
-    columns = ", ".join(
-        ["upload_id", "status", "claimed_until", "last_event", "last_event_at", *_FIELD_TYPES]
-    )
+    notify = ""
+    if notify_types is not None and event.to is not None:
+        params["types"] = sorted(notify_types)
+        notify = (
+            ", n AS ("  # noqa: S608
+            " INSERT INTO webhook_outbox (notification_id, upload_id, seq, type, body, created_at, state,"
+            " next_attempt_at)"
+            f" SELECT 'msg_' || u.upload_id || '_' || u.notify_seq, u.upload_id, u.notify_seq, {_TYPE_SQL},"
+            f" {_BODY_SQL}, %(now)s, 'pending', %(now)s FROM u WHERE {_TYPE_SQL} = ANY(%(types)s::text[])"
+            " RETURNING 1)"
+        )
     # Data-modifying CTEs run once, to completion, whether or not the final SELECT reads them.
     sql = (
-        "WITH d AS ("  # noqa: S608
-        " INSERT INTO event_dedupe (dedupe_key, video_id, event_type, received_at)"
-        " VALUES (%(key)s, %(vid)s, %(etype)s, %(now)s) ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1"
+        "WITH e AS ("  # noqa: S608
+        " SELECT event_id FROM event_inbox WHERE event_id = %(eid)s AND state = 'pending' FOR UPDATE"
         "), c AS ("
-        f" SELECT {columns}, status = ANY(%(allowed)s::text[]) AS ok FROM uploads"
-        " WHERE video_id = %(vid)s AND EXISTS (SELECT FROM d) FOR UPDATE"
+        " SELECT upload_id, status, last_event_at, last_event, notify_seq, duration, size, error,"
+        " status = ANY(%(allowed)s::text[]) AS ok FROM uploads"
+        " WHERE video_id = %(vid)s AND EXISTS (SELECT FROM e) FOR UPDATE"
         "), u AS ("
         f" UPDATE uploads SET {', '.join(sets)} FROM c"
-        f" WHERE uploads.upload_id = c.upload_id AND ({changed}) RETURNING 1"
-        "), o AS ("
-        " INSERT INTO orphan_events (video_id, dedupe_key, event_type, event_time, payload, received_at)"
-        " SELECT %(vid)s, %(key)s, %(etype)s, %(eat)s::timestamptz, %(body)s::jsonb, %(now)s"
-        " WHERE EXISTS (SELECT FROM d) AND NOT EXISTS (SELECT FROM c) RETURNING 1"
-        ") SELECT EXISTS (SELECT FROM d), (SELECT ok FROM c)"
+        f" WHERE uploads.upload_id = c.upload_id AND ({changed}) RETURNING uploads.*"
+        f"){notify}, f AS ("
+        " UPDATE event_inbox SET state = 'done', done_at = %(now)s, claimed_until = NULL, result = CASE"
+        " WHEN NOT EXISTS (SELECT FROM c) THEN 'orphan' WHEN EXISTS (SELECT FROM u) THEN 'applied'"
+        " ELSE 'stale' END FROM e WHERE event_inbox.event_id = e.event_id RETURNING event_inbox.result"
+        ") SELECT (SELECT result FROM f)"
     )
     return sql, params

@@ -22,8 +22,19 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar
 
 from shared import errors
-from shared.store import ApplyResult, Upload
-from shared.store.base import COLUMNS, Claim, Cursor, EventChange, SqlStore, conflict, marks, plan_event
+from shared.store import ApplyResult, InboxEvent, Upload
+from shared.store.base import (
+    COLUMNS,
+    EVENT_COLUMNS,
+    Claim,
+    Cursor,
+    EventApply,
+    EventRecord,
+    SqlStore,
+    conflict,
+    marks,
+    plan_event,
+)
 
 __all__ = ["SqliteStore", "parse_sqlite_url"]
 
@@ -56,7 +67,15 @@ class SqliteStore(SqlStore):
     # Unary + keeps SQLite's planner off the status indexes.
     UNINDEXED_STATUS: ClassVar[str] = "+status"
 
-    def __init__(self, url: str, *, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout: float = 5.0,
+        notify_types: frozenset[str] | None = None,
+        first_check_seconds: float = 600.0,
+    ) -> None:
+        super().__init__(notify_types=notify_types, first_check_seconds=first_check_seconds)
         self._path = parse_sqlite_url(url)
         self._memory = self._path == ":memory:"
         self._busy_timeout = busy_timeout
@@ -172,76 +191,100 @@ class SqliteStore(SqlStore):
 
     # --- dialect-specific operations ----------------------------------------------------------
 
-    def _apply_event(self, event: EventChange) -> ApplyResult:
-        video_id, dedupe_key, event_type = event.video_id, event.dedupe_key, event.event_type
-        received = self._time(event.now)
+    def _record_event(self, record: EventRecord) -> tuple[InboxEvent, bool, Upload | None]:
+        now, until = self._time(record.now), self._time(record.until)
+        insert = (
+            "INSERT INTO event_inbox (dedupe_key, media_id, event_type, event_time, source, message_id, "
+            "body, received_at, state, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) "
+            "ON CONFLICT (dedupe_key) DO NOTHING"
+        )
+        values = (
+            record.dedupe_key,
+            record.media_id,
+            record.event_type,
+            self._time_or_none(record.event_time),
+            record.source,
+            record.message_id,
+            record.body,
+            now,
+            now,
+        )
+        claim = (
+            "UPDATE event_inbox SET claimed_until = ? WHERE dedupe_key = ? AND state = 'pending' "
+            "AND (claimed_until IS NULL OR claimed_until <= ?)"
+        )
 
-        def run(cur: Cursor) -> ApplyResult:
-            inserted = self._exec(
+        def run(cur: Cursor) -> tuple[InboxEvent, bool, Upload | None]:
+            self._exec(cur, insert, values)
+            owned = self._exec(cur, claim, (until, record.dedupe_key, now)).rowcount == 1
+            row = self._exec(
                 cur,
-                "INSERT INTO event_dedupe (dedupe_key, video_id, event_type, received_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-                (dedupe_key, video_id, event_type, received),
-            ).rowcount
-            if inserted == 0:
+                f"SELECT {EVENT_COLUMNS} FROM event_inbox WHERE dedupe_key = ?",  # noqa: S608
+                (record.dedupe_key,),
+            ).fetchone()
+            return self._event(row), owned, self._one(cur, "video_id = ?", (record.media_id,))
+
+        return self._write(run)
+
+    def _apply_event(self, event: EventApply) -> ApplyResult:
+        def run(cur: Cursor) -> ApplyResult:
+            pending = self._exec(
+                cur, "SELECT 1 FROM event_inbox WHERE event_id = ? AND state = 'pending'", (event.event_id,)
+            ).fetchone()
+            if pending is None:
                 return ApplyResult.DUPLICATE
-            current = self._one(cur, "video_id = ?", (video_id,))
+            current = self._one(cur, "video_id = ?", (event.video_id,))
             if current is None:
-                self._exec(
-                    cur,
-                    "INSERT INTO orphan_events "
-                    "(video_id, dedupe_key, event_type, event_time, payload, received_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        video_id,
-                        dedupe_key,
-                        event_type,
-                        self._time_or_none(event.event_time),
-                        event.payload,
-                        received,
-                    ),
+                result = ApplyResult.ORPHAN
+            else:
+                result, changes = plan_event(
+                    current,
+                    to=event.to,
+                    allowed=event.allowed,
+                    fields=event.fields,
+                    event_type=event.event_type,
+                    event_time=event.event_time,
+                    now=event.now,
+                    first_check=event.check_at - event.now,
                 )
-                return ApplyResult.ORPHAN
-            result, changes = plan_event(
-                current,
-                to=event.to,
-                allowed=event.allowed,
-                fields=event.fields,
-                event_type=event_type,
-                event_time=event.event_time,
-                now=event.now,
+                if changes:
+                    sets = ", ".join(f"{c} = ?" for c in changes)
+                    row = self._exec(
+                        cur,
+                        f"UPDATE uploads SET {sets} WHERE upload_id = ? RETURNING {COLUMNS}",  # noqa: S608
+                        [*(self._value(c, v) for c, v in changes.items()), current.upload_id],
+                    ).fetchone()
+                    if "status" in changes:
+                        self._notify(cur, [self._upload(row)], event.now)
+            self._exec(
+                cur,
+                "UPDATE event_inbox SET state = 'done', result = ?, done_at = ?, claimed_until = NULL "
+                "WHERE event_id = ?",
+                (result.value, self._time(event.now), event.event_id),
             )
-            if changes:
-                sets = ", ".join(f"{c} = ?" for c in changes)
-                self._exec(
-                    cur,
-                    f"UPDATE uploads SET {sets} WHERE upload_id = ?",  # noqa: S608
-                    [*(self._value(c, v) for c, v in changes.items()), current.upload_id],
-                )
             return result
 
         return self._write(run)
 
-    def _claim(self, claim: Claim) -> list[Upload]:
-        order = claim.order
-        # INDEXED BY: without ANALYZE statistics SQLite prefers uploads_status_created and sorts
-        # every candidate; the partial indexes always exist (connections migrate on open).
+    def _claim(self, claim: Claim) -> list[Any]:
+        table, key, order = claim.table, claim.key, claim.order
+        # INDEXED BY: without ANALYZE statistics SQLite may prefer another index and sort every
+        # candidate; the partial indexes always exist (connections migrate on open).
         select = (
-            f"SELECT upload_id FROM uploads INDEXED BY {claim.index} WHERE {claim.where}"  # noqa: S608
-            f" AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY {order}, upload_id LIMIT ?"
+            f"SELECT {key} FROM {table} INDEXED BY {claim.index} WHERE {claim.where}"  # noqa: S608
+            f" AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY {order}, {key} LIMIT ?"
         )
 
-        def run(cur: Cursor) -> list[Upload]:
-            ids = [r[0] for r in self._exec(cur, select, (*claim.params, claim.limit)).fetchall()]
-            if not ids:
+        def run(cur: Cursor) -> list[Any]:
+            keys = [r[0] for r in self._exec(cur, select, (*claim.params, claim.limit)).fetchall()]
+            if not keys:
                 return []
-            in_ids = f"upload_id IN ({marks(len(ids))})"
-            self._exec(cur, f"UPDATE uploads SET claimed_until = ? WHERE {in_ids}", (claim.until, *ids))  # noqa: S608
-            claimed = self._exec(
+            in_keys = f"{key} IN ({marks(len(keys))})"
+            self._exec(cur, f"UPDATE {table} SET claimed_until = ? WHERE {in_keys}", (claim.until, *keys))  # noqa: S608
+            return self._exec(
                 cur,
-                f"SELECT {COLUMNS} FROM uploads WHERE {in_ids} ORDER BY {order}, upload_id",  # noqa: S608
-                ids,
+                f"SELECT {claim.columns} FROM {table} WHERE {in_keys} ORDER BY {order}, {key}",  # noqa: S608
+                keys,
             ).fetchall()
-            return [self._upload(r) for r in claimed]
 
         return self._write(run)

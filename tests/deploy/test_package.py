@@ -616,6 +616,7 @@ def test_create_answers_credentials(runner: Runner, created: Created) -> None:
 
 
 def test_signed_callback_is_accepted(runner: Runner, created: Created) -> None:
+    runner.vod.videos[created.video_id]["Status"] = "UploadSucc"  # the file arrived (VOD confirms it)
     event = _signed_callback(created.video_id, created.extend)
     status, answer = runner.run("vod_callback", "event", event=event).http()
     assert status == 200, answer

@@ -207,10 +207,17 @@ class Stack:
         status, answer, _ = self.invoke("vod_callback", event)
         return status, answer
 
-    def vod_event(self, name: str, video_id: str, **fields: Any) -> dict[str, Any]:
-        """A sample VOD event body for ``video_id``, echoing the Extend VOD stored for it."""
+    def vod_event(self, name: str, video_id: str, *, genuine: bool = True, **fields: Any) -> dict[str, Any]:
+        """A sample VOD event body for ``video_id``, echoing the Extend VOD stored for it.
+
+        A genuine upload event means the file did arrive: VOD's record says ``UploadSucc`` from
+        then on (as the real VOD's does), unless the test says the event is forged.
+        """
         body = load_event(f"vod/{name}.json")
         body["VideoId"] = video_id
+        video = self.vod.videos.get(video_id)
+        if genuine and video is not None and name == "FileUploadComplete" and video["Status"] == "Uploading":
+            video["Status"] = "UploadSucc"
         user_data = self.vod.videos.get(video_id, {}).get("UserData")
         if user_data:
             body["Extend"] = json.dumps(json.loads(user_data)["Extend"])

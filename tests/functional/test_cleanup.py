@@ -27,16 +27,16 @@ def _age(video_ids: list[str], seconds: int) -> None:
     conn.close()
 
 
-def _age_updated(video_ids: list[str], seconds: int) -> None:
-    """Pretend these uploads last changed ``seconds`` ago (the stuck-upload cutoff reads it)."""
+def _due(video_ids: list[str]) -> None:
+    """Make these uploads due for their check with VOD now (as their schedule would, later)."""
     import sqlite3
 
     url = get_settings().database_url.get_secret_value()
     conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-    when = (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat(timespec="microseconds")
+    when = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat(timespec="microseconds")
     with conn:
         for vid in video_ids:
-            conn.execute("UPDATE uploads SET updated_at = ? WHERE video_id = ?", (when, vid))
+            conn.execute("UPDATE uploads SET check_at = ? WHERE video_id = ?", (when, vid))
     conn.close()
 
 
@@ -120,20 +120,17 @@ def test_cleanup_removes_a_media_whose_record_write_failed(stack: Stack) -> None
     assert sent["ReferenceIds"] == "c" * 32
 
 
-DAY = 24 * 3600
-
 
 def test_cleanup_reconciles_uploads_stuck_after_a_lost_final_callback(stack: Stack) -> None:
     done = _stuck(stack)  # VOD finished; TranscodeComplete was lost
     broken = _stuck(stack, processing=False)  # VOD failed it; the failure event was lost
     gone = _stuck(stack)  # VOD no longer has it
     busy = _stuck(stack)  # VOD is still transcoding
-    fresh = _stuck(stack)  # stuck for less than STUCK_UPLOAD_SECONDS
+    fresh = _stuck(stack)  # not due yet: its first check is 10 minutes after it started
     stack.vod.videos[done].update(Status="Normal", Duration="12.5", Size=4096)
     stack.vod.videos[broken]["Status"] = "TranscodeFail"
     del stack.vod.videos[gone]
-    _age_updated([done, broken, gone, busy], DAY + 60)
-    _age_updated([fresh], DAY - 600)
+    _due([done, broken, gone, busy])
     before = len(stack.vod.calls)
 
     summary = stack.cleanup()
@@ -151,18 +148,20 @@ def test_cleanup_reconciles_uploads_stuck_after_a_lost_final_callback(stack: Sta
     assert _status(stack, busy) == "processing" and _status(stack, fresh) == "processing"
     assert busy in stack.vod.videos and fresh in stack.vod.videos
 
-    # The next run (within the lease) skips the one still transcoding; the final ones are done.
+    # The next run skips the one still transcoding (its next check is later); the rest are done.
     again = stack.cleanup()
     assert again["stuck_checked"] == 0 and again["vod_calls"] == 0
 
 
-def test_a_stuck_upload_still_transcoding_is_checked_again_once_its_lease_ends(stack: Stack) -> None:
+def test_a_stuck_upload_still_transcoding_is_checked_again_on_its_schedule(stack: Stack) -> None:
     busy = _stuck(stack)
-    _age_updated([busy], DAY + 60)
+    _due([busy])
     assert stack.cleanup()["stuck_checked"] == 1
     row = get_store(get_settings()).get_by_video_id(busy)
-    assert row is not None and row.status == "processing"
-    assert datetime.now(timezone.utc) - row.updated_at > timedelta(seconds=DAY)  # not faked
+    assert row is not None and row.status == "processing" and row.checks == 1
+    # the schedule's second step (30 minutes) comes next; nothing of the record was faked
+    assert row.check_at is not None
+    assert timedelta(minutes=29) < row.check_at - datetime.now(timezone.utc) <= timedelta(minutes=30)
 
     # the next hourly run
     set_deps(replace(get_deps(), clock=lambda: datetime.now(timezone.utc) + timedelta(hours=1)))
@@ -177,7 +176,7 @@ def test_dry_run_leaves_stuck_uploads_alone(stack: Stack) -> None:
     gone = _stuck(stack)
     stack.vod.videos[done]["Status"] = "Normal"
     del stack.vod.videos[gone]
-    _age_updated([done, gone], DAY + 60)
+    _due([done, gone])
 
     summary = stack.cleanup('{"dryRun": true}')
 

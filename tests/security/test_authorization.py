@@ -40,7 +40,7 @@ def test_another_owners_upload_answers_exactly_like_a_missing_one(
         if vod_status:
             stack.vod.videos[video_id]["Status"] = vod_status
             event = {"uploaded": "FileUploadComplete"}.get(bob_status, "TranscodeComplete")
-            extra = {"Status": "fail"} if bob_status == "failed" else {}
+            extra: dict[str, Any] = {"Status": "fail"} if bob_status == "failed" else {}
             assert stack.callback(stack.vod_event(event, video_id, **extra))[0] == 200
         else:
             assert stack.http("upload_credentials", "DELETE", f"/uploads/{video_id}", owner="bob")[0] == 200

@@ -457,35 +457,51 @@ def test_store_down_after_delete_at_vod_converges_on_retry(stack: Stack) -> None
     assert video_id not in stack.vod.videos
 
 
-@pytest.mark.parametrize("step", ["get_by_video_id", "apply_event"])
-def test_store_down_during_a_callback_is_503_and_the_retry_applies(stack: Stack, step: str) -> None:
+def test_store_down_when_a_callback_arrives_is_503_and_the_retry_applies(stack: Stack) -> None:
     video_id = stack.create()["VideoId"]
     store = flaky()
-    store.fail[step] = {1}
+    store.fail["record_event"] = {1}
     event = stack.vod_event("FileUploadComplete", video_id)
 
     status, body = stack.callback(event)
     assert status == 503 and body["Code"] == "ServiceUnavailable.Store"
 
-    # VOD retries the same event: it is applied (the failed attempt consumed nothing)
+    # VOD retries the same event: it is applied (the failed attempt recorded nothing)
     status, ack = stack.callback(event)
     assert status == 200 and ack["Result"] == "applied"
     assert stack.http("upload_credentials", "GET", f"/uploads/{video_id}")[1]["Status"] == "uploaded"
 
 
-def test_vod_throttling_during_confirmation_is_503_and_the_retry_applies(stack: Stack) -> None:
+def test_store_down_after_the_event_is_recorded_loses_nothing(stack: Stack) -> None:
+    """Recorded, then the store fails: VOD is told to retry; the event is finished by cleanup."""
+    video_id = stack.create()["VideoId"]
+    store = flaky()
+    store.fail["apply_event"] = {1}
+    event = stack.vod_event("FileUploadComplete", video_id)
+
+    assert stack.callback(event)[0] == 503
+    status, ack = stack.callback(event)  # VOD's retry: the first attempt still holds the event
+    assert status == 200 and ack["Result"] == "pending"
+    assert stack.http("upload_credentials", "GET", f"/uploads/{video_id}")[1]["Status"] == "created"
+
+    later(hours=0.1)  # past the event's lease: the next cleanup run finishes it
+    assert stack.cleanup()["events"] == {"applied": 1}
+    assert stack.http("upload_credentials", "GET", f"/uploads/{video_id}")[1]["Status"] == "uploaded"
+
+
+def test_vod_throttling_during_confirmation_keeps_the_event_and_the_retry_applies(stack: Stack) -> None:
     video_id = stack.create()["VideoId"]
     stack.vod.videos[video_id]["Status"] = "Normal"
     vod, _, _ = install(stack)
     vod.always["GetVideoInfo"] = throttled()
     event = stack.vod_event("TranscodeComplete", video_id)
 
-    status, body = stack.callback(event)
-    assert status == 503 and body["Code"].startswith("Throttling")
+    status, ack = stack.callback(event)
+    assert status == 200 and ack["Result"] == "pending"  # safe in the inbox: VOD need not retry
     assert stack.http("upload_credentials", "GET", f"/uploads/{video_id}")[1]["Status"] == "created"
 
     vod.always.clear()
-    status, ack = stack.callback(event)
+    status, ack = stack.callback(event)  # VOD sent it again anyway: it is settled now
     assert status == 200 and ack["Result"] == "applied"
     assert stack.http("upload_credentials", "GET", f"/uploads/{video_id}")[1]["Status"] == "ready"
 

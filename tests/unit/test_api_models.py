@@ -385,7 +385,7 @@ class TestUserData:
     @pytest.mark.parametrize("value", [[1], "[1]", "not json", 5, True, '"a string"'])
     def test_non_object_rejected(self, value: Any) -> None:
         err = rejected("UserData", UserData=value)
-        assert "JSON object" in err.message
+        assert "JSON" in err.message
 
     def test_unknown_member_named(self) -> None:
         err = rejected("UserData", UserData={"Foo": 1})

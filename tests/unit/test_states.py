@@ -24,6 +24,7 @@ from shared.states import (
 # The whole table, written out independently of the module: (from, to) pairs that are allowed.
 EXPECTED_MOVES = {
     (CREATING, CREATED),
+    (UPLOADED, CREATED),  # only when VOD says the source is still Uploading (cleanup)
     (CREATED, UPLOADED),
     (CREATED, PROCESSING),
     (UPLOADED, PROCESSING),
@@ -57,7 +58,9 @@ def test_allowed_from_is_the_column_of_the_table(to: str) -> None:
 
 
 @pytest.mark.parametrize(("frm", "to"), ALL_PAIRS)
-def test_every_move_goes_strictly_forward(frm: str, to: str) -> None:
+def test_every_move_but_the_one_back_to_created_goes_strictly_forward(frm: str, to: str) -> None:
+    if (frm, to) == (UPLOADED, CREATED):
+        return
     if states.can_move(frm, to):
         assert states.rank(to) > states.rank(frm)
     if states.rank(to) <= states.rank(frm):

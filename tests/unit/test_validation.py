@@ -252,14 +252,21 @@ class TestCheckId:
     [
         (0, 0),
         (123456, 123456),
-        (2**63, 2**63),  # ints pass through untouched, however large
+        (2**63 - 1, 2**63 - 1),  # the largest value the stores hold
+        (2**63, None),  # one more does not fit a signed 64-bit column
+        (-(2**63), -(2**63)),
+        (-(2**63) - 1, None),
         ("123456", 123456),
         (" 42 ", 42),
         ("-7", -7),
         ("12.9", 12),  # truncated, as int() does
         (-12.9, -12),
         ("1e3", 1000),
-        ("1e308", int(1e308)),  # the largest finite exponent
+        ("1e18", 10**18),
+        ("1e19", None),  # finite, but beyond 64 bits
+        ("1e308", None),
+        ("¹²", None),  # digits of other scripts are not numbers here
+        ("1" * 41, None),  # absurdly long
         ("1e309", None),  # overflows to inf
         ("-1e309", None),
         ("inf", None),
