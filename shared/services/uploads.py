@@ -183,6 +183,23 @@ def vod_params(
     return params
 
 
+# Names nested in UserData that VOD may name in an InvalidParameter message.
+_USER_DATA_NAMES = ("Extend", "MessageCallback", "CallbackURL", "CallbackType", "AccelerateConfig")
+# Every name VOD may blame in a CreateUploadVideo error, whether or not this request sent it.
+_PARAMETER_NAMES = frozenset(CreateUploadVideoRequest.model_fields) | frozenset(_USER_DATA_NAMES)
+
+
+def _client_params(req: CreateUploadVideoRequest) -> set[str]:
+    """The parameter names the client chose, nested ``UserData`` members included; ``UserData``
+    itself counts as the client's only when it sent something inside it."""
+    names = {name for name in req.model_fields_set if getattr(req, name) is not None}
+    names.discard("UserData")
+    if req.UserData is not None:
+        inner = {n for n in req.UserData.model_fields_set if getattr(req.UserData, n) is not None}
+        names |= inner | ({"UserData"} if inner else set())
+    return names
+
+
 def _credentials_answer(creds: UploadCredentials, upload: Upload, expires_at: datetime) -> dict[str, Any]:
     answer: dict[str, Any] = dict(creds.to_public_dict())
     answer.pop("RequestId", None)
@@ -247,6 +264,8 @@ def create_upload(
         # Otherwise (refused, throttled, never reached) it is released: it would hold quota.
         if not (isinstance(exc, errors.VodError) and exc.may_have_acted):
             _release(deps, upload_id)
+        if isinstance(exc, errors.VodError):
+            raise errors.blame(exc, _PARAMETER_NAMES, _client_params(req)) from exc
         raise
     expires_at = creds.expires_at(now)
     try:
