@@ -80,7 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--vod-endpoint", help="a real or external VOD endpoint instead of the emulator (or $VOD_ENDPOINT)"
     )
     p.add_argument("--database-url", help="default: $DATABASE_URL, else sqlite:///<data dir>/vodfc.db")
-    p.add_argument("--cleanup-every", type=float, help="run cleanup every N seconds instead of the cron")
+    p.add_argument(
+        "--cleanup-every", type=float, help="run cleanup every N seconds instead of the timers (0: never)"
+    )
+    p.add_argument(
+        "--events",
+        choices=("http", "mns"),
+        help="how VOD events arrive: http callbacks, or an SMQ queue and FC's queue trigger "
+        "(default: $VOD_EVENT_DELIVERY, else http)",
+    )
     p.add_argument(
         "--data-dir",
         default=DEFAULT_DATA_DIR,

@@ -87,6 +87,7 @@ class LocalStack:
     vod_endpoint: str | None = None  # the emulator's, or a real/external VOD
     emulated: bool = True  # the endpoint is the emulator: its development AccessKey
     database_url: str | None = None  # None: SQLite in data_dir
+    events: str | None = None  # VOD_EVENT_DELIVERY imposed by --events (None: the environment's)
 
     def defaults(self) -> dict[str, str]:
         """The local defaults for this stack (README.md, "Local defaults"); the environment wins."""
@@ -104,7 +105,11 @@ class LocalStack:
         """What wins over the environment: the flags, and the emulator's key (it knows no other)."""
         from devkit.emulator.config import DEV_ACCESS_KEY_ID, DEV_ACCESS_KEY_SECRET
 
-        values = {"DATABASE_URL": self.database_url, "VOD_ENDPOINT": self.vod_endpoint}
+        values = {
+            "DATABASE_URL": self.database_url,
+            "VOD_ENDPOINT": self.vod_endpoint,
+            "VOD_EVENT_DELIVERY": self.events,
+        }
         if self.emulated:
             values["ALIBABA_CLOUD_ACCESS_KEY_ID"] = DEV_ACCESS_KEY_ID
             values["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = DEV_ACCESS_KEY_SECRET
@@ -154,6 +159,7 @@ class LocalStack:
             "data_dir": str(self.data_dir.resolve()),
             "vod_endpoint": settings.vod_base_url,
             "emulated": self.emulated,
+            "events": settings.vod_event_delivery,
             # A URL holding a password is not handed out: the joining process needs DATABASE_URL.
             "database_url": None if has_password else dsn,
         }
@@ -167,6 +173,7 @@ class LocalStack:
             vod_endpoint=str(data["vod_endpoint"]),
             emulated=bool(data["emulated"]),
             database_url=data.get("database_url") or None,
+            events=data.get("events") or None,
         )
 
 

@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,10 +25,11 @@ from urllib.parse import quote
 
 from devkit.handlers import load_handler_module
 from devkit.local import STACK_PATH, LocalStack, api_url, configured_vod_endpoint, emulator_ports
-from devkit.template import ROOT, Template, load_template, next_fire
+from devkit.template import ROOT, Template, Timer, load_template, next_fire
 
 if TYPE_CHECKING:
     from devkit.emulator import Emulator
+    from devkit.emulator.mns import MnsTrigger
     from shared.settings import Settings
 
 log = logging.getLogger("vodfc.serve")
@@ -109,42 +110,54 @@ def _error(start_response: StartResponse, status: str, code: str, message: str) 
 
 
 class CleanupTimer(threading.Thread):
-    """Fires the cleanup handler on the template's cron, or every N seconds."""
+    """Fires the cleanup handler on each of the template's timer triggers (one run at a time), or
+    with an empty payload every ``every`` seconds; ``every=0`` disables it."""
 
-    def __init__(
-        self, module: ModuleType, cron: str | None, every: float | None, payload: str | None
-    ) -> None:
+    def __init__(self, module: ModuleType, timers: Sequence[Timer], every: float | None) -> None:
         super().__init__(name="vodfc-cleanup", daemon=True)
-        self.module, self.cron, self.every, self.payload = module, cron, every, payload
+        self.module, self.every = module, every
+        self.timers = tuple(timers) or (Timer("every-15-minutes", "@every 15m", "{}"),)
         self.stopped = threading.Event()
 
-    def next_delay(self) -> float:
-        if self.every:
-            return self.every
-        now = datetime.now(timezone.utc)
-        return max((next_fire(self.cron or "@every 15m", now) - now).total_seconds(), 0.5)
+    @property
+    def enabled(self) -> bool:
+        return self.every != 0
 
-    def fire(self) -> str:
+    def next_timer(self, now: datetime) -> tuple[float, Timer]:
+        """Seconds until the next run, and the timer that fires then."""
+        if self.every:
+            return self.every, Timer("local-every", f"@every {self.every}s", "{}")
+        when, timer = min(((next_fire(t.cron, now), t) for t in self.timers), key=lambda pair: pair[0])
+        return max((when - now).total_seconds(), 0.5), timer
+
+    def fire(self, timer: Timer) -> str:
         from shared.context import FakeContext, FunctionMeta
 
         event = {
             "triggerTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "triggerName": "local-timer",
-            "payload": self.payload or "",
+            "triggerName": timer.name,
+            "payload": timer.payload or "",
         }
         context = FakeContext(request_id=str(uuid.uuid4()), function=FunctionMeta(name="cleanup"))
         result: str = self.module.handler(json.dumps(event).encode(), context)
         return result
 
     def run(self) -> None:
-        while not self.stopped.wait(self.next_delay()):
+        while True:
+            delay, timer = self.next_timer(datetime.now(timezone.utc))
+            if self.stopped.wait(delay):
+                return
             try:
-                self.fire()
+                self.fire(timer)
             except Exception:  # the timer must survive a failed run, like FC's
                 log.exception("cleanup run failed")
 
 
-class PortInUse(Exception):
+class StackError(Exception):
+    """The stack cannot be built as asked; the message says why and what to do."""
+
+
+class PortInUse(StackError):
     """A port the stack needs is taken; the message says which and how to choose another."""
 
 
@@ -221,7 +234,14 @@ def build_stack(args: argparse.Namespace) -> Stack:
         vod_endpoint=endpoint,
         emulated=endpoint is None,
         database_url=args.database_url,
+        events=args.events,
     )
+    delivery = Settings.from_env(local.environment()).vod_event_delivery
+    if delivery == "mns" and endpoint is not None:
+        raise StackError(
+            "vodfc serve: --events mns needs the emulated VOD (its in-process queue); a real VOD's "
+            "queue is consumed by FC's queue trigger, see docs/DEPLOY.md."
+        )
     emulator = None
     if endpoint is None:
         # Extra EmulatorConfig fields as a JSON object (tests), e.g. '{"transcode_delay_seconds": 0.3}'.
@@ -235,6 +255,7 @@ def build_stack(args: argparse.Namespace) -> Stack:
                 "transcode_delay_seconds": args.transcode_delay,
                 "upload_credential_ttl_seconds": args.credential_ttl,
                 "max_storage_bytes": args.max_storage_mb * 1024 * 1024 or None,
+                "callback_type": delivery,
                 **overrides,
             },
         )
@@ -249,14 +270,32 @@ def build_stack(args: argparse.Namespace) -> Stack:
         get_store(settings).migrate()
         template = load_template()
         modules = {name: load_handler_module(name) for name in template.functions}
+        if emulator is not None and delivery == "mns":
+            queue_trigger(emulator, modules["vod_callback"].handler)
     except BaseException:
         if emulator is not None:
             emulator.stop()
         raise
     cleanup = template.functions["cleanup"]
-    timer = CleanupTimer(modules["cleanup"], cleanup.cron, args.cleanup_every, cleanup.timer_payload)
+    timer = CleanupTimer(modules["cleanup"], cleanup.timers, args.cleanup_every)
     gateway = Gateway(template, modules, stack=local.describe(settings))
     return Stack(gateway, timer, emulator, local, settings)
+
+
+def queue_trigger(emulator: Emulator, handler: Callable[[bytes, Any], Any]) -> MnsTrigger:
+    """The queue trigger s.yaml deploys, on the emulator's queue: event-streaming batches of up to
+    10 messages or 2 s, CloudEvents, exponential-decay retries, then the dead-letter list."""
+    from devkit.emulator.mns import exponential_decay_retry_delays
+
+    return emulator.mns_trigger(
+        handler,
+        shape="fc3-batch",
+        batch_size=10,
+        batch_window_seconds=2.0,
+        retry_delays=exponential_decay_retry_delays(),
+        errors_tolerance="ALL",
+        dead_letter=[],
+    )
 
 
 def banner(stack: Stack) -> str:
@@ -264,7 +303,9 @@ def banner(stack: Stack) -> str:
     url, emulator = stack.local.api_url, stack.emulator
     lines = [
         f"  API            {url}/uploads",
-        f"  callbacks      {url}/callbacks/vod",
+        f"  callbacks      {url}/callbacks/vod"
+        if stack.settings.vod_event_delivery == "http"
+        else "  events         the emulated SMQ queue -> FC's queue trigger -> vod_callback",
         f"  demo page      {url}/demo",
     ]
     if emulator is not None:
@@ -297,7 +338,7 @@ def serve(args: argparse.Namespace) -> int:
 
     try:
         stack = build_stack(args)
-    except PortInUse as exc:
+    except StackError as exc:
         print(exc, file=sys.stderr)
         return 1
     try:
@@ -307,7 +348,8 @@ def serve(args: argparse.Namespace) -> int:
             stack.emulator.stop()
         print(f"vodfc serve: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
-    stack.timer.start()
+    if stack.timer.enabled:
+        stack.timer.start()
     print(banner(stack), flush=True)
     try:
         server.run()
