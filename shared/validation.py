@@ -23,6 +23,7 @@ __all__ = [
     "INT64_MAX",
     "MAX_DEPTH",
     "Invalid",
+    "as_text",
     "bad_text",
     "check_id",
     "check_text",
@@ -306,6 +307,18 @@ def bad_text(value: Any) -> tuple[str, str | None] | None:
                 if problem is not None:
                     return problem, key
     return None
+
+
+def as_text(value: str) -> str:
+    """``value`` with each lone surrogate replaced by U+FFFD, as a decoder replaces bytes that are
+    not UTF-8: for what is kept only to be shown or logged (a request's path and method)."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in value)
+    return value
 
 
 def _text_problem(text: str) -> str | None:

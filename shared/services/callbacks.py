@@ -270,8 +270,9 @@ def _plan(deps: Deps, event: VodEvent, upload: Upload | None, budget: Budget, at
         return _delete_oversized(deps, upload, int(fields["size"]), budget, attempts)
     if actual == states.FAILED and claimed == states.FAILED:
         fields.update(_error_field(event))
-    if actual == claimed or (actual != states.CREATED and states.rank(actual) > states.rank(claimed)):
-        # Confirmed, or VOD is further along (a "No Transcoding" video is ready at upload).
+    if actual == claimed or (actual != states.CREATED and states.rank(actual) >= states.rank(claimed)):
+        # Confirmed, or VOD is further along (a "No Transcoding" video is ready at upload), or VOD
+        # reached the other final status (ready for a "failed" claim): VOD's word, not a wait.
         return _Plan(to=actual, fields=fields) if states.can_move(upload.status, actual) else _Plan(to=actual)
     # VOD is behind the event: move as far as VOD confirms, and ask again later.
     if actual != states.CREATED and states.can_move(upload.status, actual):
