@@ -144,7 +144,8 @@ def _declared(event: VodEvent, name: str) -> Any:
 
 def _body_fields(event: VodEvent) -> dict[str, Any]:
     """What an event's (unsigned) body says about its upload: written only when nothing better is
-    known (confirmation off, or an informational event filling what the record does not have)."""
+    known (confirmation off, or an informational event filling what the record does not have,
+    the error excepted)."""
     fields: dict[str, Any] = {}
     duration = event.duration if isinstance(event, TranscodeComplete) else _declared(event, "Duration")
     if duration is not None:
@@ -255,7 +256,11 @@ def _plan(deps: Deps, event: VodEvent, upload: Upload | None, budget: Budget, at
         return _delete_oversized(deps, upload, too_large, budget, attempts)
     claimed = target_status(event)
     if claimed is None:
-        return _Plan(fields=_body_fields(event))  # informational: fills only what is missing
+        # Informational: fills only what is missing, and never Error: such an event fails nothing,
+        # and its unsigned failure text would otherwise land on a finished upload.
+        fields = _body_fields(event)
+        fields.pop("error", None)
+        return _Plan(fields=fields)
     if not states.can_move(upload.status, claimed):
         return _Plan(to=claimed)  # late or repeated: stale, changes nothing
     confirm = deps.settings.callback_confirm_with_vod and upload.kind == "video"
@@ -300,19 +305,33 @@ def _settle(deps: Deps, event: VodEvent, entry: InboxEvent, upload: Upload | Non
     except errors.InvalidSignature:
         deps.store.finish_event(entry.event_id, result="refused", now=deps.clock())
         raise
+    except errors.UnstorableValue:
+        return _unstorable(deps, event, entry)
     if plan.finish is not None:
         deps.store.finish_event(entry.event_id, result=plan.finish, now=deps.clock())
         return plan.finish
-    result = deps.store.apply_event(
-        entry.event_id,
-        video_id=event.media_id or "",
-        event_type=event.EventType,
-        event_time=event.event_time,
-        to=plan.to,
-        fields=plan.fields,
-        now=deps.clock(),
-    )
+    try:
+        result = deps.store.apply_event(
+            entry.event_id,
+            video_id=event.media_id or "",
+            event_type=event.EventType,
+            event_time=event.event_time,
+            to=plan.to,
+            fields=plan.fields,
+            now=deps.clock(),
+        )
+    except errors.UnstorableValue:
+        return _unstorable(deps, event, entry)
     return result.value
+
+
+def _unstorable(deps: Deps, event: VodEvent, entry: InboxEvent | None) -> str:
+    """An event holding a value the database refuses: no retry can ever store it, so it is
+    finished (when recorded) and acknowledged as ``invalid``, with a log line."""
+    log.warning("unstorable event acknowledged", extra={"event_type": event.EventType})
+    if entry is not None:
+        deps.store.finish_event(entry.event_id, result="invalid", now=deps.clock())
+    return "invalid"
 
 
 def _process(
@@ -329,17 +348,20 @@ def _process(
     if isinstance(event, GenericEvent) or not media_id:
         log.debug("event acknowledged without effect", extra={"event_type": event.EventType})
         return {"Result": "ignored", "EventType": event.EventType}
-    entry, owned, upload = deps.store.record_event(
-        dedupe_key=event.dedupe_key(),
-        media_id=media_id,
-        event_type=event.EventType,
-        event_time=event.event_time,
-        source=source,
-        message_id=message_id,
-        body=raw.decode("utf-8-sig"),
-        now=deps.clock(),
-        lease_seconds=_LEASE_SECONDS,
-    )
+    try:
+        entry, owned, upload = deps.store.record_event(
+            dedupe_key=event.dedupe_key(),
+            media_id=media_id,
+            event_type=event.EventType,
+            event_time=event.event_time,
+            source=source,
+            message_id=message_id,
+            body=raw.decode("utf-8-sig"),
+            now=deps.clock(),
+            lease_seconds=_LEASE_SECONDS,
+        )
+    except errors.UnstorableValue:
+        return {"Result": _unstorable(deps, event, None)}
     answer: dict[str, Any] = {"EventType": event.EventType, "VideoId": media_id}
     if not owned:
         answer["Result"] = "duplicate" if entry.state == "done" else "pending"

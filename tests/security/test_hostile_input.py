@@ -16,7 +16,11 @@ import copy
 import hashlib
 import hmac
 import json
+import secrets
+import uuid
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -24,12 +28,16 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from shared import errors
 from shared.events import EVENT_TYPES, StreamInfo
+from shared.services.deps import get_deps, set_deps
+from shared.store import new_reservation
 from tests.functional.conftest import EVENTS, JWT_SECRET, Stack, load_event
 from tests.security.helpers import (
     CLASSES,
     LONG_IDS,
     SPECIAL_STRINGS,
+    FlakyStore,
     Hostile,
     Raw,
     any_stack,  # noqa: F401  (fixture)
@@ -465,3 +473,92 @@ def test_any_queue_trigger_envelope(hostile: Hostile, where: str, value: Any) ->
         sample[0]["data"][where] = value
         text = dumps(sample)
     hostile.queue(value, text)
+
+
+# --- what the store cannot hold: the value's fault, never "retry later" --------------------------
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
+UNCOMPRESSIBLE = secrets.token_urlsafe(15_000)  # past PostgreSQL's btree row limit even compressed
+# (field, value, the dialects that refuse it); what a dialect holds it stores (SQLite keeps NUL).
+UNSTORABLE = [
+    ("title", "a\x00b", {"postgresql"}),
+    ("title", "\ud800", {"sqlite", "postgresql"}),
+    ("file_size", 2**63, {"sqlite", "postgresql"}),
+    ("file_size", -(2**63) - 1, {"sqlite", "postgresql"}),
+    ("owner", UNCOMPRESSIBLE, {"postgresql"}),
+    ("idempotency_key", UNCOMPRESSIBLE, {"postgresql"}),
+    ("extend", "\x00", {"postgresql"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "refused_by"), UNSTORABLE, ids=[u[0] + str(i) for i, u in enumerate(UNSTORABLE)]
+)
+def test_the_store_refuses_what_it_cannot_hold_as_the_values_fault(
+    store: Any, field: str, value: Any, refused_by: set[str]
+) -> None:
+    """Below the validation layer (which never lets these through): a driver's data error is
+    ``UnstorableValue`` (400), never ``StoreUnavailable`` (503, retry later), and the store, its
+    connection included, goes on working."""
+    reservation = {"upload_id": uuid.uuid4().hex, "owner": "o", "reference_id": uuid.uuid4().hex,
+                   "title": "t", "file_name": "f.mp4", "file_size": 1, "now": NOW, field: value}  # fmt: skip
+    if store.dialect in refused_by:
+        with pytest.raises(errors.UnstorableValue):
+            store.reserve_upload(new_reservation(**reservation), max_pending=100)
+    else:
+        store.reserve_upload(new_reservation(**reservation), max_pending=100)
+    fine = {**reservation, field: new_reservation(**{**reservation, field: None}).__dict__.get(field) or "x"}
+    fine.update(upload_id=uuid.uuid4().hex, reference_id=uuid.uuid4().hex, file_size=1)
+    assert store.reserve_upload(new_reservation(**fine), max_pending=100).status == "creating"
+
+
+@pytest.mark.parametrize("field", ["media_id", "dedupe_key", "body"])
+def test_the_inbox_refuses_what_it_cannot_hold_as_the_events_fault(store: Any, field: str) -> None:
+    event = {"dedupe_key": uuid.uuid4().hex, "media_id": "m", "event_type": "FileUploadComplete",
+             "event_time": NOW, "source": "http", "message_id": None, "body": "{}", "now": NOW,
+             "lease_seconds": 60.0}  # fmt: skip
+    event[field] = "\x00" if field == "body" else UNCOMPRESSIBLE
+    if store.dialect == "postgresql":
+        with pytest.raises(errors.UnstorableValue):
+            store.record_event(**event)
+    else:
+        store.record_event(**event)
+    assert store.record_event(**{**event, field: "fine", "dedupe_key": uuid.uuid4().hex})[1] is True
+
+
+def refusing_store(**methods: set[int]) -> FlakyStore:
+    """The stack's store, raising ``UnstorableValue`` on the chosen calls of the chosen methods."""
+    deps = get_deps()
+    store = FlakyStore(deps.store)
+    store.refuse.update(methods)
+    set_deps(replace(deps, store=store))
+    return store
+
+
+@pytest.mark.parametrize("method", ["record_event", "apply_event"])
+def test_an_event_the_store_cannot_hold_is_acknowledged_as_invalid(
+    hostile: Hostile, events: Events, method: str
+) -> None:
+    """A data error on the event path is the event's: 200 ``invalid`` with a warning, never a 503
+    (VOD would retry it for nothing) nor a 400; a recorded event is finished, not left pending."""
+    events.aim("UploadSucc")
+    store = refusing_store(**{method: {1}})
+    body = dumps(events.body("FileUploadComplete", ("Size",), 1))
+    status, answer = hostile.callback(None, body, recorded=method == "apply_event")
+    assert status == 200 and answer["Result"] == "invalid", answer
+    assert store.inner.claim_events(limit=10, lease_seconds=60.0, now=NOW + timedelta(days=1)) == []
+    status, answer = hostile.callback(None, body)  # VOD's retry of the same body is settled normally
+    assert status == 200 and answer["Result"] in ("applied", "duplicate"), answer
+
+
+@pytest.mark.parametrize("method", ["record_event", "apply_event"])
+def test_a_queued_event_the_store_cannot_hold_never_blocks_the_others(
+    hostile: Hostile, events: Events, method: str
+) -> None:
+    events.aim("UploadSucc")
+    refusing_store(**{method: {1}})
+    first = dumps(events.body("FileUploadComplete", ("Size",), 1))
+    orphan = dumps(
+        {"EventType": "FileUploadComplete", "VideoId": "0" * 32, "EventTime": "2026-11-25T10:00:00Z"}
+    )
+    counts = hostile.queue(None, queue_event(first, orphan))
+    assert counts == {"invalid": 1, "orphan": 1}, counts
