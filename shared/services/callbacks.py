@@ -264,9 +264,12 @@ def _plan(deps: Deps, event: VodEvent, upload: Upload | None, budget: Budget, at
     if not states.can_move(upload.status, claimed):
         return _Plan(to=claimed)  # late or repeated: stale, changes nothing
     confirm = deps.settings.callback_confirm_with_vod and upload.kind == "video"
-    if not confirm or claimed not in _CONFIRMED:
-        # Unconfirmed (``processing``, or confirmation off): the move, and the body's fields only
-        # when nothing will confirm them.
+    # ``processing`` is confirmed too while nothing has shown the file arrived: from ``created``
+    # a forged stream event would strand the upload where VOD's "Uploading" cannot move it back.
+    first_sign = claimed == states.PROCESSING and upload.status == states.CREATED
+    if not confirm or (claimed not in _CONFIRMED and not first_sign):
+        # Unconfirmed (``processing`` after ``uploaded``, or confirmation off): the move, and the
+        # body's fields only when nothing will confirm them.
         return _Plan(
             to=claimed, fields={} if deps.settings.callback_confirm_with_vod else _body_fields(event)
         )

@@ -451,7 +451,8 @@ class Hostile:
 
     Every answer: below 500; ``RequestId`` equal to ``X-Request-Id``; an error has VOD's shape
     (``RequestId``, ``Code``, ``Message``, ``Field``), printable, with no Python internals and no
-    hostile value of the input echoed; no log line at ERROR, no traceback, nothing on stderr. A
+    hostile value of the input echoed, and comes from the validation layer (never the store's
+    ``UnstorableValue``, the net below it); no log line at ERROR, no traceback, nothing on stderr. A
     refused request writes nothing (every row of the store is the same after) and calls no VOD;
     a signed event is 200 with a ``Result`` (or 401 for a binding that does not match), and one
     acknowledged as ``invalid`` writes nothing.
@@ -478,6 +479,8 @@ class Hostile:
             return
         assert set(answer) <= {"RequestId", "Code", "Message", "Field"}, answer
         assert isinstance(answer.get("Code"), str) and isinstance(answer.get("Message"), str), answer
+        # Refused by the validation layer, not by the store's safety net (a driver's data error).
+        assert answer["Code"] != errors.UnstorableValue.code, answer
         shown = answer["Message"] + " " + str(answer.get("Field", ""))
         assert shown.isprintable(), answer
         assert not [word for word in INTERNALS if word in shown], answer

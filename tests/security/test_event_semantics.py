@@ -290,3 +290,29 @@ def test_a_refresh_racing_the_upload_hands_out_no_credential(vod: Stack) -> None
     assert not {"UploadAuth", "UploadAddress"} & set(answer), answer
     assert len(vod.vod.action_calls("RefreshUploadVideo")) == 1  # VOD answered; nothing handed out
     assert view(vod, video_id)["Status"] == "uploaded"
+
+
+def test_a_forged_stream_event_cannot_strand_an_upload_before_its_file(vod: Stack) -> None:
+    """StreamTranscodeComplete (``processing``) for an upload nothing has shown to be uploaded is
+    confirmed with VOD like FileUploadComplete: otherwise a forged one would leave the upload
+    ``processing``, no longer refreshable, a status VOD's "Uploading" can never move back."""
+    video_id = vod.create(FileSize=900)["VideoId"]  # VOD: Uploading
+    forged = vod.vod_event("StreamTranscodeComplete", video_id, genuine=False)
+    assert vod.callback(forged)[1]["Result"] == "pending"
+    assert visible(vod, video_id)["Status"] == "created"
+    assert vod.vod.action_calls("GetVideoInfo") == [{"VideoId": video_id}]
+    status, answer, _ = vod.http("upload_credentials", "POST", f"/uploads/{video_id}/refresh")
+    assert status == 200 and "UploadAuth" in answer, answer
+    vod.vod.videos[video_id]["Status"] = "Transcoding"  # the genuine one: VOD agrees
+    genuine = vod.vod_event("StreamTranscodeComplete", video_id, JobId="j2")
+    assert vod.callback(genuine)[1]["Result"] == "applied"
+    assert visible(vod, video_id)["Status"] == "processing"
+
+
+def test_stream_events_after_the_upload_event_cost_no_vod_call(vod: Stack) -> None:
+    video_id = vod.create(FileSize=900)["VideoId"]
+    vod.vod.videos[video_id].update(Status="UploadSucc", Size="900")
+    assert vod.callback(vod.vod_event("FileUploadComplete", video_id, Size=900))[1]["Result"] == "applied"
+    made = calls(vod, "GetVideoInfo")
+    assert vod.callback(vod.vod_event("StreamTranscodeComplete", video_id))[1]["Result"] == "applied"
+    assert calls(vod, "GetVideoInfo") == made and visible(vod, video_id)["Status"] == "processing"
