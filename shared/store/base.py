@@ -24,7 +24,6 @@ from typing import Any, ClassVar, Final, Protocol, TypeVar
 
 from shared import errors, states
 from shared.states import KINDS, notification_type
-from shared.validation import check_id, loads_json
 from shared.store import (
     UPDATABLE_FIELDS,
     UPLOAD_COLUMNS,
@@ -35,6 +34,7 @@ from shared.store import (
     PruneCounts,
     Upload,
 )
+from shared.validation import check_id, loads_json
 
 __all__ = [
     "CHECKED_SQL",

@@ -318,6 +318,14 @@ def test_wrong_values_and_types_are_refused_without_calling_vod(probe: Probe, fi
     probe.refused({**OK_BODY, field: value})
 
 
+def test_the_pending_quota_refuses_without_calling_vod(probe: Probe) -> None:
+    """``MAX_PENDING_UPLOADS_PER_OWNER`` is 3 in the stack: the fourth pending upload is refused."""
+    for _ in range(3):
+        assert probe.send(OK_BODY, owner="hoarder")[0] == 200
+    assert probe.refused(OK_BODY, owner="hoarder")["Code"] == "QuotaExceeded.PendingUploads"
+    assert probe.send(OK_BODY, owner="someone-else")[0] == 200
+
+
 def test_operator_policy_refuses_without_calling_vod(probe: Probe) -> None:
     for field, value in [("TemplateGroupId", "tg1"), ("WorkflowId", "wf1"), ("StorageLocation", "x.oss"),
                          ("AppId", "app-2"), ("CateId", 7)]:  # fmt: skip

@@ -316,3 +316,23 @@ def test_stream_events_after_the_upload_event_cost_no_vod_call(vod: Stack) -> No
     made = calls(vod, "GetVideoInfo")
     assert vod.callback(vod.vod_event("StreamTranscodeComplete", video_id))[1]["Result"] == "applied"
     assert calls(vod, "GetVideoInfo") == made and visible(vod, video_id)["Status"] == "processing"
+
+
+def test_an_event_vod_never_confirms_is_given_up_after_six_tries(vod: Stack) -> None:
+    """A final event VOD never agrees with waits in the inbox, asked again by cleanup on its
+    schedule (30 s ... 30 min), then is finished as ``unconfirmed``; it wrote nothing meanwhile
+    and costs no VOD call after."""
+    video_id = vod.create(FileSize=900)["VideoId"]
+    vod.vod.videos[video_id].update(Status="UploadSucc", Size="900")
+    assert vod.callback(vod.vod_event("FileUploadComplete", video_id, Size=900))[1]["Result"] == "applied"
+    before = visible(vod, video_id)
+    forged = vod.vod_event("TranscodeComplete", video_id, genuine=False)
+    assert vod.callback(forged)[1]["Result"] == "pending"
+    asked = len(vod.vod.action_calls("GetVideoInfo"))
+    results = []
+    for step in range(1, 8):
+        later(minutes=31 * step)  # past the longest delay each time
+        results.append(vod.cleanup()["events"])
+    assert results == [{"pending": 1}] * 4 + [{"unconfirmed": 1}, {}, {}], results
+    assert len(vod.vod.action_calls("GetVideoInfo")) == asked + 5
+    assert visible(vod, video_id) == before
