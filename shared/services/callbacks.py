@@ -266,8 +266,8 @@ def _plan(deps: Deps, event: VodEvent, upload: Upload | None, budget: Budget, at
     confirm = deps.settings.callback_confirm_with_vod and upload.kind == "video"
     # ``processing`` is confirmed too while nothing has shown the file arrived: from ``created``
     # a forged stream event would strand the upload where VOD's "Uploading" cannot move it back.
-    first_sign = claimed == states.PROCESSING and upload.status == states.CREATED
-    if not confirm or (claimed not in _CONFIRMED and not first_sign):
+    before_the_file = claimed == states.PROCESSING and upload.status == states.CREATED
+    if not confirm or (claimed not in _CONFIRMED and not before_the_file):
         # Unconfirmed (``processing`` after ``uploaded``, or confirmation off): the move, and the
         # body's fields only when nothing will confirm them.
         return _Plan(

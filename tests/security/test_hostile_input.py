@@ -52,7 +52,7 @@ from tests.security.helpers import (
 )
 
 HOSTILE = settings(
-    max_examples=30,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
