@@ -9,10 +9,12 @@ Every event takes the same path, whether it came as an HTTP callback or as an MN
    event's dedupe key (a redelivery finds the first row) and reads the upload.
 3. **Decide what it proves.** VOD's signature does not cover the body, so the body only says what
    to check: the owner binding inside ``Extend`` must match the record; a final status (``ready``,
-   ``failed``, ``deleted``) and a finished upload (``uploaded``: a "No Transcoding" video may
-   already be ``ready``) are confirmed with VOD, whose answer decides the status and supplies the
-   fields; an oversized source is deleted whatever the upload's status (the credential outlives
-   ``ready``). Fields from an unconfirmed body are never written over what the record has.
+   ``failed``, ``deleted``), a finished upload (``uploaded``: a "No Transcoding" video may
+   already be ``ready``) and ``processing`` before anything showed the file arrived are confirmed
+   with VOD, whose answer decides the status and supplies the fields; an oversized source is
+   deleted whatever the upload's status (the credential outlives ``ready``). Fields from an
+   unconfirmed body are never written over what the record has, and an informational event never
+   writes ``error``. A value the database cannot hold makes the event ``invalid``.
 4. **Apply** it (one statement that also finishes the event and writes the notification), or
    **keep it pending** when VOD cannot answer in time: the event is safe in the inbox, and the
    ``cleanup`` timer finishes it (:func:`finish_pending_events`), within minutes.
