@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared import errors
@@ -225,7 +225,7 @@ def create_upload(
         _check_idempotency_key(idempotency_key)
         existing = deps.store.find_by_idempotency_key(owner, idempotency_key)
         if existing is not None:
-            return _replay(deps, existing, request_hash)
+            return _replay(deps, existing, request_hash, req, policy)
 
     from shared.store import new_reservation
 
@@ -252,12 +252,23 @@ def create_upload(
         if idempotency_key is not None:
             existing = deps.store.find_by_idempotency_key(owner, idempotency_key)
             if existing is not None:
-                return _replay(deps, existing, request_hash)
+                return _replay(deps, existing, request_hash, req, policy)
         raise
+    return _create_media(deps, reserved, req, policy)
 
+
+def _create_media(
+    deps: Deps, reserved: Upload, req: CreateUploadVideoRequest, policy: Policy, *, resume: bool = False
+) -> dict[str, Any]:
+    """CreateUploadVideo for a reservation (its ``upload_id`` is the ReferenceId, so VOD makes
+    at most one media for it, however often this runs), then record the media on it.
+    ``resume``: an earlier request on this reservation may have made the media already."""
+    upload_id = reserved.upload_id
+    now = deps.clock()
     vod_started = deps.vod.monotonic()
+    params = vod_params(req, policy, upload_id, reserved.owner, deps.settings)
     try:
-        creds = deps.vod.create_upload_video(vod_params(req, policy, upload_id, owner, settings))
+        creds = deps.vod.create_upload_video(params, resume=resume)
     except errors.VodfcError as exc:
         # A media may exist when any attempt may have reached VOD (a timeout, a 5xx, garbage):
         # the reservation then stays, and cleanup deletes whatever carries its ReferenceId.
@@ -270,16 +281,20 @@ def create_upload(
     expires_at = creds.expires_at(now)
     try:
         attached = deps.store.attach_video(upload_id, creds.VideoId, expires_at, now=deps.clock())
+        if not attached:
+            # A concurrent retry of the same request may have recorded this very media.
+            current = deps.store.get_by_video_id(creds.VideoId)
+            attached = current is not None and current.upload_id == upload_id
     except errors.VodfcError:
         _undo_media(deps, creds.VideoId, vod_started)
         raise
     if not attached:
-        # The reservation is gone (or no longer ``creating``): answering would hand out a
+        # The reservation is gone (or holds another media): answering would hand out a
         # credential without its record, so undo the media and let the client retry.
         _undo_media(deps, creds.VideoId, vod_started)
         raise errors.StoreUnavailable("The upload could not be recorded; retry later.")
     # The invocation's one INFO line (shared.http) carries VideoId and owner already.
-    log.debug("upload created", extra={"video_id": creds.VideoId, "owner": owner})
+    log.debug("upload created", extra={"video_id": creds.VideoId, "owner": reserved.owner})
     return _credentials_answer(creds, reserved, expires_at)
 
 
@@ -290,18 +305,35 @@ def _check_idempotency_key(key: str) -> None:
         )
 
 
-def _replay(deps: Deps, existing: Upload, request_hash: str) -> dict[str, Any]:
+def _request_lifetime(settings: Settings) -> timedelta:
+    """Longer than any create can still be running: its VOD calls share VOD_DEADLINE_SECONDS, and
+    it makes a connection and at most two statements after reserving (FC also stops it at the
+    function's timeout, 20 s in template.yml and s.yaml)."""
+    return timedelta(
+        seconds=settings.vod_deadline_seconds
+        + 2 * settings.db_statement_timeout
+        + settings.db_connect_timeout
+    )
+
+
+def _replay(
+    deps: Deps, existing: Upload, request_hash: str, req: CreateUploadVideoRequest, policy: Policy
+) -> dict[str, Any]:
     """A retry with the same Idempotency-Key: the same VideoId, never a second media."""
     if existing.request_hash != request_hash:
         raise errors.Conflict(
             "This Idempotency-Key was used with a different request body.", code="IdempotencyKeyReused"
         )
     if existing.video_id is None:
-        raise errors.Conflict(
-            "A request with this Idempotency-Key is still in progress; retry shortly.",
-            code="IdempotencyKeyInUse",
-            retry_after=1,
-        )
+        if deps.clock() - existing.created_at < _request_lifetime(deps.settings):
+            raise errors.Conflict(
+                "A request with this Idempotency-Key is still in progress; retry shortly.",
+                code="IdempotencyKeyInUse",
+                retry_after=1,
+            )
+        # The request that reserved it ended without recording a media (the store or VOD failed
+        # under it, or it was stopped): this retry finishes it under the same ReferenceId.
+        return _create_media(deps, existing, req, policy, resume=True)
     if existing.status != "created":
         raise errors.Conflict(
             f"The upload for this Idempotency-Key is already {existing.status}.",
