@@ -363,10 +363,17 @@ class Deliverer:
     def _client(self) -> httpx.Client:
         import httpx
 
+        # One CA bundle per instance, loaded once for the VOD client and this one (it costs ms).
+        from shared.vod import _ssl_context
+
         with self._lock:
             if self._http is None:
                 # httpx logs every request line (the full URL, which may carry a token) at INFO.
                 quiet = logging.getLogger("httpx")
                 quiet.setLevel(max(quiet.level, logging.WARNING))
-                self._http = httpx.Client(transport=self._transport, follow_redirects=False)
+                self._http = httpx.Client(
+                    transport=self._transport,
+                    verify=_ssl_context() if self._transport is None else True,
+                    follow_redirects=False,
+                )
             return self._http
