@@ -2,7 +2,8 @@
 
 Offline by default: SQLite under ``.vodfc/``, ``AUTH_MODE=none``, and the emulated VOD and OSS
 (devkit.emulator) unless ``--vod-endpoint`` is given. Cleanup runs on the template's cron (or
-``--cleanup-every``).
+``--cleanup-every``). The app's notifications go to the stack's own sink (``devkit.webhook_sink``)
+unless ``WEBHOOK_URL`` is set.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from urllib.parse import quote
 
 from devkit.handlers import load_handler_module
 from devkit.template import ROOT, Template, load_template, next_fire
+from devkit.webhook_sink import SINK_PATH, WebhookSink
 
 log = logging.getLogger("vodfc.serve")
 
 DEV_CALLBACK_KEY = "VodfcDev2024Key"  # <= 32 chars, upper, lower and digits, like VOD requires
+# The local sink's secret (public: local runs only): "whsec_" + Base64 of 32 bytes.
+DEV_WEBHOOK_SECRET = "whsec_dm9kZmMtbG9jYWwtZGV2LXdlYmhvb2stc2VjcmV0ISE="
 DEMO_DIR = ROOT / "examples" / "web"
 
 StartResponse = Callable[..., Any]
@@ -40,6 +44,7 @@ class Gateway:
         self.template = template
         self.modules = modules
         self.demo_dir = demo_dir
+        self.sink = WebhookSink()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         from shared.context import ContextCredentials, FakeContext, FunctionMeta
@@ -47,6 +52,8 @@ class Gateway:
         path = environ.get("PATH_INFO") or "/"
         if path in ("/demo", "/demo/") or path.startswith("/demo/"):
             return self._static(path, start_response)
+        if path == SINK_PATH:
+            return self.sink(environ, start_response)
         if path == "/healthz":
             start_response("200 OK", [("Content-Type", "application/json")])
             return [b'{"ok":true}']
@@ -138,6 +145,9 @@ def configure_environment(args: argparse.Namespace, api_url: str, emulator: Any 
         "CALLBACK_URL": f"{api_url}/callbacks/vod",
         "CALLBACK_AUTH_KEY": DEV_CALLBACK_KEY,
         "ALLOWED_ORIGINS": api_url,
+        # The app's notifications go to the stack's own sink unless WEBHOOK_URL names a receiver.
+        "WEBHOOK_URL": api_url.replace("//0.0.0.0:", "//127.0.0.1:") + SINK_PATH,
+        "WEBHOOK_SECRET": DEV_WEBHOOK_SECRET,
     }
     if args.database_url:
         os.environ["DATABASE_URL"] = args.database_url
@@ -195,6 +205,7 @@ def banner(api_url: str, emulator: Any | None) -> str:
         f"  API            {api_url}/uploads",
         f"  callbacks      {api_url}/callbacks/vod",
         f"  demo page      {api_url}/demo",
+        f"  notifications  {_notified()}",
     ]
     if emulator is not None:
         lines += [f"  emulated VOD   {emulator.vod_url}", f"  emulated OSS   {emulator.oss_url}"]
@@ -206,6 +217,15 @@ def banner(api_url: str, emulator: Any | None) -> str:
         f"  .venv/bin/vodfc upload path/to/clip.mp4 --api {api_url}",
     ]
     return "\n".join(lines)
+
+
+def _notified() -> str:
+    url = os.environ.get("WEBHOOK_URL", "")
+    if url.endswith(SINK_PATH):
+        return f"{url} (the local sink; GET it to see them)"
+    from urllib.parse import urlsplit
+
+    return f"your WEBHOOK_URL at {urlsplit(url).hostname}" if url else "off"
 
 
 def serve(args: argparse.Namespace) -> int:
