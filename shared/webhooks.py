@@ -29,7 +29,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Final
 
 from shared import errors
@@ -204,6 +203,8 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     value = value.strip()
     if value.isascii() and value.isdigit():
         return float(value)
+    from email.utils import parsedate_to_datetime  # rare: socket, calendar and email's helpers
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
