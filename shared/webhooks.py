@@ -209,10 +209,9 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:
+    if when.tzinfo is None:  # "-0000": no zone stated
         return None
-    seconds = when.timestamp() - now
-    return max(0.0, seconds) if math.isfinite(seconds) else None
+    return max(0.0, when.timestamp() - now)
 
 
 # --- one attempt ------------------------------------------------------------------------------------

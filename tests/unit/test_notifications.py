@@ -20,7 +20,7 @@ from standardwebhooks import Webhook
 from shared import errors
 from shared.services.deps import Deps
 from shared.services.notifications import deliver_due, deliver_pending
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 from shared.states import NOTIFICATION_TYPES
 from shared.store import Notification, Store, create_store, new_reservation
 from shared.webhooks import RETRY_DELAYS, Deliverer
@@ -265,17 +265,43 @@ def test_a_store_failure_is_counted_never_raised(
     monkeypatch.setattr(store, "claim_notifications", down)
     assert deliver_pending(deps, seconds=3, upload_id="u").errors == 1
     assert deliver_due(deps, seconds=3)["errors"] == 1
+    monkeypatch.setattr(store, "notification_counts", down)
+    summary = deliver_due(deps, seconds=3)
+    assert summary["errors"] == 2 and "pending" not in summary
 
 
 def test_a_bug_is_logged_with_its_traceback_never_raised(
-    store: Store, clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    store: Store, clock: Clock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from shared import log
+
+    log.configure_logging(level="INFO")
     deps = make_deps(store, clock)
 
     def broken(*a: Any, **kw: Any) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(store, "webhook_endpoint_disabled", broken)
-    with caplog.at_level(logging.ERROR, logger="vodfc"):
-        assert deliver_pending(deps, seconds=3, upload_id="u").errors == 1
-    assert caplog.records[-1].exc_info is not None
+    assert deliver_pending(deps, seconds=3, upload_id="u").errors == 1
+    line = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert line["level"] == "ERROR" and line["message"] == "notifications not delivered"
+    assert "RuntimeError: boom" in line["exc"]
+
+
+def test_get_deps_builds_the_sender_from_the_settings_and_closes_it_when_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.services.deps import get_deps, set_deps
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'd.db'}")
+    assert get_deps().webhooks is None
+    set_deps(None)
+    get_settings.cache_clear()
+    monkeypatch.setenv("WEBHOOK_URL", URL)
+    monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
+    deliverer = get_deps().webhooks
+    assert isinstance(deliverer, Deliverer) and deliverer.url == URL
+    closed: list[bool] = []
+    monkeypatch.setattr(deliverer, "close", lambda: closed.append(True))
+    set_deps(None)
+    assert closed == [True]

@@ -209,7 +209,15 @@ def test_retry_after_as_seconds_or_http_date() -> None:
     assert parse_retry_after("120", now=NOW) == 120
     assert parse_retry_after(format_datetime(_when(NOW + 90), usegmt=True), now=NOW) == 90
     assert parse_retry_after(format_datetime(_when(NOW - 90), usegmt=True), now=NOW) == 0
-    for unusable in (None, "", "-5", "soon", "1.5e9", "Mon, 99 Foo 2026 00:00:00 GMT"):
+    for unusable in (
+        None,
+        "",
+        "-5",
+        "soon",
+        "1.5e9",
+        "Mon, 99 Foo 2026 00:00:00 GMT",
+        "Wed, 25 Nov 2026 10:00:00 -0000",
+    ):
         assert parse_retry_after(unusable, now=NOW) is None
 
 
@@ -394,3 +402,13 @@ def test_pause_and_remembered_endpoint_follow_the_monotonic_clock() -> None:
     assert deliverer.remembered_endpoint(0) == (False, None)
     clock.now += 60
     assert deliverer.remembered_endpoint(60) == (False, None)
+
+
+def test_webhook_secrets_are_redacted_from_every_log_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from shared import log
+
+    log.configure_logging(Settings(webhook_url=URL, webhook_secret=NEW, webhook_secret_previous=OLD))
+    log.get_logger("tests.webhooks").warning(f"leak {NEW} {OLD[6:]} end", extra={"detail": NEW[6:]})
+    line = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert line["message"] == f"leak {log.REDACTED} {log.REDACTED} end"
+    assert line["detail"] == log.REDACTED
