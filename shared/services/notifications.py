@@ -4,8 +4,9 @@ The store writes a notification into its outbox in the transaction of the change
 (:mod:`shared.store`); this module sends what is due through :class:`shared.webhooks.Deliverer`:
 
 - **right after a change** (:func:`deliver_pending` with ``upload_id``: the callback path, the
-  upload routes): that upload's due notifications, within what the caller's budget leaves, and
-  never failing the caller (its answer is the same whatever the receiver does);
+  upload routes): that upload's oldest due notification (the change's own, unless an earlier
+  one is still waiting), within what the caller's budget leaves, and never failing the caller
+  (its answer is the same whatever the receiver does): one claim, one POST, one write;
 - **from every cleanup run** (:func:`deliver_due`): every due notification, oldest first, within
   the run's budget, with a summary for the run's log line.
 
@@ -20,14 +21,15 @@ https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-w
 - **2xx**: delivered.
 - **410 Gone**: the endpoint (this ``WEBHOOK_URL``) is disabled in the store and nothing more
   is sent to it; the notification stays pending, like every later one, until the operator runs
-  ``vodfc webhooks enable``, and then all of them go out in order.
+  ``vodfc webhooks enable``, and then all of them go out in order (an instance rereads the
+  endpoint's state at most once a minute, a cleanup run at its start).
 - **anything else, a timeout or no connection**: due again after the schedule's next step
   (:data:`shared.webhooks.RETRY_DELAYS`, jittered; a longer ``Retry-After`` honoured up to an
   hour); after the last step the notification is **dead**, logged and counted
   (``vodfc webhooks list``, ``replay``).
 - **timeouts, no connection, 429, 502, 503, 504** also throttle: the rest of a cleanup run sends
   nothing more, and this instance pauses its deliveries right after changes until the failed
-  notification is due again (at most :data:`_MAX_PAUSE_SECONDS`).
+  notification is due again (at most five minutes).
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ log = logging.getLogger("vodfc.notifications")
 #: client is waiting; a slower receiver gets it from the timer instead.
 ROUTE_BUDGET_SECONDS: Final = 2.0
 _MIN_ATTEMPT_SECONDS: Final = 0.25  # less left than this: the attempt is left to the timer
-_IMMEDIATE_LIMIT: Final = 5  # notifications one change sends at most (its upload's, in order)
+# Notifications sent right after one change: its own. A backlog (an earlier one failed) is the
+# timer's, and sending one more would cost a claim that finds nothing in the usual case.
+_IMMEDIATE_LIMIT: Final = 1
 _BATCH: Final = 10  # notifications cleanup claims at once (one per upload at most)
 _LEASE_MARGIN_SECONDS: Final = 30.0  # a claim outlives its attempt by this much
 _ENDPOINT_RECHECK_SECONDS: Final = 60.0  # how long an instance trusts what it read of the endpoint

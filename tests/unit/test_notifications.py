@@ -112,8 +112,9 @@ def test_right_after_a_change_only_that_upload_goes_out_in_order(
     mine = upload(store, "uploaded", "processing")
     other = upload(store)
     deps = make_deps(store, clock)
-    counts = deliver_pending(deps, seconds=3, upload_id=mine)
-    assert counts.delivered == 3 and counts.failed == 0
+    assert deliver_pending(deps, seconds=3, upload_id=mine).delivered == 1  # the oldest only, by default
+    counts = deliver_pending(deps, seconds=3, upload_id=mine, limit=5)
+    assert counts.delivered == 2 and counts.failed == 0
     sent = [verified(c.request) for c in route.calls]
     assert [b["type"] for b in sent] == ["upload.created", "upload.uploaded", "upload.processing"]
     assert [b["data"]["Sequence"] for b in sent] == [1, 2, 3]

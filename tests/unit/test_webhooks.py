@@ -356,15 +356,15 @@ def test_the_attempt_never_outlives_its_timeout(receiver: respx.MockRouter, time
         _deliverer().attempt("msg_b_1", BODY, timeout=0)
 
 
-def test_the_client_is_built_once_and_rebuilt_after_close(receiver: respx.MockRouter) -> None:
+def test_the_pool_is_built_once_and_rebuilt_after_close(receiver: respx.MockRouter) -> None:
     receiver.post(URL).mock(return_value=httpx.Response(200))
     deliverer = _deliverer()
     deliverer.attempt("m1", BODY, timeout=1)
-    client = deliverer._client()
+    pool = deliverer._connection()[0]
     deliverer.attempt("m2", BODY, timeout=1)
-    assert deliverer._client() is client
+    assert deliverer._connection()[0] is pool and isinstance(pool, httpx.HTTPTransport)
     deliverer.close()
-    assert deliverer._client() is not client
+    assert deliverer._connection()[0] is not pool
     deliverer.close()
 
 
@@ -375,9 +375,12 @@ def test_an_injected_transport_is_used() -> None:
         seen.append(request)
         return httpx.Response(200)
 
-    deliverer = _deliverer(transport=httpx.MockTransport(handler))
+    transport = httpx.MockTransport(handler)
+    deliverer = _deliverer(transport=transport)
     assert deliverer.attempt("msg_mt_1", BODY, timeout=1).delivered
     assert seen[0].url == URL
+    deliverer.close()  # an injected transport belongs to the caller: still in use
+    assert deliverer._connection()[0] is transport
 
 
 def test_a_deliverer_needs_url_and_secret_and_keeps_them_out_of_its_repr() -> None:
