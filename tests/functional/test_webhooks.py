@@ -299,3 +299,17 @@ def test_nothing_is_recorded_or_sent_without_a_webhook_url(stack: Stack) -> None
     assert summary["webhooks"] == {}
     store = get_store(get_settings())
     assert store.list_notifications() == [] and store.notification_counts().pending == 0
+
+
+def test_an_event_from_the_mns_queue_is_notified_too(hooks: Hooks) -> None:
+    from shared.context import make_context
+    from tests.functional.conftest import load_event
+
+    video_id = hooks.stack.create()["VideoId"]
+    message = load_event("mns/fc3_single.json")
+    message["data"]["messageBody"] = json.dumps(hooks.stack.vod_event("FileUploadComplete", video_id))
+    answer = hooks.stack.modules["vod_callback"].handler(
+        json.dumps(message).encode(), make_context(function_name="vod_callback")
+    )
+    assert json.loads(answer) == {"applied": 1}
+    assert hooks.receiver.types(video_id) == ["upload.created", "upload.uploaded"]
