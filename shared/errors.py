@@ -153,7 +153,12 @@ class Forbidden(ClientError):
 class QuotaExceeded(ClientError):
     status = 403
     code = "QuotaExceeded.PendingUploads"
-    default_message = "Too many uploads are pending for this user."
+    default_message = (
+        "Too many uploads of this user are pending (created, nothing stored yet). Finish one, or "
+        "cancel one you will not finish with DELETE /uploads/{VideoId} (GET /uploads?Status=created "
+        "lists them); abandoned ones expire after STALE_UPLOAD_SECONDS. The operator sets the limit "
+        "with MAX_PENDING_UPLOADS_PER_OWNER."
+    )
 
 
 class NotFound(ClientError):

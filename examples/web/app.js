@@ -23,7 +23,7 @@ const tokenInput = $("token");
 const startButton = $("start");
 const cancelButton = $("cancel");
 
-let current = null; // the running upload: {videoId, client, cancelled, abort}
+let current = null; // the running upload: {videoId, address, auth, client, cancelled, stored, abort}
 
 // --- errors in words ---------------------------------------------------------------------------
 
@@ -54,13 +54,34 @@ function describeError(err) {
   }
   if (err && (err.code || err.status)) {
     // ali-oss errors carry OSS's Code and Message (or status -1/-2 for network failures).
-    if (err.status === -1 || err.status === -2 || err.code === "RequestError" || err.code === "ConnectionTimeoutError") {
-      return "The upload to storage failed: the storage endpoint could not be reached.";
+    if (err.code === "ConnectionTimeoutError") {
+      return "The upload to storage failed: the storage endpoint did not answer in time.";
     }
     const message = String(err.message || "").replace(/^Failed to upload some parts with error: /, "");
     return `The upload to storage failed: ${err.code || `HTTP ${err.status}`}: ${message.replace(/^\w*Error: /, "")}`;
   }
   return `Something went wrong: ${err && err.message ? err.message : String(err)}`;
+}
+
+// ali-oss's status -1/-2 and RequestError: the request got no readable answer at all.
+function isNetworkFailure(err) {
+  return Boolean(err) && !(err instanceof ApiError) && (err.status === -1 || err.status === -2 || err.code === "RequestError");
+}
+
+// To the page a refused CORS check and an unreachable server are the same "network error", but
+// a no-cors request tells them apart: it resolves (with an opaque answer) whenever the server answers.
+async function explainNetworkFailure(address) {
+  const origin = endpointUrl(address).origin;
+  try {
+    await fetch(`${origin}/`, { mode: "no-cors", cache: "no-store" });
+  } catch {
+    return `The upload to storage failed: the storage endpoint ${origin} could not be reached (network error). Is it running?`;
+  }
+  return (
+    `The upload to storage failed: CORS. The storage endpoint ${origin} answers, but not to this page's ` +
+    `origin ${window.location.origin}: allow that origin in the bucket's CORS rules, or open the page ` +
+    "at an address the bucket allows."
+  );
 }
 
 function showError(text) {
@@ -169,8 +190,12 @@ function isExpired(err) {
   return (err.status === 403 || err.status === 400) && /expired/i.test(String(err.message));
 }
 
+function endpointUrl(address) {
+  return new URL(address.Endpoint.includes("://") ? address.Endpoint : `https://${address.Endpoint}`);
+}
+
 function ossClient(address, auth, refresh) {
-  const endpoint = new URL(address.Endpoint.includes("://") ? address.Endpoint : `https://${address.Endpoint}`);
+  const endpoint = endpointUrl(address);
   // An IP or localhost endpoint (the emulator) cannot take the bucket as a sub-domain: path style.
   const pathStyle = /^(\d{1,3}\.){3}\d{1,3}$|^\[.*\]$|^localhost$/.test(endpoint.hostname);
   // Lifetime as issued (Expiration, seconds) does not depend on this computer's clock.
@@ -339,7 +364,7 @@ async function start(file, title) {
   setProgress(0, 0, file.size);
   setStatus("requesting", "Asking the API for an upload credential.");
 
-  const upload = { videoId: null, client: null, cancelled: false, abort: new AbortController() };
+  const upload = { videoId: null, client: null, cancelled: false, stored: false, abort: new AbortController() };
   current = upload;
   let notifications = null;
   let finalStatus = null;
@@ -360,6 +385,7 @@ async function start(file, title) {
     notifications = watchNotifications(answer.VideoId);
 
     await uploadFile(upload, file);
+    upload.stored = true;
     log("All parts stored; VOD takes it from here.");
     setStatus("created", "Uploaded; waiting for VOD to confirm.");
 
@@ -373,13 +399,27 @@ async function start(file, title) {
       log("Cancelled.");
       return;
     }
-    showError(describeError(err));
-    if (upload.videoId) log("Stopped by an error (see above).");
+    const stoppedUpload = upload.videoId && !upload.stored;
+    showError(isNetworkFailure(err) && upload.address ? await explainNetworkFailure(upload.address) : describeError(err));
+    if (stoppedUpload) await forget(upload);
+    else if (upload.videoId) log("Stopped by an error (see above).");
     else $("progress-section").hidden = true; // nothing was created: the error says it all
   } finally {
     if (notifications && finalStatus === null) notifications.stop(null);
     if (current === upload) current = null;
     setBusy(false);
+  }
+}
+
+// An upload that stopped before its file was stored would count toward the user's pending uploads
+// until cleanup expires it: delete it now.
+async function forget(upload) {
+  try {
+    await api("DELETE", `/uploads/${encodeURIComponent(upload.videoId)}`);
+    setStatus("deleted", "Stopped by an error; the upload was deleted.");
+    log(`Stopped by an error (see above); deleted the unfinished upload ${upload.videoId}.`);
+  } catch (err) {
+    log(`Stopped by an error (see above). The unfinished upload ${upload.videoId} could not be deleted (${describeError(err)}); cancel it with DELETE /uploads/${upload.videoId}.`);
   }
 }
 

@@ -20,7 +20,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from devkit.cli import main as vodfc
-from devkit.serve import DEV_WEBHOOK_SECRET
+from devkit.local import DEV_WEBHOOK_SECRET
 from devkit.upload import Client, upload_file
 from devkit.webhook_sink import SINK_PATH
 
@@ -58,7 +58,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     for name in ("AUTH_MODE", "CALLBACK_URL", "CALLBACK_AUTH_KEY", "ALLOWED_ORIGINS"):
         env.pop(name, None)
     cmd = [sys.executable, "-m", "devkit.cli", "serve", "--port", str(port), "--data-dir", str(data),
-           "--transcode-delay", "0.5", "--cleanup-every", "1"]  # fmt: skip
+           "--transcode-delay", "0.5", "--cleanup-every", "1",
+           "--vod-port", "0", "--oss-port", "0"]  # fmt: skip
     with log.open("w") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, text=True)
     api = f"http://127.0.0.1:{port}"
@@ -92,7 +93,7 @@ def test_an_upload_notifies_the_local_sink_of_every_step_in_order(served: Served
     assert types == ["upload.created", "upload.uploaded", "upload.processing", "upload.ready"], types
     assert [d["Sequence"] for d in served.deliveries(video_id)] == [1, 2, 3, 4]
     assert "your app was notified: upload.ready" in served.log.read_text()
-    assert "notifications  http://127.0.0.1" in served.log.read_text()  # the banner names the sink
+    assert f"notifications  {served.api}{SINK_PATH}" in served.log.read_text()  # the banner names the sink
 
 
 def test_the_sink_refuses_what_the_dev_secret_did_not_sign(served: Served) -> None:

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from shared.context import make_context
 from shared.services.deps import get_deps, set_deps
 from shared.signing import EXTEND_SIG_KEY
-from tests.functional.conftest import Stack, load_event, make_context
+from tests.functional.conftest import Stack, load_event
 from tests.security.helpers import FlakyStore, install, throttled
 
 SHAPES = ("fc3_single", "fc3_batch", "fc3_batch_base64", "fc3_batch_raw_data", "fc2_event")
