@@ -54,7 +54,8 @@ __all__ = [
     "verify",
 ]
 
-#: Seconds before each retry, after the first attempt failed (spec, "Retry schedule"; Svix's).
+#: Seconds before each retry, after the first attempt failed: the example schedule of the spec's
+#: "Operational considerations", the one its reference implementations (Svix) use, to 10 h.
 RETRY_DELAYS: Final[tuple[float, ...]] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 #: Each delay is drawn from ``delay × [1 − JITTER, 1 + JITTER]``, so that a receiver coming back
 #: after an outage is not hit by every pending notification in the same second.

@@ -79,3 +79,25 @@ def test_only_the_last_deliveries_are_kept() -> None:
     for n in range(1, 4):
         _post(sink, _body("v1", n), f"msg_u_{n}")
     assert [d["Sequence"] for d in sink.deliveries()] == [2, 3]
+
+
+def test_the_local_stack_notifies_its_sink_on_loopback_only() -> None:
+    from pathlib import Path
+
+    from devkit.local import DEV_WEBHOOK_SECRET, LocalStack
+    from shared.settings import Settings
+
+    served = Settings.from_env(
+        LocalStack(api_url="http://127.0.0.1:8000", data_dir=Path("/d")).environment({})
+    )
+    assert served.webhook_url == "http://127.0.0.1:8000/_vodfc/webhooks"
+    assert served.webhook_secrets == (DEV_WEBHOOK_SECRET,)
+    own = LocalStack(api_url="http://127.0.0.1:8000", data_dir=Path("/d")).environment(
+        {"WEBHOOK_URL": "http://127.0.0.1:3000/hooks"}
+    )
+    assert Settings.from_env(own).webhook_url == "http://127.0.0.1:3000/hooks"  # the environment wins
+    for stack in (
+        LocalStack(api_url="http://192.168.1.5:8000", data_dir=Path("/d")),  # plain HTTP off loopback: none
+        LocalStack(api_url="http://127.0.0.1:8000", data_dir=Path("/d"), sink=False),  # in-process invoke
+    ):
+        assert Settings.from_env(stack.environment({})).webhook_url is None
