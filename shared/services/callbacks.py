@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared import errors, states
 from shared.events import GenericEvent, TranscodeComplete, parse_event
+from shared.services.notifications import deliver_pending
 from shared.signing import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_keys, verify_binding, verify_callback
 
 if TYPE_CHECKING:
@@ -372,6 +373,9 @@ def _process(
         answer["Result"] = "duplicate" if entry.state == "done" else "pending"
         return answer
     answer["Result"] = _settle(deps, event, entry, upload, budget)
+    if upload is not None and answer["Result"] in ("applied", "pending"):
+        # The app hears of the change right after its commit, within what the budget leaves.
+        deliver_pending(deps, upload_id=upload.upload_id, seconds=budget.remaining())
     return answer
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared import errors
 from shared.api_models import AccelerateConfig, CreateUploadVideoRequest, parse_request
+from shared.services.notifications import ROUTE_BUDGET_SECONDS, deliver_pending
 from shared.signing import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_keys, binding_signature
 from shared.states import DELETED, PUBLIC_STATUSES, TERMINAL_STATUSES, allowed_from
 
@@ -295,6 +296,7 @@ def _create_media(
         raise errors.StoreUnavailable("The upload could not be recorded; retry later.")
     # The invocation's one INFO line (shared.http) carries VideoId and owner already.
     log.debug("upload created", extra={"video_id": creds.VideoId, "owner": reserved.owner})
+    deliver_pending(deps, upload_id=upload_id, seconds=ROUTE_BUDGET_SECONDS)
     return _credentials_answer(creds, reserved, expires_at)
 
 
@@ -463,6 +465,7 @@ def delete_upload(deps: Deps, owner: str, video_id: str) -> dict[str, Any]:
         return {"VideoId": video_id, "Status": upload.status}
     with contextlib.suppress(errors.NotFound):  # already gone at VOD
         deps.vod.delete_videos([video_id])
-    deps.store.transition(video_id, to=DELETED, allowed_from=allowed_from(DELETED), now=deps.clock())
+    if deps.store.transition(video_id, to=DELETED, allowed_from=allowed_from(DELETED), now=deps.clock()):
+        deliver_pending(deps, upload_id=upload.upload_id, seconds=ROUTE_BUDGET_SECONDS)
     current = deps.store.get(owner, video_id)
     return {"VideoId": video_id, "Status": current.status if current is not None else DELETED}

@@ -1223,7 +1223,7 @@ class SqlStore(ABC):
         )
         sql = (
             "UPDATE webhook_outbox SET state = 'pending', next_attempt_at = ?, claimed_until = NULL, "  # noqa: S608
-            f"finished_at = NULL WHERE state <> 'pending' AND {where}"
+            f"finished_at = NULL, attempts = 0 WHERE state <> 'pending' AND {where}"
         )
         return self._write(lambda cur: self._exec(cur, sql, (self._time(utc(now)), param)).rowcount)
 
