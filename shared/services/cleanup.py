@@ -173,8 +173,14 @@ def _handle_due(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> Non
         if upload is not None and not _reconcile(deps, upload, video, summary, now):
             delay = schedule[min(upload.checks + 1, len(schedule) - 1)]
             deps.store.schedule_check(upload.upload_id, check_at=now + timedelta(seconds=delay), now=now)
+    gone_created: list[str] = []
     for video_id in infos.NonExistVideoIds:
-        if video_id in by_id and deps.store.transition(
+        upload = by_id.get(video_id)
+        if upload is None:
+            continue
+        if upload.status == states.CREATED:
+            gone_created.append(video_id)  # nothing can be uploaded to it any more
+        elif deps.store.transition(
             video_id,
             to=states.DELETED,
             allowed_from={states.UPLOADED, states.PROCESSING},
@@ -182,6 +188,8 @@ def _handle_due(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> Non
             fields={"error": _GONE_AT_VOD},
         ):
             summary.reconciled += 1
+    if gone_created:
+        summary.deleted += deps.store.expire_created(gone_created, now=now)
 
 
 def _drain(
@@ -212,6 +220,12 @@ def _drain(
             log.warning("cleanup batch failed", extra={"code": exc.code, "size": len(batch), "kind": counter})
             if isinstance(exc, errors.StoreUnavailable):
                 return False
+            # VOD failed: the batch goes back at once, for the next run (a minute away) rather
+            # than the lease's end, and this step stops (VOD would only fail again).
+            for upload in batch:
+                with contextlib.suppress(errors.VodfcError):
+                    deps.store.release_claim(upload.upload_id)
+            break
     return True
 
 
