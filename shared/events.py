@@ -25,6 +25,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -221,10 +222,15 @@ class DynamicImageJobInfo(_Tolerant):
 # --- events -------------------------------------------------------------------------------------
 
 
+# VOD's event types are PascalCase words (the catalogue's longest has 27 characters): anything
+# else is no event of VOD's, and is refused before it is echoed, logged or stored.
+_EventTypeName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]{0,63}$")]
+
+
 class _Event(_Tolerant):
     """Fields every VOD event has, and the behaviour every event model shares."""
 
-    EventType: str
+    EventType: _EventTypeName
     EventTime: _EventTime = None
     Status: str | None = None
     Extend: _Extend = None

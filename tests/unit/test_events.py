@@ -104,6 +104,17 @@ def test_every_model_is_in_the_union(event_type: str) -> None:
 
 def test_unknown_types_parse_as_generic() -> None:
     assert type(parse_event(b'{"EventType": "SomethingNew"}')) is GenericEvent
+    assert type(parse_event(('{"EventType": "A' + "b" * 63 + '"}').encode())) is GenericEvent
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    ["", "somethingNew", "Something New", "Some<script>", "A" + "b" * 64, "Ünicode", "Type\u0000", "1Type"],
+)
+def test_an_event_type_that_is_no_name_is_refused(event_type: str) -> None:
+    # it would be echoed in the answer, logged and stored in the inbox's key
+    with pytest.raises((errors.MalformedBody, errors.InvalidParameter)):
+        parse_event(json.dumps({"EventType": event_type}).encode())
 
 
 def test_sample_fields() -> None:
@@ -428,7 +439,8 @@ class TestUnknownAndBroken:
 
 @pytest.mark.parametrize(
     # No Status at all: the older FileUploadComplete shape, sent only when the upload worked.
-    ("status", "ok"), [("success", True), ("SUCCESS", True), ("fail", False), ("", False), (DROP, True)]
+    ("status", "ok"),
+    [("success", True), ("SUCCESS", True), ("fail", False), ("", False), (DROP, True)],
 )
 def test_succeeded(status: Any, ok: bool) -> None:
     assert event("FileUploadComplete", Status=status).succeeded is ok
