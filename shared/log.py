@@ -280,7 +280,14 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = record.exc_text
         if record.stack_info:
             entry["stack"] = record.stack_info
-        return _encoder().encode(entry)
+        line = _encoder().encode(entry)
+        if not line.isascii():
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:
+                # A lone surrogate (from a hostile event) cannot be written as UTF-8: escape it.
+                line = json.dumps(entry, default=str, separators=(",", ":"))
+        return line
 
 
 @lru_cache(maxsize=1)

@@ -41,6 +41,18 @@ def test_one_json_line_per_record(capsys: pytest.CaptureFixture[str]) -> None:
     assert out[1]["message"] == "multi\nline"
 
 
+def test_text_that_utf8_cannot_hold_is_escaped_not_lost() -> None:
+    formatter = log.JsonFormatter()
+    record = logging.LogRecord("vodfc.t", logging.INFO, __file__, 1, "path %s", ("/a\udc80b",), None)
+    record.route = "GET /\ud800"
+    line = formatter.format(record)
+    line.encode("utf-8")  # writable as it is
+    entry = json.loads(line)
+    assert entry["message"] == "path /a\udc80b" and entry["route"] == "GET /\ud800"
+    plain = logging.LogRecord("vodfc.t", logging.INFO, __file__, 1, "café ✓", (), None)
+    assert "café ✓" in formatter.format(plain)  # readable text stays as it is
+
+
 def test_get_logger_keeps_vodfc_names() -> None:
     assert log.get_logger("vodfc.x").name == "vodfc.x"
     assert log.get_logger("shared.http").name == "vodfc.shared.http"
