@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from shared import errors
@@ -33,10 +34,20 @@ from shared.validation import loose_float, loose_int, loose_time
 
 __all__ = [
     "DEFAULT_CREDENTIAL_SECONDS",
+    "AttachedMedia",
+    "AttachedMediaUploadCredentials",
+    "DeleteAttachedMediaResponse",
+    "DeleteImageResponse",
     "DeleteVideoResponse",
+    "GetAttachedMediaInfoResponse",
+    "GetImageInfoResponse",
+    "GetImageInfosResponse",
     "GetMezzanineInfoResponse",
     "GetVideoInfoResponse",
     "GetVideoInfosResponse",
+    "Image",
+    "ImageMezzanine",
+    "ImageUploadCredentials",
     "LooseFloat",
     "LooseInt",
     "LooseTime",
@@ -138,8 +149,8 @@ class UploadAuth(BaseModel):
 _UploadAuth = UploadAuth
 
 
-class UploadCredentials(BaseModel):
-    """The answer of CreateUploadVideo and RefreshUploadVideo (raw Base64 strings).
+class _Credentials(BaseModel):
+    """What every CreateUpload* answer (and RefreshUploadVideo's) holds: raw Base64 strings.
 
     ``UploadAuth`` holds an STS secret: it is left out of ``repr``/``str`` and must never be
     logged; only :meth:`to_public_dict` hands it out, for the client's HTTP answer.
@@ -148,11 +159,31 @@ class UploadCredentials(BaseModel):
     model_config = ConfigDict(
         extra="ignore", defer_build=True, coerce_numbers_to_str=True, hide_input_in_errors=True
     )
+    #: The answer's fields handed to the client, in VOD's names.
+    PUBLIC: ClassVar[tuple[str, ...]] = ()
+    #: The field holding the media id.
+    ID_FIELD: ClassVar[str] = ""
 
     RequestId: str
-    VideoId: str = Field(min_length=1)
     UploadAddress: str = Field(min_length=1)
     UploadAuth: str = Field(min_length=1, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, value: Any) -> Any:
+        # One 2021 doc sample wraps the answer as {"<Action>Response": {...}}; the SDKs (which parse
+        # real answers) read it flat: take the inner object when that is all there is.
+        if isinstance(value, dict) and cls.ID_FIELD not in value:
+            inner = [v for k, v in value.items() if k.endswith("Response") and isinstance(v, dict)]
+            if len(inner) == 1:
+                return {**{k: v for k, v in value.items() if not k.endswith("Response")}, **inner[0]}
+        return value
+
+    @property
+    def media_id(self) -> str:
+        """The VideoId, ImageId or MediaId."""
+        value: str = getattr(self, self.ID_FIELD)
+        return value
 
     def auth(self) -> _UploadAuth:
         """The decoded credential."""
@@ -162,14 +193,59 @@ class UploadCredentials(BaseModel):
         """When the credential expires (see :meth:`UploadAuth.expires_at`)."""
         return self.auth().expires_at(issued_at)
 
-    def to_public_dict(self) -> dict[str, str]:
-        """Exactly ``RequestId``, ``VideoId``, ``UploadAddress``, ``UploadAuth``: the HTTP answer."""
-        return {
-            "RequestId": self.RequestId,
-            "VideoId": self.VideoId,
-            "UploadAddress": self.UploadAddress,
-            "UploadAuth": self.UploadAuth,
-        }
+    def to_public_dict(self) -> dict[str, str | None]:
+        """Exactly VOD's answer (``PUBLIC``): the HTTP answer."""
+        return {name: getattr(self, name) for name in self.PUBLIC}
+
+
+class UploadCredentials(_Credentials):
+    """The answer of CreateUploadVideo and RefreshUploadVideo."""
+
+    PUBLIC: ClassVar[tuple[str, ...]] = ("RequestId", "VideoId", "UploadAddress", "UploadAuth")
+    ID_FIELD: ClassVar[str] = "VideoId"
+
+    VideoId: str = Field(min_length=1)
+
+
+class ImageUploadCredentials(_Credentials):
+    """The answer of CreateUploadImage: ``ImageURL`` (CDN when configured) and ``FileURL`` (OSS,
+    unsigned) besides the credential,
+    https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadimage
+    """
+
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "RequestId",
+        "ImageId",
+        "ImageURL",
+        "UploadAddress",
+        "UploadAuth",
+        "FileURL",
+    )
+    ID_FIELD: ClassVar[str] = "ImageId"
+
+    ImageId: str = Field(min_length=1)
+    ImageURL: str | None = None
+    FileURL: str | None = None
+
+
+class AttachedMediaUploadCredentials(_Credentials):
+    """The answer of CreateUploadAttachedMedia,
+    https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadattachedmedia
+    """
+
+    PUBLIC: ClassVar[tuple[str, ...]] = (
+        "RequestId",
+        "MediaId",
+        "MediaURL",
+        "FileURL",
+        "UploadAddress",
+        "UploadAuth",
+    )
+    ID_FIELD: ClassVar[str] = "MediaId"
+
+    MediaId: str = Field(min_length=1)
+    MediaURL: str | None = None
+    FileURL: str | None = None
 
 
 class VodErrorBody(BaseModel):
@@ -254,10 +330,7 @@ class GetVideoInfosResponse(BaseModel):
     @field_validator("NonExistVideoIds", mode="before")
     @classmethod
     def _missing(cls, value: Any) -> Any:
-        value = _unwrap_list(value, "VideoId")
-        if isinstance(value, str):
-            return [part for part in value.split(",") if part]
-        return value
+        return _id_list(value, "VideoId")
 
 
 class Mezzanine(BaseModel):
@@ -328,3 +401,155 @@ class DeleteVideoResponse(BaseModel):
     model_config = _TOLERANT
 
     RequestId: str | None = None
+
+
+# --- VOD's answers: images and attached media ---------------------------------------------------
+
+
+def _id_list(value: Any, key: str) -> Any:
+    """``NonExist*Ids``: a list, a comma-separated string (one 2021 sample) or an XML-style wrapper."""
+    value = _unwrap_list(value, key)
+    if isinstance(value, str):
+        return [part for part in value.split(",") if part]
+    return value
+
+
+class ImageMezzanine(BaseModel):
+    """An image's stored file (``FileSize`` arrives as a string)."""
+
+    model_config = _TOLERANT
+
+    FileURL: str | None = None
+    FileSize: LooseInt = None
+    Width: LooseInt = None
+    Height: LooseInt = None
+    OriginalFileName: str | None = None
+
+
+_ImageMezzanine = ImageMezzanine
+
+
+class Image(BaseModel):
+    """An image as GetImageInfo/GetImageInfos describe it; ``Status`` ``Uploading`` | ``Normal`` |
+    ``UploadFail``, ``ImageType`` an open string (the docs disagree on its values),
+    https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getimageinfo
+    """
+
+    model_config = _TOLERANT
+
+    ImageId: str
+    Title: str | None = None
+    Description: str | None = None
+    ImageType: str | None = None
+    Status: str | None = None
+    CreationTime: LooseTime = None
+    CateId: LooseInt = None
+    CateName: str | None = None
+    Tags: str | None = None
+    StorageLocation: str | None = None
+    AppId: str | None = None
+    URL: str | None = None
+    Mezzanine: _ImageMezzanine | None = None
+
+
+_Image = Image
+
+
+class GetImageInfoResponse(BaseModel):
+    model_config = _TOLERANT
+
+    RequestId: str | None = None
+    ImageInfo: _Image
+
+
+class GetImageInfosResponse(BaseModel):
+    """GetImageInfos: the array key is ``ImageInfo`` (singular); missing ids in ``NonExistImageIds``,
+    https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getimageinfos
+    """
+
+    model_config = _TOLERANT
+
+    RequestId: str | None = None
+    ImageInfo: list[_Image] = Field(default_factory=list)
+    NonExistImageIds: list[str] = Field(default_factory=list)
+
+    @field_validator("ImageInfo", mode="before")
+    @classmethod
+    def _images(cls, value: Any) -> Any:
+        return _unwrap_list(value, "ImageInfo")
+
+    @field_validator("NonExistImageIds", mode="before")
+    @classmethod
+    def _missing(cls, value: Any) -> Any:
+        return _id_list(value, "ImageId")
+
+
+class AttachedMedia(BaseModel):
+    """One item of GetAttachedMediaInfo's ``AttachedMediaList`` (``Type`` is the BusinessType; no
+    size is documented), https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getattachedmediainfo
+    """
+
+    model_config = _TOLERANT
+
+    MediaId: str
+    Type: str | None = None
+    Title: str | None = None
+    Description: str | None = None
+    Status: str | None = None
+    AppId: str | None = None
+    CreationTime: LooseTime = None
+    ModificationTime: LooseTime = None
+    StorageLocation: str | None = None
+    URL: str | None = None
+    Tags: str | None = None
+    Categories: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("Categories", mode="before")
+    @classmethod
+    def _categories(cls, value: Any) -> Any:
+        return _unwrap_list(value, "Category")
+
+
+_AttachedMedia = AttachedMedia
+
+
+class GetAttachedMediaInfoResponse(BaseModel):
+    model_config = _TOLERANT
+
+    RequestId: str | None = None
+    AttachedMediaList: list[_AttachedMedia] = Field(default_factory=list)
+    NonExistMediaIds: list[str] = Field(default_factory=list)
+
+    @field_validator("AttachedMediaList", mode="before")
+    @classmethod
+    def _media(cls, value: Any) -> Any:
+        value = _unwrap_list(value, "AttachedMedia")
+        # The 2021 sample splits one item into two array elements: keep those that name a media.
+        if isinstance(value, list):
+            return [item for item in value if not isinstance(item, dict) or item.get("MediaId")]
+        return value
+
+    @field_validator("NonExistMediaIds", mode="before")
+    @classmethod
+    def _missing(cls, value: Any) -> Any:
+        return _id_list(value, "MediaId")
+
+
+class DeleteImageResponse(BaseModel):
+    model_config = _TOLERANT
+
+    RequestId: str | None = None
+
+
+class DeleteAttachedMediaResponse(BaseModel):
+    """DeleteAttachedMedia: ``NonExistMediaIds`` are the ids that could not be deleted."""
+
+    model_config = _TOLERANT
+
+    RequestId: str | None = None
+    NonExistMediaIds: list[str] = Field(default_factory=list)
+
+    @field_validator("NonExistMediaIds", mode="before")
+    @classmethod
+    def _missing(cls, value: Any) -> Any:
+        return _id_list(value, "MediaId")
