@@ -51,6 +51,7 @@ __all__ = [
     "LooseFloat",
     "LooseInt",
     "LooseTime",
+    "MediaCredentials",
     "MediaItem",
     "Mezzanine",
     "SearchMediaResponse",
@@ -149,7 +150,7 @@ class UploadAuth(BaseModel):
 _UploadAuth = UploadAuth
 
 
-class _Credentials(BaseModel):
+class MediaCredentials(BaseModel):
     """What every CreateUpload* answer (and RefreshUploadVideo's) holds: raw Base64 strings.
 
     ``UploadAuth`` holds an STS secret: it is left out of ``repr``/``str`` and must never be
@@ -198,7 +199,7 @@ class _Credentials(BaseModel):
         return {name: getattr(self, name) for name in self.PUBLIC}
 
 
-class UploadCredentials(_Credentials):
+class UploadCredentials(MediaCredentials):
     """The answer of CreateUploadVideo and RefreshUploadVideo."""
 
     PUBLIC: ClassVar[tuple[str, ...]] = ("RequestId", "VideoId", "UploadAddress", "UploadAuth")
@@ -207,7 +208,7 @@ class UploadCredentials(_Credentials):
     VideoId: str = Field(min_length=1)
 
 
-class ImageUploadCredentials(_Credentials):
+class ImageUploadCredentials(MediaCredentials):
     """The answer of CreateUploadImage: ``ImageURL`` (CDN when configured) and ``FileURL`` (OSS,
     unsigned) besides the credential,
     https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadimage
@@ -228,7 +229,7 @@ class ImageUploadCredentials(_Credentials):
     FileURL: str | None = None
 
 
-class AttachedMediaUploadCredentials(_Credentials):
+class AttachedMediaUploadCredentials(MediaCredentials):
     """The answer of CreateUploadAttachedMedia,
     https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadattachedmedia
     """
