@@ -65,6 +65,8 @@ class FakeVod:
     images: dict[str, dict[str, Any]] = field(default_factory=dict)
     attached: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    #: Answers (or exceptions) to give instead, per action, first in first out.
+    faults: dict[str, list[httpx.Response | Exception]] = field(default_factory=dict)
 
     def action_calls(self, action: str) -> list[dict[str, str]]:
         return [params for name, params in self.calls if name == action]
@@ -108,6 +110,11 @@ class FakeVod:
         action = request.headers.get("x-acs-action", "")
         params = dict(parse_qsl(request.url.query.decode(), keep_blank_values=True))
         self.calls.append((action, params))
+        if self.faults.get(action):
+            fault = self.faults[action].pop(0)
+            if isinstance(fault, Exception):
+                raise fault
+            return fault
         rid = str(uuid.uuid4()).upper()
         if action == "CreateUploadVideo":
             ref = params.get("ReferenceId")
@@ -346,6 +353,23 @@ class Stack:
         )
         summary: dict[str, Any] = json.loads(result)
         return summary
+
+
+def age(video_ids: list[str], seconds: int) -> None:
+    """Pretend these uploads were created ``seconds`` ago (the store is the test's own SQLite)."""
+    import sqlite3
+    from datetime import datetime, timedelta, timezone
+
+    url = get_settings().database_url.get_secret_value()
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    when = (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat()
+    with conn:
+        for vid in video_ids:
+            conn.execute(
+                "UPDATE uploads SET created_at = ?, credential_expires_at = ? WHERE video_id = ?",
+                (when, when, vid),
+            )
+    conn.close()
 
 
 def reset_instance_state() -> None:

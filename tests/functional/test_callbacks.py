@@ -65,7 +65,9 @@ def test_an_informational_event_fills_only_what_is_missing(stack: Stack) -> None
     assert status == 200 and ack["Result"] == "applied"
     record = stack.http("upload_credentials", "GET", f"/uploads/{video_id}")[1]
     assert record["Status"] == "created" and record["LastEvent"] is None and record["Duration"] == 12.5
-    later = stack.vod_event("VideoAnalysisComplete", video_id, Duration="99", EventTime="2030-01-01T00:00:00Z")
+    later = stack.vod_event(
+        "VideoAnalysisComplete", video_id, Duration="99", EventTime="2030-01-01T00:00:00Z"
+    )
     assert stack.callback(later)[1]["Result"] == "stale"
     assert stack.http("upload_credentials", "GET", f"/uploads/{video_id}")[1]["Duration"] == 12.5
 
