@@ -160,8 +160,6 @@ class MediaCredentials(BaseModel):
     model_config = ConfigDict(
         extra="ignore", defer_build=True, coerce_numbers_to_str=True, hide_input_in_errors=True
     )
-    #: The answer's fields handed to the client, in VOD's names.
-    PUBLIC: ClassVar[tuple[str, ...]] = ()
     #: The field holding the media id.
     ID_FIELD: ClassVar[str] = ""
 
@@ -195,14 +193,13 @@ class MediaCredentials(BaseModel):
         return self.auth().expires_at(issued_at)
 
     def to_public_dict(self) -> dict[str, str | None]:
-        """Exactly VOD's answer (``PUBLIC``): the HTTP answer."""
-        return {name: getattr(self, name) for name in self.PUBLIC}
+        """Exactly VOD's answer, the fields the model declares: the HTTP answer."""
+        return {name: getattr(self, name) for name in type(self).model_fields}
 
 
 class UploadCredentials(MediaCredentials):
     """The answer of CreateUploadVideo and RefreshUploadVideo."""
 
-    PUBLIC: ClassVar[tuple[str, ...]] = ("RequestId", "VideoId", "UploadAddress", "UploadAuth")
     ID_FIELD: ClassVar[str] = "VideoId"
 
     VideoId: str = Field(min_length=1)
@@ -214,14 +211,6 @@ class ImageUploadCredentials(MediaCredentials):
     https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadimage
     """
 
-    PUBLIC: ClassVar[tuple[str, ...]] = (
-        "RequestId",
-        "ImageId",
-        "ImageURL",
-        "UploadAddress",
-        "UploadAuth",
-        "FileURL",
-    )
     ID_FIELD: ClassVar[str] = "ImageId"
 
     ImageId: str = Field(min_length=1)
@@ -234,14 +223,6 @@ class AttachedMediaUploadCredentials(MediaCredentials):
     https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadattachedmedia
     """
 
-    PUBLIC: ClassVar[tuple[str, ...]] = (
-        "RequestId",
-        "MediaId",
-        "MediaURL",
-        "FileURL",
-        "UploadAddress",
-        "UploadAuth",
-    )
     ID_FIELD: ClassVar[str] = "MediaId"
 
     MediaId: str = Field(min_length=1)
@@ -272,6 +253,21 @@ def _unwrap_list(value: Any, key: str) -> Any:
     if value is None:
         return []
     return value
+
+
+def _items(key: str) -> BeforeValidator:
+    """A list field that also takes VOD's XML-style wrapper (``{key: [...]}``) or one bare item."""
+    return BeforeValidator(lambda value: _unwrap_list(value, key))
+
+
+def _ids(key: str) -> BeforeValidator:
+    """``NonExist*Ids``: a list, a comma-separated string (one 2021 sample) or an XML-style wrapper."""
+
+    def parse(value: Any) -> Any:
+        value = _unwrap_list(value, key)
+        return [part for part in value.split(",") if part] if isinstance(value, str) else value
+
+    return BeforeValidator(parse)
 
 
 class Video(BaseModel):
@@ -320,18 +316,8 @@ class GetVideoInfosResponse(BaseModel):
     model_config = _TOLERANT
 
     RequestId: str | None = None
-    VideoList: list[_Video] = Field(default_factory=list)
-    NonExistVideoIds: list[str] = Field(default_factory=list)
-
-    @field_validator("VideoList", mode="before")
-    @classmethod
-    def _videos(cls, value: Any) -> Any:
-        return _unwrap_list(value, "Video")
-
-    @field_validator("NonExistVideoIds", mode="before")
-    @classmethod
-    def _missing(cls, value: Any) -> Any:
-        return _id_list(value, "VideoId")
+    VideoList: Annotated[list[_Video], _items("Video")] = Field(default_factory=list)
+    NonExistVideoIds: Annotated[list[str], _ids("VideoId")] = Field(default_factory=list)
 
 
 class Mezzanine(BaseModel):
@@ -407,14 +393,6 @@ class DeleteVideoResponse(BaseModel):
 # --- VOD's answers: images and attached media ---------------------------------------------------
 
 
-def _id_list(value: Any, key: str) -> Any:
-    """``NonExist*Ids``: a list, a comma-separated string (one 2021 sample) or an XML-style wrapper."""
-    value = _unwrap_list(value, key)
-    if isinstance(value, str):
-        return [part for part in value.split(",") if part]
-    return value
-
-
 class ImageMezzanine(BaseModel):
     """An image's stored file (``FileSize`` arrives as a string)."""
 
@@ -471,18 +449,8 @@ class GetImageInfosResponse(BaseModel):
     model_config = _TOLERANT
 
     RequestId: str | None = None
-    ImageInfo: list[_Image] = Field(default_factory=list)
-    NonExistImageIds: list[str] = Field(default_factory=list)
-
-    @field_validator("ImageInfo", mode="before")
-    @classmethod
-    def _images(cls, value: Any) -> Any:
-        return _unwrap_list(value, "ImageInfo")
-
-    @field_validator("NonExistImageIds", mode="before")
-    @classmethod
-    def _missing(cls, value: Any) -> Any:
-        return _id_list(value, "ImageId")
+    ImageInfo: Annotated[list[_Image], _items("ImageInfo")] = Field(default_factory=list)
+    NonExistImageIds: Annotated[list[str], _ids("ImageId")] = Field(default_factory=list)
 
 
 class AttachedMedia(BaseModel):
@@ -503,12 +471,7 @@ class AttachedMedia(BaseModel):
     StorageLocation: str | None = None
     URL: str | None = None
     Tags: str | None = None
-    Categories: list[dict[str, Any]] = Field(default_factory=list)
-
-    @field_validator("Categories", mode="before")
-    @classmethod
-    def _categories(cls, value: Any) -> Any:
-        return _unwrap_list(value, "Category")
+    Categories: Annotated[list[dict[str, Any]], _items("Category")] = Field(default_factory=list)
 
 
 _AttachedMedia = AttachedMedia
@@ -518,22 +481,16 @@ class GetAttachedMediaInfoResponse(BaseModel):
     model_config = _TOLERANT
 
     RequestId: str | None = None
-    AttachedMediaList: list[_AttachedMedia] = Field(default_factory=list)
-    NonExistMediaIds: list[str] = Field(default_factory=list)
+    AttachedMediaList: Annotated[list[_AttachedMedia], _items("AttachedMedia")] = Field(default_factory=list)
+    NonExistMediaIds: Annotated[list[str], _ids("MediaId")] = Field(default_factory=list)
 
     @field_validator("AttachedMediaList", mode="before")
     @classmethod
-    def _media(cls, value: Any) -> Any:
-        value = _unwrap_list(value, "AttachedMedia")
+    def _named(cls, value: Any) -> Any:
         # The 2021 sample splits one item into two array elements: keep those that name a media.
         if isinstance(value, list):
             return [item for item in value if not isinstance(item, dict) or item.get("MediaId")]
         return value
-
-    @field_validator("NonExistMediaIds", mode="before")
-    @classmethod
-    def _missing(cls, value: Any) -> Any:
-        return _id_list(value, "MediaId")
 
 
 class DeleteImageResponse(BaseModel):
@@ -548,9 +505,4 @@ class DeleteAttachedMediaResponse(BaseModel):
     model_config = _TOLERANT
 
     RequestId: str | None = None
-    NonExistMediaIds: list[str] = Field(default_factory=list)
-
-    @field_validator("NonExistMediaIds", mode="before")
-    @classmethod
-    def _missing(cls, value: Any) -> Any:
-        return _id_list(value, "MediaId")
+    NonExistMediaIds: Annotated[list[str], _ids("MediaId")] = Field(default_factory=list)
