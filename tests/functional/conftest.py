@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,8 +65,11 @@ class FakeVod:
     images: dict[str, dict[str, Any]] = field(default_factory=dict)
     attached: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-    #: Answers (or exceptions) to give instead, per action, first in first out.
-    faults: dict[str, list[httpx.Response | Exception]] = field(default_factory=dict)
+    #: Answers (or exceptions) to give instead, per action, first in first out; a callable is called
+    #: with the parameters (something happening meanwhile) and the action then answered as usual.
+    faults: dict[str, list[httpx.Response | Exception | Callable[[dict[str, str]], None]]] = field(
+        default_factory=dict
+    )
 
     def action_calls(self, action: str) -> list[dict[str, str]]:
         return [params for name, params in self.calls if name == action]
@@ -114,7 +117,9 @@ class FakeVod:
             fault = self.faults[action].pop(0)
             if isinstance(fault, Exception):
                 raise fault
-            return fault
+            if isinstance(fault, httpx.Response):
+                return fault
+            fault(params)
         rid = str(uuid.uuid4()).upper()
         if action == "CreateUploadVideo":
             ref = params.get("ReferenceId")

@@ -105,7 +105,6 @@ def test_cleanup_removes_a_media_whose_record_write_failed(stack: Stack) -> None
     assert sent["ReferenceIds"] == "c" * 32
 
 
-
 def test_cleanup_reconciles_uploads_stuck_after_a_lost_final_callback(stack: Stack) -> None:
     done = _stuck(stack)  # VOD finished; TranscodeComplete was lost
     broken = _stuck(stack, processing=False)  # VOD failed it; the failure event was lost

@@ -461,3 +461,101 @@ def test_cleanup_drops_an_image_reservation_whose_media_vod_may_have_made(stack:
     assert _ids(stack, "/images", "gil", "ImageId") == []
     for _ in range(3):
         stack.create(owner="gil")  # the quota slot is free again
+
+
+# --- what VOD says decides ---------------------------------------------------------------------------
+
+
+def test_an_image_status_images_do_not_have_keeps_the_event_pending(stack: Stack) -> None:
+    image_id = stack.create_image()["ImageId"]
+    stack.vod.images[image_id]["Status"] = "UploadSucc"  # a video's status: not one an image has
+    assert (
+        stack.callback(stack.vod_event("ImageUploadComplete", image_id, genuine=False))[1]["Result"]
+        == "pending"
+    )
+    assert _get(stack, "/images", image_id)["Status"] == "created"
+
+
+def test_an_attached_media_vod_no_longer_has_is_deleted_by_its_event(stack: Stack) -> None:
+    media_id = stack.create_attached()["MediaId"]
+    stack.vod.attached.pop(media_id)
+    assert stack.callback(stack.vod_event("AttachedMediaUploadComplete", media_id))[1]["Result"] == "applied"
+    record = _get(stack, "/attached-media", media_id)
+    assert record["Status"] == "deleted" and record["Error"].startswith("MediaNotFound")
+
+
+def test_an_image_vod_stored_too_large_is_deleted_whatever_the_event_claims(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.functional.conftest import reset_instance_state
+
+    monkeypatch.setenv("MAX_IMAGE_SIZE", "1000")
+    reset_instance_state()
+    image_id = stack.create_image()["ImageId"]
+    event = stack.vod_event("ImageUploadComplete", image_id, Size=10)  # the event claims little
+    stack.vod.images[image_id]["Size"] = 5000  # VOD stored much more
+    assert stack.callback(event)[1]["Result"] == "applied"
+    record = _get(stack, "/images", image_id)
+    assert record["Status"] == "failed" and record["Error"].startswith("FileTooLarge: 5000 bytes")
+    assert image_id not in stack.vod.images
+
+
+@pytest.mark.parametrize("action", ["GetImageInfo", "DeleteImage"])
+def test_an_oversize_check_vod_cannot_finish_keeps_the_event_pending(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    from tests.functional.conftest import reset_instance_state
+
+    monkeypatch.setenv("MAX_IMAGE_SIZE", "1000")
+    monkeypatch.setenv("VOD_MAX_ATTEMPTS", "1")
+    reset_instance_state()
+    image_id = stack.create_image()["ImageId"]
+    event = stack.vod_event("ImageUploadComplete", image_id, Size=5000)
+    stack.vod.faults[action] = [httpx.Response(503, json={"Code": "ServiceUnAvailable", "Message": "m"})]
+    assert stack.callback(event)[1]["Result"] == "pending"
+    assert _get(stack, "/images", image_id)["Status"] == "created"
+
+
+def test_a_replay_whose_old_image_is_gone_at_vod_replaces_it_without_a_delete(stack: Stack) -> None:
+    headers = {"Idempotency-Key": "key-gone"}
+    first = stack.http("upload_credentials", "POST", "/images", body={"ImageType": "cover"}, headers=headers)[
+        1
+    ]
+    stack.vod.images.pop(first["ImageId"])
+    again = stack.http("upload_credentials", "POST", "/images", body={"ImageType": "cover"}, headers=headers)
+    assert again[0] == 200 and again[1]["ImageId"] != first["ImageId"]
+    assert not stack.vod.action_calls("DeleteImage")
+    assert _get(stack, "/images", again[1]["ImageId"])["Status"] == "created"
+
+
+def test_a_replay_racing_the_owners_delete_undoes_its_new_media(stack: Stack) -> None:
+    headers = {"Idempotency-Key": "key-race"}
+    body = {"BusinessType": "subtitle", "MediaExt": "srt"}
+    first = stack.http("upload_credentials", "POST", "/attached-media", body=body, headers=headers)[1]
+
+    def owner_deletes_meanwhile(params: dict[str, str]) -> None:
+        assert stack.http("upload_credentials", "DELETE", f"/attached-media/{first['MediaId']}")[0] == 200
+
+    stack.vod.faults["CreateUploadAttachedMedia"] = [owner_deletes_meanwhile]
+    status, err, _ = stack.http("upload_credentials", "POST", "/attached-media", body=body, headers=headers)
+    assert (status, err["Code"]) == (409, "IllegalStatus")
+    # the media made for the replay was deleted again: nothing is left at VOD
+    assert stack.vod.attached == {}
+    assert _get(stack, "/attached-media", first["MediaId"])["Status"] == "deleted"
+
+
+def test_cleanup_fails_a_lost_image_that_vod_stored_too_large(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.functional.conftest import reset_instance_state
+
+    monkeypatch.setenv("MAX_IMAGE_SIZE", "1000")
+    reset_instance_state()
+    image_id = stack.create_image(owner="hal")["ImageId"]
+    age([image_id], 3600)
+    stack.vod.images[image_id].update(Status="Normal", Size=4096)  # its event never came
+    summary = stack.cleanup()
+    assert summary["reconciled"] == 1
+    record = _get(stack, "/images", image_id, "hal")
+    assert record["Status"] == "failed" and "FileTooLarge" in record["Error"]
+    assert image_id not in stack.vod.images

@@ -333,7 +333,11 @@ class TestMediaCredentials:
         assert ImageUploadCredentials.model_validate(outer).RequestId == "inner"
 
     def test_an_answer_without_its_id_is_refused(self) -> None:
-        for broken in ({k: v for k, v in IMAGE_ANSWER.items() if k != "ImageId"}, {"A": {}, "BResponse": {}}):
+        broken_answers: list[dict[str, Any]] = [
+            {k: v for k, v in IMAGE_ANSWER.items() if k != "ImageId"},
+            {"AResponse": {}, "BResponse": {}},
+        ]
+        for broken in broken_answers:
             with pytest.raises(ValidationError):
                 ImageUploadCredentials.model_validate(broken)
 
