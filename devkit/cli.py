@@ -6,37 +6,18 @@ Each command imports what it needs when it runs, so ``vodfc --help`` stays insta
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
 from devkit.handlers import FUNCTIONS
+from devkit.local import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_MAX_STORAGE_MB, DEFAULT_PORT
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    from devkit.handlers import load_handler_module, resign_callback_event, wrap_vod_event
-    from shared.context import make_context
+    from devkit.invoke import invoke
 
-    event_bytes = Path(args.event).read_bytes()
-    if args.function == "vod_callback":
-        event = json.loads(event_bytes)
-        if "EventType" in event and "requestContext" not in event:
-            event = wrap_vod_event(event)
-        if not args.no_resign:
-            event = resign_callback_event(event)
-        event_bytes = json.dumps(event, ensure_ascii=False).encode()
-    module = load_handler_module(args.function)
-    context = make_context(function_name=args.function)
-    # Like `sam local invoke`: the function's log lines on stderr, its answer alone on stdout.
-    with contextlib.redirect_stdout(sys.stderr):
-        result = module.handler(event_bytes, context)
-    if isinstance(result, (bytes, bytearray)):
-        result = result.decode()
-    print(result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, indent=2))
-    return 0
+    return invoke(args)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -84,13 +65,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("serve", help="run all functions locally against an emulated VOD and OSS")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--vod-endpoint", help="a real or external VOD endpoint instead of the emulator")
-    p.add_argument("--database-url", help="default: sqlite:///.vodfc/vodfc.db")
-    p.add_argument("--cleanup-every", type=float, help="run cleanup every N seconds instead of the cron")
-    p.add_argument("--data-dir", default=".vodfc", help="where SQLite and emulated OSS files live")
+    p = sub.add_parser(
+        "serve",
+        help="run all functions locally against an emulated VOD and OSS",
+        description="Run the three functions behind one local address, on the local defaults "
+        "(README.md, Local defaults): SQLite, AUTH_MODE=none, and the emulated VOD and OSS on the "
+        "next two ports unless a VOD endpoint is set. Settings in the environment win.",
+    )
+    p.add_argument("--host", default=DEFAULT_HOST)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="the API's port (make serve PORT=N)")
+    p.add_argument("--vod-port", type=int, help="the emulated VOD's port (default: --port + 1; 0: any free)")
+    p.add_argument("--oss-port", type=int, help="the emulated OSS's port (default: --port + 2; 0: any free)")
+    p.add_argument(
+        "--vod-endpoint", help="a real or external VOD endpoint instead of the emulator (or $VOD_ENDPOINT)"
+    )
+    p.add_argument("--database-url", help="default: $DATABASE_URL, else sqlite:///<data dir>/vodfc.db")
+    p.add_argument(
+        "--cleanup-every", type=float, help="run cleanup every N seconds instead of the timers (0: never)"
+    )
+    p.add_argument(
+        "--events",
+        choices=("http", "mns"),
+        help="how VOD events arrive: http callbacks, or an SMQ queue and FC's queue trigger "
+        "(default: $VOD_EVENT_DELIVERY, else http)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=DEFAULT_DATA_DIR,
+        help=f"where SQLite and the emulator's records and objects live (default {DEFAULT_DATA_DIR})",
+    )
+    p.add_argument(
+        "--max-storage-mb",
+        type=int,
+        default=DEFAULT_MAX_STORAGE_MB,
+        help="emulated OSS: MiB of uploaded objects kept before the oldest are pruned (0: no cap)",
+    )
     p.add_argument(
         "--transcode-delay", type=float, default=2.0, help="emulated VOD: seconds from upload to transcoded"
     )
@@ -150,9 +159,22 @@ state and log: $XDG_CACHE_HOME/vodfc/uploads (default ~/.cache/vodfc/uploads) or
     p.add_argument("--debug", action="store_true", help="tracebacks and library logs on stderr too")
     p.set_defaults(func=cmd_upload)
 
-    p = sub.add_parser("invoke", help="run one handler in-process with a sample event")
+    p = sub.add_parser(
+        "invoke",
+        help="run one handler in-process with a sample event",
+        description="Run one handler in-process with an event and print its answer (FC 3.0) on "
+        "stdout, its log lines on stderr. Settings: the local defaults (README.md, Local defaults) "
+        "with an emulated VOD and a database in a temporary directory, or with --against the "
+        "emulator and database of a running vodfc serve. Exit 1 when the answer is a 5xx (or a "
+        "cleanup run counts errors).",
+    )
     p.add_argument("function", choices=FUNCTIONS)
     p.add_argument("--event", required=True, help="event JSON file, e.g. events/http/create_upload.json")
+    p.add_argument(
+        "--against",
+        metavar="URL",
+        help="use the emulator and database of the vodfc serve at URL, e.g. http://127.0.0.1:8000",
+    )
     p.add_argument(
         "--no-resign",
         action="store_true",

@@ -53,5 +53,3 @@ def wrap_vod_event(body: dict[str, Any]) -> dict[str, Any]:
     """A bare VOD callback body (events/vod/*.json) inside the FC 3.0 HTTP event VOD would cause."""
     template: dict[str, Any] = json.loads((ROOT / "events" / "http" / "vod_callback.json").read_text())
     return {**template, "body": json.dumps(body, ensure_ascii=False)}
-
-

@@ -13,14 +13,22 @@ TEMPLATE = ROOT / "template.yml"
 
 
 @dataclass(frozen=True)
+class Timer:
+    """One timer trigger: its name, FC cron expression and payload."""
+
+    name: str
+    cron: str
+    payload: str | None = None
+
+
+@dataclass(frozen=True)
 class Function:
     name: str
     handler: str  # "index.handler"
     runtime: str
     environment: dict[str, Any]
     http_methods: tuple[str, ...] = ()
-    cron: str | None = None
-    timer_payload: str | None = None
+    timers: tuple[Timer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,21 +67,20 @@ def load_template(path: Path = TEMPLATE) -> Template:
                     continue
                 props = fn["Properties"]
                 methods: tuple[str, ...] = ()
-                cron = payload = None
-                for trig in (fn.get("Events") or {}).values():
+                timers: list[Timer] = []
+                for trigger_name, trig in (fn.get("Events") or {}).items():
                     if trig["Type"] == "HTTP":
                         methods = tuple(trig["Properties"]["Methods"])
                     elif trig["Type"] == "Timer":
-                        cron = trig["Properties"]["CronExpression"]
-                        payload = trig["Properties"].get("Payload")
+                        props_t = trig["Properties"]
+                        timers.append(Timer(trigger_name, props_t["CronExpression"], props_t.get("Payload")))
                 functions[fn_name] = Function(
                     name=fn_name,
                     handler=props["Handler"],
                     runtime=props["Runtime"],
                     environment=dict(props.get("EnvironmentVariables") or {}),
                     http_methods=methods,
-                    cron=cron,
-                    timer_payload=payload,
+                    timers=tuple(timers),
                 )
         elif kind == "Aliyun::Serverless::CustomDomain":
             for pattern, target in res["Properties"]["RouteConfig"]["Routes"].items():

@@ -14,7 +14,7 @@ https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
@@ -313,7 +313,8 @@ class CreateUploadVideoRequest(_CreateUpload):
 
     Title: Annotated[str, Strict()]
     FileName: Annotated[str, Strict()]
-    FileSize: Annotated[int, Strict(), Field(ge=0, le=INT64_MAX)] | None = None
+    # No upper bound here: the operator's MAX_FILE_SIZE (apply_policy) is the limit a client is told.
+    FileSize: Annotated[int, Strict(), Field(ge=0)] | None = None
     Description: Annotated[str, Strict()] | None = None
     CoverURL: Annotated[str, Strict()] | None = None
     CateId: Annotated[int, Strict(), Field(gt=0, le=INT64_MAX)] | None = None
@@ -443,7 +444,8 @@ class CreateUploadAttachedMediaRequest(_CreateUpload):
     Title: Annotated[str, Strict()] | None = None
     FileName: Annotated[str, Strict()] | None = None
     MediaExt: Annotated[str, Strict()] | None = Field(None, validate_default=True)
-    FileSize: Annotated[int, Strict(), Field(ge=0, le=INT64_MAX)] | None = None
+    # No upper bound here: the operator's MAX_ATTACHED_MEDIA_SIZE is the limit a client is told.
+    FileSize: Annotated[int, Strict(), Field(ge=0)] | None = None
     Description: Annotated[str, Strict()] | None = None
     CateIds: tuple[int, ...] | None = None
     Tags: Annotated[str, Strict()] | None = None
@@ -557,8 +559,10 @@ def _shorten(name: str, limit: int = 64) -> str:
     return cleaned + ("..." if len(name) > limit else "")
 
 
-def _translate(exc: ValidationError) -> errors.InvalidParameter:
-    err = exc.errors(include_url=False, include_input=False)[0]
+def _translate(exc: ValidationError, fields: Iterable[str]) -> errors.InvalidParameter:
+    found = exc.errors(include_url=False, include_input=False)
+    # An unknown name first: "title" is a misspelt Title, not a Title that is missing.
+    err = next((e for e in found if e["type"] == "extra_forbidden"), found[0])
     loc = tuple(err["loc"])
     field = _shorten(str(loc[0])) if loc else None
     path = _field_path(loc) or "The request"
@@ -571,7 +575,9 @@ def _translate(exc: ValidationError) -> errors.InvalidParameter:
     if kind == "missing":
         return errors.MissingParameter(f"{path} is required.", field=field)
     if kind == "extra_forbidden":
-        return errors.InvalidParameter(f"{path} is not a known parameter.", field=field)
+        like = [f for f in fields if len(loc) == 1 and f.lower() == str(loc[0]).lower()]
+        hint = f" (did you mean {like[0]}?)" if like else ""
+        return errors.InvalidParameter(f"{path} is not a known parameter{hint}.", field=field)
     ctx = err.get("ctx") or {}
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         if "ge" in ctx:
@@ -604,4 +610,4 @@ def parse_request(model_cls: type[T], data: Any) -> T:
     try:
         return model_cls.model_validate(dict(data))
     except ValidationError as exc:
-        raise _translate(exc) from exc
+        raise _translate(exc, model_cls.model_fields) from exc

@@ -17,6 +17,7 @@ Tree (status in brackets)::
     │   ├── Conflict [409]                (idempotency key reused with another body, wrong state)
     │   ├── PayloadTooLarge [413]
     │   └── UnsupportedMediaType [415]
+    ├── Misconfigured [500 ServerMisconfigured] (VOD refused a value the operator configured)
     ├── ServiceUnavailable [503]          (ours: a missing configuration, credentials)
     │   └── StoreUnavailable [503]        (the database is down or timed out)
     └── VodError [502]                    (a call to VOD failed; ``may_have_acted`` says whether
@@ -34,6 +35,8 @@ catch classes, never compare codes.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from typing import Any, ClassVar
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "InvalidSignature",
     "MalformedBody",
     "MethodNotAllowed",
+    "Misconfigured",
     "MissingParameter",
     "NotFound",
     "PayloadTooLarge",
@@ -60,6 +64,7 @@ __all__ = [
     "VodError",
     "VodUnavailable",
     "VodfcError",
+    "blame",
     "render",
 ]
 
@@ -148,7 +153,12 @@ class Forbidden(ClientError):
 class QuotaExceeded(ClientError):
     status = 403
     code = "QuotaExceeded.PendingUploads"
-    default_message = "Too many uploads are pending for this user."
+    default_message = (
+        "Too many uploads of this user are pending (created, nothing stored yet). Finish one, or "
+        "cancel one you will not finish with DELETE /uploads/{VideoId} (GET /uploads?Status=created "
+        "lists them); abandoned ones expire after STALE_UPLOAD_SECONDS. The operator sets the limit "
+        "with MAX_PENDING_UPLOADS_PER_OWNER."
+    )
 
 
 class NotFound(ClientError):
@@ -179,6 +189,20 @@ class UnsupportedMediaType(ClientError):
     status = 415
     code = "UnsupportedMediaType"
     default_message = "The request body must be application/json."
+
+
+class Misconfigured(VodfcError):
+    """VOD refused a parameter the server itself supplies (a callback URL VOD cannot reach, a
+    template group that does not exist): the operator's fault, never the caller's. The caller
+    gets a generic 500; ``detail`` (VOD's code and message) goes to the log only."""
+
+    status = 500
+    code = "ServerMisconfigured"
+    default_message = "The service is not configured correctly; the operator must fix it."
+
+    def __init__(self, detail: str, **kw: Any) -> None:
+        super().__init__(None, **kw)
+        self.detail = detail
 
 
 class ServiceUnavailable(VodfcError):
@@ -268,6 +292,37 @@ class GatewayTimeout(VodError):
     status = 504
     code = "GatewayTimeout"
     default_message = "ApsaraVideo VOD did not answer in time."
+
+
+# VOD error codes that always concern a value from the operator's configuration: the template
+# groups, workflows and storage locations a client may pick are the operator's allowed lists.
+_CONFIGURATION_CODES = frozenset(
+    {"InvalidTemplateGroupId.NotFound", "InvalidStorage.NotFound", "InvalidWorkflowId.NotFound"}
+)
+_PARAMETER_CODES = ("InvalidParameter", "MissingParameter")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+
+
+def blame(error: VodError, known: Collection[str], client: Collection[str]) -> VodfcError:
+    """``error`` as the caller should see it, given the action's parameter names (``known``,
+    nested names such as ``CallbackURL`` included) and those the ``client`` chose.
+
+    VOD names the offending parameter in its message (e.g. ``The specified parameter
+    "TemplateGroupId" is not valid.``). A parameter-code error naming only parameters the server
+    chose, or a code that always concerns the operator's configuration, becomes
+    :class:`Misconfigured`; everything else, including an error that names no parameter, stays
+    as VOD answered it."""
+    if not isinstance(error, VodApiError):
+        return error
+    detail = f"VOD {error.code}: {error.message}"
+    if error.code in _CONFIGURATION_CODES:
+        return Misconfigured(detail, vod_request_id=error.vod_request_id)
+    if not error.code.startswith(_PARAMETER_CODES):
+        return error
+    named = set(_WORD.findall(error.message)) & set(known)
+    if named and not named & set(client):
+        return Misconfigured(detail, vod_request_id=error.vod_request_id)
+    return error
 
 
 def render(error: VodfcError, request_id: str) -> dict[str, Any]:

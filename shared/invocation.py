@@ -87,7 +87,9 @@ class Invocation:
         """Record ``exc`` as the outcome and return the error to answer with."""
         if isinstance(exc, errors.VodfcError):
             error = exc
-            if error.status >= 500:
+            if isinstance(error, errors.Misconfigured):
+                _log.error("%s %s: %s", type(error).__name__, error.code, error.detail)
+            elif error.status >= 500:
                 _log.warning(
                     "%s %s: %s",
                     type(error).__name__,

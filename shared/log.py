@@ -117,9 +117,14 @@ def _patterns() -> tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]],
         (re.compile(r"\bCAIS[A-Za-z0-9+/=]{16,}"), _redacted),
         # URLs with a password: postgresql://user:pass@host
         (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@/?#\s]+@"), _group1_redacted_at),
-        # key=value, key: value, "key": "value" where the key names a secret
+        # key=value, key:value, "key": "value", Key: value where the key names a secret; but not
+        # "Key: Some words", an error code before its message ("AuthNotConfigured: Authentication
+        # is not configured"): a word of letters followed by another word is prose, not a secret.
         (
-            re.compile(r"(?i)(\b" + key + r"[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])[^\s\"',;&}\]]+"),
+            re.compile(
+                r"(?i)(\b" + key + r"[\"']?\s*(?:=\s*[\"']?|:\s*[\"']|:(?![\s\"'])|:\s+(?![a-z]+\s+[a-z])))"
+                r"(?!\[REDACTED\])[^\s\"',;&}\]]+"
+            ),
             _group1_redacted,
         ),
     )

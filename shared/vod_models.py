@@ -193,8 +193,11 @@ class MediaCredentials(BaseModel):
         return self.auth().expires_at(issued_at)
 
     def to_public_dict(self) -> dict[str, str | None]:
-        """Exactly VOD's answer, the fields the model declares: the HTTP answer."""
-        return {name: getattr(self, name) for name in type(self).model_fields}
+        """Exactly VOD's answer, the fields the model declares (the media id first, as VOD lists
+        it): the HTTP answer."""
+        first = ("RequestId", self.ID_FIELD)
+        names = [*first, *(name for name in type(self).model_fields if name not in first)]
+        return {name: getattr(self, name) for name in names}
 
 
 class UploadCredentials(MediaCredentials):

@@ -527,8 +527,14 @@ class MnsTrigger:
         if self.dead_letter is not None:
             self.dead_letter.append(DeadLetter(event, tuple(batch), error, attempts))
             self.counters.dead += len(batch)
+            log.warning(
+                "MNS trigger: %d message(s) dead-lettered after %d attempts: %s", len(batch), attempts, error
+            )
         else:
             self.counters.discarded += len(batch)
+            log.warning(
+                "MNS trigger: %d message(s) discarded after %d attempts: %s", len(batch), attempts, error
+            )
         self._delete(batch)
 
     def _delete(self, batch: list[QueueMessage]) -> None:

@@ -24,7 +24,7 @@ const tokenInput = $("token");
 const startButton = $("start");
 const cancelButton = $("cancel");
 
-let current = null; // the running upload: {videoId, imageId, client, cancelled, abort}
+let current = null; // the running upload: {videoId, imageId, address, coverAddress, auth, client, cancelled, stored, abort}
 
 // --- errors in words ---------------------------------------------------------------------------
 
@@ -55,13 +55,34 @@ function describeError(err) {
   }
   if (err && (err.code || err.status)) {
     // ali-oss errors carry OSS's Code and Message (or status -1/-2 for network failures).
-    if (err.status === -1 || err.status === -2 || err.code === "RequestError" || err.code === "ConnectionTimeoutError") {
-      return "The upload to storage failed: the storage endpoint could not be reached.";
+    if (err.code === "ConnectionTimeoutError") {
+      return "The upload to storage failed: the storage endpoint did not answer in time.";
     }
     const message = String(err.message || "").replace(/^Failed to upload some parts with error: /, "");
     return `The upload to storage failed: ${err.code || `HTTP ${err.status}`}: ${message.replace(/^\w*Error: /, "")}`;
   }
   return `Something went wrong: ${err && err.message ? err.message : String(err)}`;
+}
+
+// ali-oss's status -1/-2 and RequestError: the request got no readable answer at all.
+function isNetworkFailure(err) {
+  return Boolean(err) && !(err instanceof ApiError) && (err.status === -1 || err.status === -2 || err.code === "RequestError");
+}
+
+// To the page a refused CORS check and an unreachable server are the same "network error", but
+// a no-cors request tells them apart: it resolves (with an opaque answer) whenever the server answers.
+async function explainNetworkFailure(address) {
+  const origin = endpointUrl(address).origin;
+  try {
+    await fetch(`${origin}/`, { mode: "no-cors", cache: "no-store" });
+  } catch {
+    return `The upload to storage failed: the storage endpoint ${origin} could not be reached (network error). Is it running?`;
+  }
+  return (
+    `The upload to storage failed: CORS. The storage endpoint ${origin} answers, but not to this page's ` +
+    `origin ${window.location.origin}: allow that origin in the bucket's CORS rules, or open the page ` +
+    "at an address the bucket allows."
+  );
 }
 
 function showError(text) {
@@ -171,8 +192,12 @@ function isExpired(err) {
   return (err.status === 403 || err.status === 400) && /expired/i.test(String(err.message));
 }
 
+function endpointUrl(address) {
+  return new URL(address.Endpoint.includes("://") ? address.Endpoint : `https://${address.Endpoint}`);
+}
+
 function ossClient(address, auth, refresh) {
-  const endpoint = new URL(address.Endpoint.includes("://") ? address.Endpoint : `https://${address.Endpoint}`);
+  const endpoint = endpointUrl(address);
   // An IP or localhost endpoint (the emulator) cannot take the bucket as a sub-domain: path style.
   const pathStyle = /^(\d{1,3}\.){3}\d{1,3}$|^\[.*\]$|^localhost$/.test(endpoint.hostname);
   // Lifetime as issued (Expiration, seconds) does not depend on this computer's clock.
@@ -280,6 +305,7 @@ async function uploadCover(upload, cover, title) {
   $("image-id").textContent = image.ImageId;
   log(`Cover image created: ImageId ${image.ImageId}.`);
   const { address, auth } = decodeCredentials(image);
+  upload.coverAddress = address;
   const client = ossClient(address, auth, async () => {
     throw new Error("an image credential cannot be refreshed; pick the cover again");
   });
@@ -333,7 +359,14 @@ async function start(file, title, cover) {
   setExpiry(null);
   setProgress(0, 0, file.size);
 
-  const upload = { videoId: null, imageId: null, client: null, cancelled: false, abort: new AbortController() };
+  const upload = {
+    videoId: null,
+    imageId: null,
+    client: null,
+    cancelled: false,
+    stored: false,
+    abort: new AbortController(),
+  };
   current = upload;
   setBusy(true);
   try {
@@ -350,6 +383,7 @@ async function start(file, title, cover) {
     log(`Upload created: VideoId ${answer.VideoId}.`);
 
     await uploadFile(upload, file);
+    upload.stored = true;
     log("All parts stored; VOD takes it from here.");
     setStatus("created", "Uploaded; waiting for VOD to confirm.");
 
@@ -365,12 +399,35 @@ async function start(file, title, cover) {
       log("Cancelled.");
       return;
     }
-    showError(describeError(err));
-    if (upload.videoId || upload.imageId) log("Stopped by an error (see above).");
+    // Stopped before the video was stored: what was made (the upload, its cover) is deleted, as it
+    // would count toward the quota (or, a stored cover, be of no use without its video).
+    const unfinished = (upload.videoId || upload.imageId) && !upload.stored;
+    const address = upload.address || upload.coverAddress;
+    showError(isNetworkFailure(err) && address ? await explainNetworkFailure(address) : describeError(err));
+    if (unfinished) await forget(upload);
+    else if (upload.videoId || upload.imageId) log("Stopped by an error (see above).");
     else $("progress-section").hidden = true; // nothing was created: the error says it all
   } finally {
     if (current === upload) current = null;
     setBusy(false);
+  }
+}
+
+// An upload that stopped before its file was stored would count toward the user's pending uploads
+// until cleanup expires it: delete it now.
+async function forget(upload) {
+  const made = [
+    ["/uploads", upload.videoId, "upload"],
+    ["/images", upload.imageId, "cover image"],
+  ].filter(([, id]) => id);
+  for (const [route, id, what] of made) {
+    try {
+      await api("DELETE", `${route}/${encodeURIComponent(id)}`);
+      if (route === "/uploads") setStatus("deleted", "Stopped by an error; the upload was deleted.");
+      log(`Stopped by an error (see above); deleted the unfinished ${what} ${id}.`);
+    } catch (err) {
+      log(`Stopped by an error (see above). The unfinished ${what} ${id} could not be deleted (${describeError(err)}); cancel it with DELETE ${route}/${id}.`);
+    }
   }
 }
 

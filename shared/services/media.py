@@ -170,6 +170,7 @@ def create_image(
     policy = apply_image_policy(req, settings)
     spec = Issue(
         kind="image",
+        request=req,
         title=req.Title or "",
         file_name=req.OriginalFileName or "",
         file_size=None,
@@ -194,6 +195,7 @@ def create_attached_media(
     policy = apply_attached_media_policy(req, settings)
     spec = Issue(
         kind="attached",
+        request=req,
         title=req.Title or "",
         file_name=req.FileName or "",
         file_size=req.FileSize,

@@ -34,6 +34,8 @@ from shared.signing import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_keys, bind
 from shared.states import DELETED, KIND_STATUSES, TERMINAL_STATUSES, allowed_from
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from shared.api_models import AccelerateConfig, CreateUploadVideoRequest
     from shared.api_models import UserData as ClientUserData
     from shared.services.deps import Deps
@@ -218,6 +220,31 @@ def user_data_param(
     return json.dumps(user_data, separators=(",", ":"), ensure_ascii=False)
 
 
+# Names nested in UserData that VOD may name in an InvalidParameter message.
+_USER_DATA_NAMES = frozenset(("Extend", "MessageCallback", "CallbackURL", "CallbackType", "AccelerateConfig"))
+
+
+def _blamed(exc: errors.VodError, req: BaseModel) -> errors.VodfcError:
+    """VOD's refusal as the caller should see it: a parameter the server chose (callback URL,
+    template group, storage, AppId, ReferenceId) is the server's misconfiguration, one the client
+    chose VOD's 400 (:func:`errors.blame`). Every name of the request model may be blamed, whether
+    or not this request sent it."""
+    known = frozenset(type(req).model_fields) | _USER_DATA_NAMES
+    return errors.blame(exc, known, _client_params(req))
+
+
+def _client_params(req: BaseModel) -> set[str]:
+    """The parameter names the client chose, nested ``UserData`` members included; ``UserData``
+    itself counts as the client's only when it sent something inside it."""
+    names = {name for name in req.model_fields_set if getattr(req, name) is not None}
+    names.discard("UserData")
+    user_data = getattr(req, "UserData", None)
+    if user_data is not None:
+        inner = {n for n in user_data.model_fields_set if getattr(user_data, n) is not None}
+        names |= inner | ({"UserData"} if inner else set())
+    return names
+
+
 def _credentials_answer(creds: MediaCredentials, expires_at: datetime) -> dict[str, Any]:
     """VOD's answer for the client: VOD's RequestId as ``VodRequestId`` (``RequestId`` is ours) and
     when the credential expires."""
@@ -238,6 +265,7 @@ class Issue:
     holds, and ``create``, which asks VOD for a new media bound to the given upload id."""
 
     kind: str
+    request: BaseModel  # the validated request (whose parameters VOD may blame)
     title: str
     file_name: str
     file_size: int | None
@@ -257,6 +285,7 @@ def create_upload(
     policy = apply_policy(req, settings)
     spec = Issue(
         kind="video",
+        request=req,
         title=req.Title,
         file_name=req.FileName,
         file_size=req.FileSize,
@@ -321,6 +350,8 @@ def issue(
         # (refused, throttled, never reached) it is released: it would hold quota.
         if not (isinstance(exc, errors.VodError) and exc.may_have_acted):
             _release(deps, upload_id)
+        if isinstance(exc, errors.VodError):
+            raise _blamed(exc, spec.request) from exc
         raise
     expires_at = creds.expires_at(now)
     try:
@@ -395,7 +426,10 @@ def _replace(deps: Deps, existing: Upload, spec: Issue) -> dict[str, Any]:
             code="IllegalStatus",
         )
     now = deps.clock()
-    creds = spec.create(existing.upload_id)
+    try:
+        creds = spec.create(existing.upload_id)
+    except errors.VodError as exc:
+        raise _blamed(exc, spec.request) from exc
     expires_at = creds.expires_at(now)
     try:
         replaced = deps.store.replace_media(existing.upload_id, creds.media_id, expires_at, now=deps.clock())

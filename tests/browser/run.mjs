@@ -11,11 +11,17 @@
 //      credential (POST <VOD>/_emulator/expire), so a later part is refused with
 //      SecurityTokenExpired; the page must call POST /uploads/{VideoId}/refresh, resume from its
 //      checkpoint, and follow the status to "ready"; the cover image is "ready" too;
-//   3. the objects in the emulated OSS are byte for byte the files that were picked.
+//   3. the objects in the emulated OSS are byte for byte the files that were picked;
+//   4. the same page loaded as http://localhost:<port>/demo (the server listens on 127.0.0.1)
+//      uploads a file to "ready" too: every loopback name of the server is an allowed origin;
+//   5. at an origin the emulated bucket does not allow (http://demo.vodfc.test:<port>, mapped to
+//      127.0.0.1 by Chromium), the upload fails and the page says CORS, naming the origin;
+//   6. with the storage unreachable (requests aborted), the page says it could not be reached;
+//      either way the unfinished upload is deleted, so that it does not count toward the quota.
 // Saves test-artifacts/browser/finished.png (and failure.png when something goes wrong).
 //
 // Environment: CHROMIUM (default /usr/bin/chromium), VODFC (default <repo>/.venv/bin/vodfc),
-// VODFC_API + VODFC_VOD_URL (use a running stack), TEST_TIMEOUT_MS (default 110000).
+// VODFC_API + VODFC_VOD_URL + VODFC_OSS_URL (use a running stack), TEST_TIMEOUT_MS (default 150000).
 
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -32,7 +38,10 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ARTIFACTS = join(ROOT, "test-artifacts", "browser");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const VODFC = process.env.VODFC || join(ROOT, ".venv", "bin", "vodfc");
-const TIMEOUT_MS = Number(process.env.TEST_TIMEOUT_MS || 110_000);
+const TIMEOUT_MS = Number(process.env.TEST_TIMEOUT_MS || 150_000);
+// A name that is not loopback (so the emulated bucket's CORS rule refuses it), mapped to 127.0.0.1
+// by the browser, and treated as a secure context like localhost (the page uses crypto.randomUUID).
+const FOREIGN_HOST = "demo.vodfc.test";
 const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--disable-gpu",
@@ -115,14 +124,16 @@ function sha256(buffer) {
 
 async function startServe() {
   if (process.env.VODFC_API) {
-    assert.ok(process.env.VODFC_VOD_URL, "VODFC_VOD_URL must be set with VODFC_API");
-    return { api: process.env.VODFC_API.replace(/\/$/, ""), vod: process.env.VODFC_VOD_URL.replace(/\/$/, ""), stop: async () => {} };
+    assert.ok(process.env.VODFC_VOD_URL && process.env.VODFC_OSS_URL, "VODFC_VOD_URL and VODFC_OSS_URL must be set with VODFC_API");
+    const trim = (url) => url.replace(/\/$/, "");
+    return { api: trim(process.env.VODFC_API), vod: trim(process.env.VODFC_VOD_URL), oss: trim(process.env.VODFC_OSS_URL), stop: async () => {} };
   }
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "vodfc-browser-"));
   const api = `http://127.0.0.1:${port}`;
   step(`starting vodfc serve on ${api} (data in ${dataDir})`);
-  const child = spawn(VODFC, ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir], {
+  const args = ["serve", "--host", "127.0.0.1", "--port", String(port), "--vod-port", "0", "--oss-port", "0", "--data-dir", dataDir];
+  const child = spawn(VODFC, args, {
     cwd: ROOT,
     env: { ...process.env, VODFC_EMULATOR_SETTINGS: JSON.stringify(EMULATOR_SETTINGS), PYTHONUNBUFFERED: "1" },
     stdio: ["ignore", "pipe", "pipe"],
@@ -150,10 +161,11 @@ async function startServe() {
       throw new Error(`vodfc serve exited with ${child.exitCode}:\n${output}`);
     }
     vod = vod || (output.match(/emulated VOD\s+(http:\/\/\S+)/) || [])[1];
-    if (vod) {
+    const oss = (output.match(/emulated OSS\s+(http:\/\/\S+)/) || [])[1];
+    if (vod && oss && /vodfc ready/.test(output)) {
       try {
         const res = await fetch(`${api}/healthz`);
-        if (res.ok) return { api, vod: vod.replace(/\/$/, ""), stop, output: () => output };
+        if (res.ok) return { api, vod: vod.replace(/\/$/, ""), oss: oss.replace(/\/$/, ""), stop, output: () => output };
       } catch {
         // not listening yet
       }
@@ -164,6 +176,31 @@ async function startServe() {
   throw new Error(`vodfc serve did not come up within 30 s:\n${output}`);
 }
 
+async function shownError(page) {
+  return ((await page.locator("#error").textContent()) || "").trim();
+}
+
+// Pick a file, start, and wait for the outcome: "ready" or "error" (the error box shown).
+async function uploadOnPage(page, name, buffer, title) {
+  await page.setInputFiles("#file", { name, mimeType: "video/mp4", buffer });
+  await page.fill("#title", title);
+  await page.click("#start");
+  await page.locator("#error").waitFor({ state: "hidden" });
+  const outcome = await Promise.race([
+    page.waitForSelector('#status[data-status="ready"]', { timeout: 60_000 }).then(() => "ready"),
+    page.locator("#error").waitFor({ state: "visible", timeout: 60_000 }).then(() => "error"),
+  ]);
+  await page.locator("#start:not([disabled])").waitFor();
+  return outcome;
+}
+
+async function assertDeleted(page, stack) {
+  const videoId = (await page.textContent("#video-id")).trim();
+  const record = await (await fetch(`${stack.api}/uploads/${videoId}`)).json();
+  assert.equal(record.Status, "deleted", `the unfinished upload ${videoId} was left ${record.Status}`);
+  assert.match(await page.locator("#log").innerText(), /deleted the unfinished upload/);
+}
+
 async function main() {
   mkdirSync(ARTIFACTS, { recursive: true });
   const stack = await startServe();
@@ -171,7 +208,9 @@ async function main() {
   let page;
   const problems = []; // page errors and console errors: the page must not leak traces
   try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    const foreignOrigin = `http://${FOREIGN_HOST}:${new URL(stack.api).port}`;
+    const args = [...CHROMIUM_ARGS, `--host-resolver-rules=MAP ${FOREIGN_HOST} 127.0.0.1`, `--unsafely-treat-insecure-origin-as-secure=${foreignOrigin}`];
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
     const context = await browser.newContext({ viewport: { width: 900, height: 1000 } });
     page = await context.newPage();
     page.setDefaultTimeout(30_000);
@@ -316,6 +355,50 @@ async function main() {
     assert.deepEqual(problems, [], "the page logged errors");
     await page.screenshot({ path: join(ARTIFACTS, "finished.png"), fullPage: true });
     step(`screenshot: ${join(ARTIFACTS, "finished.png")}`);
+
+    // 4. the page at http://localhost:<port>: an upload to "ready" from that origin
+    const local = await context.newPage();
+    page = local; // the failure screenshot shows this page from now on
+    local.setDefaultTimeout(30_000);
+    local.on("pageerror", (err) => problems.push(`page error (localhost): ${err.message}`));
+    const localhostDemo = `${stack.api.replace("//127.0.0.1:", "//localhost:")}/demo`;
+    step(`opening ${localhostDemo}`);
+    await local.goto(localhostDemo);
+    await local.getByRole("heading", { name: "Upload a video" }).waitFor();
+    const small = makeFile(1.5 * PART_SIZE);
+    assert.equal(await uploadOnPage(local, "local.mp4", small, "From localhost"), "ready", await shownError(local));
+    const localId = (await local.textContent("#video-id")).trim();
+    const localRecord = await (await fetch(`${stack.api}/uploads/${localId}`)).json();
+    assert.equal(localRecord.Status, "ready");
+    step(`uploaded from ${new URL(localhostDemo).origin}: ${localId} is ready`);
+
+    // 5. the page at an origin the emulated bucket does not allow (a name that is not loopback,
+    //    mapped to 127.0.0.1 by the browser): a real CORS refusal, said as such; the upload deleted
+    const foreign = await context.newPage();
+    page = foreign;
+    foreign.setDefaultTimeout(30_000);
+    foreign.on("pageerror", (err) => problems.push(`page error (${FOREIGN_HOST}): ${err.message}`));
+    const foreignDemo = `${stack.api.replace("//127.0.0.1:", `//${FOREIGN_HOST}:`)}/demo`;
+    step(`opening ${foreignDemo}`);
+    await foreign.goto(foreignDemo);
+    assert.equal(await uploadOnPage(foreign, "cors.mp4", small, "Refused by CORS"), "error");
+    const corsText = await shownError(foreign);
+    step(`CORS refusal shown: ${corsText}`);
+    assert.match(corsText, /CORS/);
+    assert.ok(corsText.includes(new URL(foreignDemo).origin), corsText);
+    await assertDeleted(foreign, stack);
+
+    // 6. storage that cannot be reached at all: said as such (not CORS); the upload deleted
+    page = local;
+    const unreachable = (url) => url.href.startsWith(`${stack.oss}/`);
+    await local.route(unreachable, (route) => route.abort("connectionrefused"));
+    assert.equal(await uploadOnPage(local, "gone.mp4", small, "Storage unreachable"), "error");
+    const goneText = await shownError(local);
+    step(`unreachable storage shown: ${goneText}`);
+    assert.match(goneText, /could not be reached/);
+    assert.doesNotMatch(goneText, /CORS/);
+    await assertDeleted(local, stack);
+    assert.deepEqual(problems, [], "the page threw");
   } catch (err) {
     if (page) await page.screenshot({ path: join(ARTIFACTS, "failure.png"), fullPage: true }).catch(() => {});
     if (problems.length) console.error(problems.join("\n"));

@@ -79,6 +79,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "1",
         "--credential-ttl",
         "3",
+        "--vod-port",
+        "0",
+        "--oss-port",
+        "0",
     ]
     with log.open("w") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, text=True)
@@ -198,6 +202,27 @@ def test_cleanup_expires_an_abandoned_upload(served: Served, tmp_path: Path) -> 
     assert record["Status"] == "expired", (record, cleanup_lines[-3:])
     state = httpx.get(f"{served.emulator_url()}/_emulator/state", timeout=5).json()
     assert video_id not in json.dumps(state.get("videos", state))
+
+
+def test_invoke_against_a_running_serve_uses_its_emulator_and_database(
+    served: Served, tmp_path: Path
+) -> None:
+    # given the environment of a fresh shell (the server's own callback key is not in it)
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CALLBACK_AUTH_KEY": CALLBACK_KEY}
+    event = Path(__file__).resolve().parents[2] / "events" / "http" / "create_upload.json"
+    cmd = [sys.executable, "-m", "devkit.cli", "invoke", "upload_credentials", "--event", str(event)]
+
+    # when a sample create is invoked against the server
+    proc = subprocess.run(
+        [*cmd, "--against", served.api], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    # then the upload is in the server's database, and its emulator knows the video
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    video_id = json.loads(answer["body"])["VideoId"]
+    assert httpx.get(f"{served.api}/uploads/{video_id}", timeout=5).json()["Status"] == "created"
+    assert httpx.post(f"{served.api}/uploads/{video_id}/refresh", timeout=5).status_code == 200
 
 
 def _wait_status(

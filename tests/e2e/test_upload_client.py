@@ -104,7 +104,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         env.pop(name, None)
     env |= {"AUTH_MODE": "jwt", "JWT_SECRET": JWT_SECRET, "MAX_PENDING_UPLOADS_PER_OWNER": "100"}
     cmd = [sys.executable, "-m", "devkit.cli", "serve", "--port", str(port), "--data-dir", str(data)]
-    cmd += ["--transcode-delay", "0.2", "--cleanup-every", "3600"]
+    cmd += ["--transcode-delay", "0.2", "--cleanup-every", "3600", "--vod-port", "0", "--oss-port", "0"]
     with log.open("w") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, text=True, cwd=ROOT)
     api = f"http://127.0.0.1:{port}"

@@ -138,6 +138,7 @@ def served(load_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     ):
         env.pop(name, None)
     cmd = [sys.executable, "-m", "devkit.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--vod-port", "0", "--oss-port", "0",
            "--data-dir", str(data), "--database-url", load_database]  # fmt: skip
     with log.open("w") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, text=True, cwd=ROOT)

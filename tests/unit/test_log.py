@@ -136,6 +136,7 @@ UPLOAD_AUTH = base64.b64encode(
         ("SecurityToken=CAISabcdefghijklmnopqrstuvwxyz0123", "CAISabcdefghijklmnop"),
         ("X-VOD-Signature: 9b1d2f0c6e0d4b8f8a7e6c5d4b3a2910", "9b1d2f0c6e0d4b8f8a7e6c5d4b3a2910"),
         ("password='hunter22'", "hunter22"),
+        ("token: abc123XYZ (from the header)", "abc123XYZ"),
     ],
 )
 def test_patterns_are_redacted(capsys: pytest.CaptureFixture[str], message: str, leak: str) -> None:
@@ -147,6 +148,19 @@ def test_patterns_are_redacted(capsys: pytest.CaptureFixture[str], message: str,
 
 def test_ordinary_text_is_untouched() -> None:
     text = "video_id=4f2a0c1e9b7d status=ready owner=user-1 latency=12ms url=https://vod.cn-shanghai.aliyuncs.com/"
+    assert log.redact_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ServiceUnavailable AuthNotConfigured: Authentication is not configured on the server.",
+        "ServiceUnavailable CallbackNotConfigured: Callbacks are not configured.",
+        "Unauthorized InvalidToken: The token has expired.",
+        "BadGateway IncompleteSignature: The request signature does not conform to the standard.",
+    ],
+)
+def test_an_error_code_before_its_message_is_not_a_secret(text: str) -> None:
     assert log.redact_text(text) == text
 
 
