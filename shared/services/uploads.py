@@ -444,7 +444,9 @@ def _replace(deps: Deps, existing: Upload, spec: Issue) -> dict[str, Any]:
         )
     if found is not None and found.status == states.CREATED:
         _undo_media(deps, spec.kind, old, vod_started)  # nothing arrived: it would stay billable
-    log.info("pending media replaced", extra={"video_id": creds.media_id, "replaced": old, "kind": spec.kind})
+    log.debug(
+        "pending media replaced", extra={"video_id": creds.media_id, "replaced": old, "kind": spec.kind}
+    )
     return _credentials_answer(creds, expires_at)
 
 
