@@ -195,6 +195,10 @@ state and log: $XDG_CACHE_HOME/vodfc/uploads (default ~/.cache/vodfc/uploads) or
     p = sub.add_parser("package", help="build one deployment zip per function")
     p.add_argument("--out", default="dist")
     p.set_defaults(func=cmd_package)
+
+    from devkit.webhooks import add_parser as add_webhooks_parser
+
+    add_webhooks_parser(sub)
     return parser
 
 

@@ -76,7 +76,11 @@ def local_settings(against: str | None) -> Iterator[None]:
     with tempfile.TemporaryDirectory(prefix="vodfc-invoke-") as tmp:
         endpoint = configured_vod_endpoint(None)
         stack = LocalStack(
-            api_url(DEFAULT_HOST, DEFAULT_PORT), Path(tmp), vod_endpoint=endpoint, emulated=endpoint is None
+            api_url(DEFAULT_HOST, DEFAULT_PORT),
+            Path(tmp),
+            vod_endpoint=endpoint,
+            emulated=endpoint is None,
+            sink=False,  # no server here to receive notifications
         )
         if endpoint is not None:
             with temporary_environment(stack.environment()):

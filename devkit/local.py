@@ -3,7 +3,8 @@
 README.md ("Local defaults") documents them. Offline: SQLite in the data directory,
 ``AUTH_MODE=none``, the emulated VOD and OSS with the emulator's development AccessKey, VOD
 callbacks signed with its development callback key, CORS for every loopback name of the API's
-port. A variable set in the environment wins over its local default; a command-line flag
+port, and the app's notifications sent to the stack's own sink, signed with a development
+secret. A variable set in the environment wins over its local default; a command-line flag
 (``--database-url``, ``--vod-endpoint``, ``--against``) wins over both, and so does the emulator's
 AccessKey while the emulator is the VOD endpoint.
 """
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_MAX_STORAGE_MB",
     "DEFAULT_PORT",
+    "DEV_WEBHOOK_SECRET",
     "STACK_PATH",
     "LocalStack",
     "api_url",
@@ -44,6 +46,9 @@ DEFAULT_DATA_DIR = ".vodfc"
 DEFAULT_MAX_STORAGE_MB = 256
 # Where ``vodfc serve`` describes its stack (``vodfc invoke --against`` reads it).
 STACK_PATH = "/_vodfc/stack"
+# What signs the notifications of a local stack, and what its sink verifies them with
+# ("whsec_" + Base64 of 32 bytes; public: local runs only).
+DEV_WEBHOOK_SECRET = "whsec_dm9kZmMtbG9jYWwtZGV2LXdlYmhvb2stc2VjcmV0ISE="
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -88,18 +93,27 @@ class LocalStack:
     emulated: bool = True  # the endpoint is the emulator: its development AccessKey
     database_url: str | None = None  # None: SQLite in data_dir
     events: str | None = None  # VOD_EVENT_DELIVERY imposed by --events (None: the environment's)
+    sink: bool = True  # the API serves the notification sink (vodfc serve, not an in-process invoke)
 
     def defaults(self) -> dict[str, str]:
         """The local defaults for this stack (README.md, "Local defaults"); the environment wins."""
-        from devkit.emulator.config import DEV_CALLBACK_KEY
+        from urllib.parse import urlsplit
 
-        return {
+        from devkit.emulator.config import DEV_CALLBACK_KEY
+        from devkit.webhook_sink import SINK_PATH
+
+        defaults = {
             "DATABASE_URL": f"sqlite:///{self.data_dir.resolve() / 'vodfc.db'}",
             "AUTH_MODE": "none",
             "CALLBACK_URL": f"{self.api_url}/callbacks/vod",
             "CALLBACK_AUTH_KEY": DEV_CALLBACK_KEY,
             "ALLOWED_ORIGINS": ",".join(loopback_origins(self.api_url)),
         }
+        # Plain HTTP is allowed for WEBHOOK_URL on loopback only (a LAN address needs your own).
+        if self.sink and urlsplit(self.api_url).hostname in _LOOPBACK_HOSTS:
+            defaults["WEBHOOK_URL"] = self.api_url + SINK_PATH
+            defaults["WEBHOOK_SECRET"] = DEV_WEBHOOK_SECRET
+        return defaults
 
     def imposed(self) -> dict[str, str]:
         """What wins over the environment: the flags, and the emulator's key (it knows no other)."""

@@ -4,6 +4,8 @@ Offline by default, on the local defaults of :mod:`devkit.local`: SQLite and the
 OSS (devkit.emulator, on the two ports after the API's, its records and objects kept in the data
 directory) unless a VOD endpoint is set. Cleanup runs on the template's cron (or
 ``--cleanup-every``). ``GET /_vodfc/stack`` describes the stack for ``vodfc invoke --against``.
+The app's notifications go to the stack's own sink (``devkit.webhook_sink``) unless
+``WEBHOOK_URL`` is set.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from urllib.parse import quote
 from devkit.handlers import load_handler_module
 from devkit.local import STACK_PATH, LocalStack, api_url, configured_vod_endpoint, emulator_ports
 from devkit.template import ROOT, Template, Timer, load_template, next_fire
+from devkit.webhook_sink import SINK_PATH, WebhookSink
 
 if TYPE_CHECKING:
     from devkit.emulator import Emulator
@@ -54,6 +57,7 @@ class Gateway:
         self.modules = modules
         self.stack = json.dumps(stack or {}).encode()
         self.demo_dir = demo_dir
+        self.sink = WebhookSink()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         from shared.context import ContextCredentials, FakeContext, FunctionMeta
@@ -61,6 +65,8 @@ class Gateway:
         path = environ.get("PATH_INFO") or "/"
         if path in ("/demo", "/demo/") or path.startswith("/demo/"):
             return self._static(path, start_response)
+        if path == SINK_PATH:
+            return self.sink(environ, start_response)
         if path == "/healthz":
             start_response("200 OK", [("Content-Type", "application/json")])
             return [b'{"ok":true}']
@@ -307,6 +313,7 @@ def banner(stack: Stack) -> str:
         if stack.settings.vod_event_delivery == "http"
         else "  events         the emulated SMQ queue -> FC's queue trigger -> vod_callback",
         f"  demo page      {url}/demo",
+        f"  notifications  {_notified(stack.settings)}",
     ]
     if emulator is not None:
         lines += [f"  emulated VOD   {emulator.vod_url}", f"  emulated OSS   {emulator.oss_url}"]
@@ -330,6 +337,15 @@ def banner(stack: Stack) -> str:
         f"vodfc ready: {url} (demo {url}/demo); Ctrl-C stops",
     ]
     return "\n".join(lines)
+
+
+def _notified(settings: Settings) -> str:
+    url = settings.webhook_url or ""
+    if url.endswith(SINK_PATH):
+        return f"{url} (the local sink; GET it to see them)"
+    from urllib.parse import urlsplit
+
+    return f"your WEBHOOK_URL at {urlsplit(url).hostname}" if url else "off (set WEBHOOK_URL)"
 
 
 def serve(args: argparse.Namespace) -> int:

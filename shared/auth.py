@@ -130,7 +130,10 @@ def _decode(token: str, key: Any, algorithms: tuple[str, ...], settings: Setting
         _reject(MALFORMED, f"{type(exc).__name__}: {exc}")
     except jwt.InvalidTokenError as exc:
         _reject(INVALID, f"{type(exc).__name__}: {exc}")
-    except (ValueError, TypeError) as exc:  # attacker-shaped input must not become a 500
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+        # Attacker-shaped input must not become a 500, whatever PyJWT translates itself: nesting
+        # past json's recursion guard (RecursionError, translated only since PyJWT 2.15), numbers
+        # past any range in exp/nbf/iat (OverflowError), non-ASCII where bytes are expected.
         _reject(MALFORMED, type(exc).__name__)
 
 

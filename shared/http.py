@@ -33,7 +33,7 @@ from shared import errors
 from shared.context import context_request_id
 from shared.invocation import clean_request_id, invocation
 from shared.log import get_logger
-from shared.validation import bad_text, too_deep
+from shared.validation import as_text, bad_text, too_deep
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -131,7 +131,10 @@ class Request:
     def __post_init__(self) -> None:
         if not isinstance(self.headers, Headers):
             self.headers = Headers(self.headers)
-        self.method = self.method.upper()
+        # An FC 3.0 event is JSON, so its path and method may hold lone surrogates (``\ud800``):
+        # not text, and they go into the log line, which must always be writable.
+        self.method = as_text(self.method).upper()
+        self.path = as_text(self.path)
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """The header's value (case-insensitive name), or ``default``."""

@@ -374,6 +374,10 @@ def _settings_secrets(settings: Settings) -> Iterable[object]:
     yield settings.callback_auth_key
     yield settings.callback_auth_key_previous
     yield settings.upload_binding_key
+    for key in (settings.webhook_secret, settings.webhook_secret_previous):
+        if key is not None:
+            yield key
+            yield key.get_secret_value().removeprefix("whsec_")  # the Base64 part alone
     dsn = settings.database_url.get_secret_value()
     from urllib.parse import unquote, urlsplit
 

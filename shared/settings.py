@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from shared.states import NOTIFICATION_TYPES
 
@@ -252,6 +252,15 @@ class Settings(BaseModel):
                 f"WEBHOOK_EVENTS has unknown types {unknown}; known: {', '.join(NOTIFICATION_TYPES)}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _webhooks_signed(self) -> Settings:
+        # Standard Webhooks: every notification is signed, or no receiver could trust it.
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError("WEBHOOK_URL needs WEBHOOK_SECRET (whsec_<base64 of 24 to 64 bytes>)")
+        if self.webhook_secret_previous is not None and self.webhook_secret is None:
+            raise ValueError("WEBHOOK_SECRET_PREVIOUS is only used beside WEBHOOK_SECRET")
+        return self
 
     @field_validator("jwt_public_key")
     @classmethod

@@ -23,11 +23,13 @@ __all__ = [
     "INT64_MAX",
     "MAX_DEPTH",
     "Invalid",
+    "as_text",
     "bad_text",
     "check_id",
     "check_text",
     "check_url",
     "find_emoji",
+    "is_bidi_control",
     "loads_json",
     "loose_float",
     "loose_int",
@@ -84,9 +86,26 @@ _BMP_EMOJI_RANGES: tuple[tuple[int, int], ...] = (
     (0x303D, 0x303D),
     (0xFE0E, 0xFE0F),
 )
-# Bidirectional overrides/isolates make "evil\u202Egpj.mp4" display as "evil4pm.jpg": never
-# useful in a title or a file name, so they count as control characters.
-_BIDI_CONTROLS = frozenset(range(0x202A, 0x202F)) | frozenset(range(0x2066, 0x206A))
+# Bidirectional controls make "evil\u202Egpj.mp4" display as "evil4pm.jpg": never useful in a
+# title, a file name or a URL, so they count as control characters. Unicode's Bidi_Control
+# property (PropList.txt) is UAX #9's explicit directional formatting characters, which their
+# bidi class names, plus its three implicit directional marks, whose bidi class is an ordinary
+# strong direction (L, R, AL) and which are known by name; Python's unicodedata has no property
+# lookup, so it is derived from the two: https://www.unicode.org/reports/tr9/#Directional_Formatting_Characters
+_EXPLICIT_BIDI_CLASSES = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
+_IMPLICIT_BIDI_MARKS = frozenset({"LEFT-TO-RIGHT MARK", "RIGHT-TO-LEFT MARK", "ARABIC LETTER MARK"})
+
+
+def is_bidi_control(char: str) -> bool:
+    """Whether ``char`` has Unicode's Bidi_Control property (U+061C, U+200E, U+200F,
+    U+202A-U+202E, U+2066-U+2069)."""
+    if char.isascii():
+        return False
+    import unicodedata  # deferred: a C extension that nothing on an ASCII path needs
+
+    if unicodedata.bidirectional(char) in _EXPLICIT_BIDI_CLASSES:
+        return True
+    return unicodedata.category(char) == "Cf" and unicodedata.name(char, "") in _IMPLICIT_BIDI_MARKS
 
 
 def _is_emoji(code: int) -> bool:
@@ -108,7 +127,9 @@ def find_emoji(text: str) -> int | None:
 def _is_control(code: int, *, allow_newlines: bool) -> bool:
     if code < 0x20:
         return not (allow_newlines and code in (0x09, 0x0A, 0x0D))
-    return 0x7F <= code <= 0x9F or code in (0x2028, 0x2029) or code in _BIDI_CONTROLS
+    if code < 0x7F:
+        return False
+    return code <= 0x9F or code in (0x2028, 0x2029) or is_bidi_control(chr(code))
 
 
 def check_text(name: str, value: str, *, max_bytes: int | None, allow_newlines: bool = False) -> None:
@@ -138,7 +159,7 @@ def check_url(name: str, value: str, *, max_bytes: int) -> str:
     """An absolute http(s) URL with a host, no credentials, no whitespace or control characters."""
     if len(value.encode("utf-8", "surrogatepass")) > max_bytes:
         raise Invalid("LengthExceededMax", f"{name} is too long: at most {max_bytes} bytes.")
-    if any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F or c == "\\" for c in value):
+    if any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F or c == "\\" or is_bidi_control(c) for c in value):
         raise Invalid(
             "InvalidParameter", f"{name} must not contain spaces, backslashes or control characters."
         )
@@ -306,6 +327,18 @@ def bad_text(value: Any) -> tuple[str, str | None] | None:
                 if problem is not None:
                     return problem, key
     return None
+
+
+def as_text(value: str) -> str:
+    """``value`` with each lone surrogate replaced by U+FFFD, as a decoder replaces bytes that are
+    not UTF-8: for what is kept only to be shown or logged (a request's path and method)."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in value)
+    return value
 
 
 def _text_problem(text: str) -> str | None:

@@ -219,7 +219,9 @@ class VodClient:
 
     # --- operations -----------------------------------------------------------------------------
 
-    def create_upload_video(self, params: Mapping[str, str]) -> vod_models.UploadCredentials:
+    def create_upload_video(
+        self, params: Mapping[str, str], *, resume: bool = False
+    ) -> vod_models.UploadCredentials:
         """CreateUploadVideo: creates the media record and returns its upload address and credential.
 
         Retrying is safe only because ``params`` carry our ``ReferenceId``, which VOD keeps unique
@@ -232,9 +234,13 @@ class VodClient:
         the ReferenceId) must be left for cleanup, which deletes by ReferenceId. Without a
         ReferenceId only attempts VOD certainly never processed are retried (connection refused,
         throttled): a blind second create could leave an untracked, billable media.
+
+        ``resume``: an earlier call with this ReferenceId may have made the media, so this call
+        starts as ambiguous as one whose answer was lost.
         """
         reference_id = params.get("ReferenceId") or None
         state = _CallState(deadline=self._clock() + self.settings.vod_deadline_seconds)
+        state.ambiguous = resume and reference_id is not None
         try:
             return self._create(
                 "CreateUploadVideo",

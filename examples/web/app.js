@@ -2,7 +2,9 @@
 // with ali-oss (multipart, parallel parts), refresh the credential when it runs out, then follow
 // the upload's status until VOD has processed it. An optional cover image goes first, through
 // POST /images (ImageType cover); its ImageURL becomes the video's CoverURL. Plain browser
-// JavaScript, no build step.
+// JavaScript, no build step. Under `vodfc serve` the app's notifications (signed webhooks) land in
+// the stack's own sink, GET /_vodfc/webhooks; the log shows each one as it arrives ("Your app was
+// notified: ...").
 //
 // Test hook (used by tests/browser): if the page defines `window.vodfcTestAfterPart`, it is awaited
 // after every uploaded part with {videoId, partNumber, doneParts, totalParts}.
@@ -316,6 +318,47 @@ async function uploadCover(upload, cover, title) {
   return image.ImageURL;
 }
 
+// --- the app's notifications (vodfc serve's sink) -----------------------------------------------
+
+const SINK = "/_vodfc/webhooks";
+
+// Polls the sink for the upload's notifications and logs each new one; stop() waits (briefly) for
+// the one of the final status, which is sent right after the change the status route reports.
+function watchNotifications(videoId) {
+  const seen = new Set();
+  let lastStatus = null;
+  let available = true;
+  const poll = async () => {
+    if (!available) return;
+    try {
+      const response = await fetch(`${API}${SINK}?VideoId=${encodeURIComponent(videoId)}`, { cache: "no-store" });
+      if (!response.ok) {
+        available = false; // not vodfc serve's sink (a deployed API): nothing to show
+        return;
+      }
+      for (const delivery of (await response.json()).Deliveries || []) {
+        if (seen.has(delivery.WebhookId)) continue;
+        seen.add(delivery.WebhookId);
+        log(`Your app was notified: ${delivery.Type} (webhook ${delivery.WebhookId}, signature verified).`);
+        lastStatus = delivery.Status;
+      }
+    } catch {
+      available = false;
+    }
+  };
+  const timer = setInterval(poll, 1000);
+  return {
+    async stop(finalStatus) {
+      clearInterval(timer);
+      for (let i = 0; i < 10 && available; i += 1) {
+        await poll();
+        if (!finalStatus || lastStatus === finalStatus) return;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    },
+  };
+}
+
 // --- following the status ----------------------------------------------------------------------
 
 function sleep(ms, signal) {
@@ -368,6 +411,8 @@ async function start(file, title, cover) {
     abort: new AbortController(),
   };
   current = upload;
+  let notifications = null;
+  let finalStatus = null;
   setBusy(true);
   try {
     const coverURL = cover ? await uploadCover(upload, cover, title) : null;
@@ -381,6 +426,7 @@ async function start(file, title, cover) {
     setExpiry(expires);
     setStatus("created", "Uploading to storage.");
     log(`Upload created: VideoId ${answer.VideoId}.`);
+    notifications = watchNotifications(answer.VideoId);
 
     await uploadFile(upload, file);
     upload.stored = true;
@@ -388,6 +434,8 @@ async function start(file, title, cover) {
     setStatus("created", "Uploaded; waiting for VOD to confirm.");
 
     const record = await follow(upload);
+    finalStatus = record.Status;
+    await notifications.stop(finalStatus);
     if (record.Status === "ready") log("Done: the video is ready to play.");
     else showError(`The upload ended "${record.Status}"${record.Error ? `: ${record.Error}` : "."}`);
     if (upload.imageId) {
@@ -408,6 +456,7 @@ async function start(file, title, cover) {
     else if (upload.videoId || upload.imageId) log("Stopped by an error (see above).");
     else $("progress-section").hidden = true; // nothing was created: the error says it all
   } finally {
+    if (notifications && finalStatus === null) notifications.stop(null);
     if (current === upload) current = null;
     setBusy(false);
   }

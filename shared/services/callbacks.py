@@ -9,12 +9,13 @@ Every event takes the same path, whether it came as an HTTP callback or as an MN
    event's dedupe key (a redelivery finds the first row) and reads the upload.
 3. **Decide what it proves.** VOD's signature does not cover the body, so the body only says what
    to check: the owner binding inside ``Extend`` must match the record; a final status (``ready``,
-   ``failed``, ``deleted``) and a finished upload (``uploaded``: a "No Transcoding" video may
-   already be ``ready``) are confirmed with VOD (GetVideoInfo, GetImageInfo or
-   GetAttachedMediaInfo, by the upload's kind), whose answer decides the status and supplies the
-   fields; an oversized file (over the kind's maximum) is deleted whatever the upload's status
-   (the credential outlives ``ready``). Fields from an unconfirmed body are never written over
-   what the record has.
+   ``failed``, ``deleted``), a finished upload (``uploaded``: a "No Transcoding" video may
+   already be ``ready``) and ``processing`` before anything showed the file arrived are confirmed
+   with VOD (GetVideoInfo, GetImageInfo or GetAttachedMediaInfo, by the upload's kind), whose
+   answer decides the status and supplies the fields; an oversized file (over the kind's maximum)
+   is deleted whatever the upload's status (the credential outlives ``ready``). Fields from an
+   unconfirmed body are never written over what the record has, and an informational event never
+   writes ``error``. A value the database cannot hold makes the event ``invalid``.
 4. **Apply** it (one statement that also finishes the event and writes the notification), or
    **keep it pending** when VOD cannot answer in time: the event is safe in the inbox, and the
    ``cleanup`` timer finishes it (:func:`finish_pending_events`), within minutes.
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from shared import errors, states
 from shared.events import GenericEvent, TranscodeComplete, parse_event
 from shared.services import kinds
+from shared.services.notifications import deliver_pending
 from shared.signing import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_keys, verify_binding, verify_callback
 
 if TYPE_CHECKING:
@@ -150,7 +152,8 @@ def _declared(event: VodEvent, name: str) -> Any:
 
 def _body_fields(event: VodEvent) -> dict[str, Any]:
     """What an event's (unsigned) body says about its upload: written only when nothing better is
-    known (confirmation off, or an informational event filling what the record does not have)."""
+    known (confirmation off, or an informational event filling what the record does not have,
+    the error excepted)."""
     fields: dict[str, Any] = {}
     duration = event.duration if isinstance(event, TranscodeComplete) else _declared(event, "Duration")
     if duration is not None:
@@ -252,13 +255,20 @@ def _plan(deps: Deps, event: VodEvent, upload: Upload | None, budget: Budget, at
         return _delete_oversized(deps, upload, too_large, budget, attempts)
     claimed = target_status(event)
     if claimed is None:
-        return _Plan(fields=_body_fields(event))  # informational: fills only what is missing
+        # Informational: fills only what is missing, and never Error: such an event fails nothing,
+        # and its unsigned failure text would otherwise land on a finished upload.
+        fields = _body_fields(event)
+        fields.pop("error", None)
+        return _Plan(fields=fields)
     if not states.can_move(upload.status, claimed):
         return _Plan(to=claimed)  # late or repeated: stale, changes nothing
     confirm = deps.settings.callback_confirm_with_vod
-    if not confirm or claimed not in _CONFIRMED:
-        # Unconfirmed (``processing``, or confirmation off): the move, and the body's fields only
-        # when nothing will confirm them.
+    # ``processing`` is confirmed too while nothing has shown the file arrived: from ``created``
+    # a forged stream event would strand the upload where VOD's "Uploading" cannot move it back.
+    before_the_file = claimed == states.PROCESSING and upload.status == states.CREATED
+    if not confirm or (claimed not in _CONFIRMED and not before_the_file):
+        # Unconfirmed (``processing`` after ``uploaded``, or confirmation off): the move, and the
+        # body's fields only when nothing will confirm them.
         return _Plan(
             to=claimed, fields={} if deps.settings.callback_confirm_with_vod else _body_fields(event)
         )
@@ -270,8 +280,9 @@ def _plan(deps: Deps, event: VodEvent, upload: Upload | None, budget: Budget, at
         fields.setdefault("size", _body_fields(event)["size"])
     if actual == states.FAILED and claimed == states.FAILED:
         fields.update(_error_field(event))
-    if actual == claimed or (actual != states.CREATED and states.rank(actual) > states.rank(claimed)):
-        # Confirmed, or VOD is further along (a "No Transcoding" video is ready at upload).
+    if actual == claimed or (actual != states.CREATED and states.rank(actual) >= states.rank(claimed)):
+        # Confirmed, or VOD is further along (a "No Transcoding" video is ready at upload), or VOD
+        # reached the other final status (ready for a "failed" claim): VOD's word, not a wait.
         return _Plan(to=actual, fields=fields) if states.can_move(upload.status, actual) else _Plan(to=actual)
     # VOD is behind the event: move as far as VOD confirms, and ask again later.
     if actual != states.CREATED and states.can_move(upload.status, actual):
@@ -299,19 +310,33 @@ def _settle(deps: Deps, event: VodEvent, entry: InboxEvent, upload: Upload | Non
     except errors.InvalidSignature:
         deps.store.finish_event(entry.event_id, result="refused", now=deps.clock())
         raise
+    except errors.UnstorableValue:
+        return _unstorable(deps, event, entry)
     if plan.finish is not None:
         deps.store.finish_event(entry.event_id, result=plan.finish, now=deps.clock())
         return plan.finish
-    result = deps.store.apply_event(
-        entry.event_id,
-        video_id=event.media_id or "",
-        event_type=event.EventType,
-        event_time=event.event_time,
-        to=plan.to,
-        fields=plan.fields,
-        now=deps.clock(),
-    )
+    try:
+        result = deps.store.apply_event(
+            entry.event_id,
+            video_id=event.media_id or "",
+            event_type=event.EventType,
+            event_time=event.event_time,
+            to=plan.to,
+            fields=plan.fields,
+            now=deps.clock(),
+        )
+    except errors.UnstorableValue:
+        return _unstorable(deps, event, entry)
     return result.value
+
+
+def _unstorable(deps: Deps, event: VodEvent, entry: InboxEvent | None) -> str:
+    """An event holding a value the database refuses: no retry can ever store it, so it is
+    finished (when recorded) and acknowledged as ``invalid``, with a log line."""
+    log.warning("unstorable event acknowledged", extra={"event_type": event.EventType})
+    if entry is not None:
+        deps.store.finish_event(entry.event_id, result="invalid", now=deps.clock())
+    return "invalid"
 
 
 def _process(
@@ -328,22 +353,28 @@ def _process(
     if isinstance(event, GenericEvent) or not media_id:
         log.debug("event acknowledged without effect", extra={"event_type": event.EventType})
         return {"Result": "ignored", "EventType": event.EventType}
-    entry, owned, upload = deps.store.record_event(
-        dedupe_key=event.dedupe_key(),
-        media_id=media_id,
-        event_type=event.EventType,
-        event_time=event.event_time,
-        source=source,
-        message_id=message_id,
-        body=raw.decode("utf-8-sig"),
-        now=deps.clock(),
-        lease_seconds=_LEASE_SECONDS,
-    )
+    try:
+        entry, owned, upload = deps.store.record_event(
+            dedupe_key=event.dedupe_key(),
+            media_id=media_id,
+            event_type=event.EventType,
+            event_time=event.event_time,
+            source=source,
+            message_id=message_id,
+            body=raw.decode("utf-8-sig"),
+            now=deps.clock(),
+            lease_seconds=_LEASE_SECONDS,
+        )
+    except errors.UnstorableValue:
+        return {"Result": _unstorable(deps, event, None)}
     answer: dict[str, Any] = {"EventType": event.EventType, "VideoId": media_id}
     if not owned:
         answer["Result"] = "duplicate" if entry.state == "done" else "pending"
         return answer
     answer["Result"] = _settle(deps, event, entry, upload, budget)
+    if upload is not None and answer["Result"] in ("applied", "pending"):
+        # The app hears of the change right after its commit, within what the budget leaves.
+        deliver_pending(deps, upload_id=upload.upload_id, seconds=budget.remaining())
     return answer
 
 

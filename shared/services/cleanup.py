@@ -18,7 +18,9 @@ timer payload's ``budgetSeconds``):
    ask (GetVideoInfos, GetImageInfos or GetAttachedMediaInfo, 20 at a time) and delete
    (DeleteVideo, DeleteImage, DeleteAttachedMedia) what is still ``Uploading``/``UploadFail``;
    uploads VOD already has (their callback was lost) are reconciled instead.
-4. **Bookkeeping.** Old finished events, notifications and idempotency keys are pruned.
+4. **Notifications of the app.** Every due notification is sent (retries included, oldest
+   first, per upload in order; ``shared.services.notifications``), and the run line counts them.
+5. **Bookkeeping.** Old finished events, notifications and idempotency keys are pruned.
 
 Rows claimed by one run are leased, so overlapping runs (the frequent timer beside the sweep)
 never handle the same row.
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from shared import errors, states
 from shared.services import kinds
 from shared.services.callbacks import Budget, finish_pending_events
+from shared.services.notifications import deliver_due
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -70,6 +73,7 @@ class CleanupSummary:
     vod_calls: int = 0
     out_of_time: bool = False
     events: dict[str, int] = field(default_factory=dict)
+    webhooks: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -280,6 +284,9 @@ def run_cleanup(
         healthy = _drain(
             deps, summary, claim=claim_stale, handle=_handle_stale, counter="scanned", budget=budget
         )
+    if healthy and not summary.dry_run:
+        # After the moves, so that their notifications go out in this run too.
+        summary.webhooks = deliver_due(deps, seconds=budget.remaining())
     if healthy and prune and not summary.out_of_time:
         now = deps.clock()
         try:

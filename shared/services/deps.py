@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from shared.settings import Settings
     from shared.store import Store
     from shared.vod import VodClient
+    from shared.webhooks import Deliverer
 
 __all__ = ["Deps", "get_deps", "new_id", "reset_deps", "set_deps"]
 
@@ -31,13 +32,15 @@ def new_id() -> str:
 
 @dataclass(frozen=True)
 class Deps:
-    """What a service needs: settings, the store, the VOD client, a clock and an id source."""
+    """What a service needs: settings, the store, the VOD client, a clock, an id source and the
+    sender of the app's notifications (``None`` when ``WEBHOOK_URL`` is not set)."""
 
     settings: Settings
     store: Store
     vod: VodClient
     clock: Callable[[], datetime] = utcnow
     new_id: Callable[[], str] = field(default=new_id)
+    webhooks: Deliverer | None = None
 
 
 _cached: Deps | None = None
@@ -52,7 +55,17 @@ def get_deps(context: Any = None) -> Deps:
         from shared.vod import get_vod_client
 
         settings = get_settings()
-        _cached = Deps(settings=settings, store=get_store(settings), vod=get_vod_client(settings, context))
+        webhooks = None
+        if settings.webhook_url:
+            from shared.webhooks import Deliverer
+
+            webhooks = Deliverer(settings)
+        _cached = Deps(
+            settings=settings,
+            store=get_store(settings),
+            vod=get_vod_client(settings, context),
+            webhooks=webhooks,
+        )
     elif context is not None:
         # FC hands each invocation the role's current STS credentials: use the newest.
         _cached.vod.use_context(context)
@@ -60,9 +73,14 @@ def get_deps(context: Any = None) -> Deps:
 
 
 def set_deps(deps: Deps | None) -> None:
-    """Install ``deps`` as the instance's dependencies (tests, tools); ``None`` forgets them."""
+    """Install ``deps`` as the instance's dependencies (tests, tools); ``None`` forgets them.
+
+    The notification sender belongs to its ``Deps``: the one replaced is closed.
+    """
     global _cached
-    _cached = deps
+    old, _cached = _cached, deps
+    if old is not None and old.webhooks is not None and (deps is None or deps.webhooks is not old.webhooks):
+        old.webhooks.close()
 
 
 def reset_deps() -> None:

@@ -176,7 +176,7 @@ def create_image(
         file_size=None,
         media_type=req.ImageType,
         extend=policy.extend,
-        create=lambda upload_id: deps.vod.create_upload_image(
+        create=lambda upload_id, _resume: deps.vod.create_upload_image(
             image_params(req, policy, upload_id, owner, settings)
         ),
     )
@@ -201,7 +201,7 @@ def create_attached_media(
         file_size=req.FileSize,
         media_type=req.BusinessType,
         extend=policy.extend,
-        create=lambda upload_id: deps.vod.create_upload_attached_media(
+        create=lambda upload_id, _resume: deps.vod.create_upload_attached_media(
             attached_media_params(req, policy, upload_id, owner, settings)
         ),
     )

@@ -25,11 +25,12 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared import errors, states
 from shared.services import kinds
+from shared.services.notifications import ROUTE_BUDGET_SECONDS, deliver_pending
 from shared.signing import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_keys, binding_signature
 from shared.states import DELETED, KIND_STATUSES, TERMINAL_STATUSES, allowed_from
 
@@ -262,7 +263,8 @@ def _iso(value: datetime | None) -> str | None:
 @dataclass(frozen=True)
 class Issue:
     """One create, of any kind, once the request passed validation and policy: what the record
-    holds, and ``create``, which asks VOD for a new media bound to the given upload id."""
+    holds, and ``create``, which asks VOD for a new media bound to the given upload id (``resume``:
+    an earlier request on this reservation may have made it, see :func:`_create_media`)."""
 
     kind: str
     request: BaseModel  # the validated request (whose parameters VOD may blame)
@@ -271,7 +273,7 @@ class Issue:
     file_size: int | None
     media_type: str | None
     extend: dict[str, Any]
-    create: Callable[[str], MediaCredentials]
+    create: Callable[[str, bool], MediaCredentials]  # (upload id, resume) -> VOD's answer
 
 
 def create_upload(
@@ -291,8 +293,8 @@ def create_upload(
         file_size=req.FileSize,
         media_type=None,
         extend=policy.extend,
-        create=lambda upload_id: deps.vod.create_upload_video(
-            vod_params(req, policy, upload_id, owner, settings)
+        create=lambda upload_id, resume: deps.vod.create_upload_video(
+            vod_params(req, policy, upload_id, owner, settings), resume=resume
         ),
     )
     return issue(deps, owner, body, idempotency_key, spec)
@@ -316,7 +318,7 @@ def issue(
     now = deps.clock()
     upload_id = deps.new_id()
     try:
-        deps.store.reserve_upload(
+        reserved = deps.store.reserve_upload(
             new_reservation(
                 upload_id=upload_id,
                 owner=owner,
@@ -340,10 +342,21 @@ def issue(
             if existing is not None:
                 return _replay(deps, existing, request_hash, spec)
         raise
+    return _create_media(deps, reserved, spec)
 
+
+def _create_media(deps: Deps, reserved: Upload, spec: Issue, *, resume: bool = False) -> dict[str, Any]:
+    """Ask VOD for the reservation's media, then record it on the reservation.
+
+    ``resume``: an earlier request on this reservation may have made the media already. A video's
+    ``upload_id`` is its ReferenceId, so VOD makes at most one video for it however often this
+    runs; images and attached media have no such id (a media an earlier request may have made
+    stays untracked, as after any ambiguous create: SECURITY.md)."""
+    upload_id = reserved.upload_id
+    now = deps.clock()
     vod_started = deps.vod.monotonic()
     try:
-        creds = spec.create(upload_id)
+        creds = spec.create(upload_id, resume)
     except errors.VodfcError as exc:
         # A media may exist when any attempt may have reached VOD (a timeout, a 5xx, garbage):
         # the reservation then stays for cleanup (a video's carries its ReferenceId). Otherwise
@@ -356,16 +369,23 @@ def issue(
     expires_at = creds.expires_at(now)
     try:
         attached = deps.store.attach_video(upload_id, creds.media_id, expires_at, now=deps.clock())
+        if not attached:
+            # A concurrent retry of the same request may have recorded this very media.
+            current = deps.store.get_by_video_id(creds.media_id)
+            attached = current is not None and current.upload_id == upload_id
     except errors.VodfcError:
         _undo_media(deps, spec.kind, creds.media_id, vod_started)
         raise
     if not attached:
-        # The reservation is gone (or no longer ``creating``): answering would hand out a
+        # The reservation is gone (or holds another media): answering would hand out a
         # credential without its record, so undo the media and let the client retry.
         _undo_media(deps, spec.kind, creds.media_id, vod_started)
         raise errors.StoreUnavailable("The upload could not be recorded; retry later.")
     # The invocation's one INFO line (shared.http) carries the media id and owner already.
-    log.debug("upload created", extra={"video_id": creds.media_id, "owner": owner, "kind": spec.kind})
+    log.debug(
+        "upload created", extra={"video_id": creds.media_id, "owner": reserved.owner, "kind": spec.kind}
+    )
+    deliver_pending(deps, upload_id=upload_id, seconds=ROUTE_BUDGET_SECONDS)
     return _credentials_answer(creds, expires_at)
 
 
@@ -376,6 +396,17 @@ def _check_idempotency_key(key: str) -> None:
         )
 
 
+def _request_lifetime(settings: Settings) -> timedelta:
+    """Longer than any create can still be running: its VOD calls share VOD_DEADLINE_SECONDS, and
+    it makes a connection and at most two statements after reserving (FC also stops it at the
+    function's timeout, 20 s in template.yml and s.yaml)."""
+    return timedelta(
+        seconds=settings.vod_deadline_seconds
+        + 2 * settings.db_statement_timeout
+        + settings.db_connect_timeout
+    )
+
+
 def _replay(deps: Deps, existing: Upload, request_hash: str, spec: Issue) -> dict[str, Any]:
     """A retry with the same Idempotency-Key: the same record, never a second one (a video keeps
     its VideoId; an image or attached media gets a new media in the same record)."""
@@ -384,11 +415,15 @@ def _replay(deps: Deps, existing: Upload, request_hash: str, spec: Issue) -> dic
             "This Idempotency-Key was used with a different request body.", code="IdempotencyKeyReused"
         )
     if existing.video_id is None:
-        raise errors.Conflict(
-            "A request with this Idempotency-Key is still in progress; retry shortly.",
-            code="IdempotencyKeyInUse",
-            retry_after=1,
-        )
+        if deps.clock() - existing.created_at < _request_lifetime(deps.settings):
+            raise errors.Conflict(
+                "A request with this Idempotency-Key is still in progress; retry shortly.",
+                code="IdempotencyKeyInUse",
+                retry_after=1,
+            )
+        # The request that reserved it ended without recording a media (the store or VOD failed
+        # under it, or it was stopped): this retry finishes it (a video under the same ReferenceId).
+        return _create_media(deps, existing, spec, resume=True)
     if existing.status != "created":
         raise errors.Conflict(
             f"The upload for this Idempotency-Key is already {existing.status}.",
@@ -427,7 +462,7 @@ def _replace(deps: Deps, existing: Upload, spec: Issue) -> dict[str, Any]:
         )
     now = deps.clock()
     try:
-        creds = spec.create(existing.upload_id)
+        creds = spec.create(existing.upload_id, False)
     except errors.VodError as exc:
         raise _blamed(exc, spec.request) from exc
     expires_at = creds.expires_at(now)
@@ -599,6 +634,7 @@ def delete_upload(deps: Deps, owner: str, media_id: str, *, kind: str = "video")
         return {id_field: media_id, "Status": upload.status}
     with contextlib.suppress(errors.NotFound):  # already gone at VOD
         kinds.delete(deps.vod, kind, [media_id])
-    deps.store.transition(media_id, to=DELETED, allowed_from=allowed_from(DELETED), now=deps.clock())
+    if deps.store.transition(media_id, to=DELETED, allowed_from=allowed_from(DELETED), now=deps.clock()):
+        deliver_pending(deps, upload_id=upload.upload_id, seconds=ROUTE_BUDGET_SECONDS)
     current = deps.store.get(owner, media_id, kind=kind)
     return {id_field: media_id, "Status": current.status if current is not None else DELETED}

@@ -537,7 +537,8 @@ class Store(Protocol):
         self, *, now: datetime, notification_id: str | None = None, since: datetime | None = None
     ) -> int:
         """Make delivered or dead notifications pending again (``vodfc webhooks replay``): one by
-        id, or every one created at or after ``since``. They keep their id. Returns how many."""
+        id, or every one created at or after ``since``. They keep their id and start the retry
+        schedule afresh (``attempts`` back to 0). Returns how many."""
         ...
 
     def webhook_endpoint_disabled(self, url: str) -> str | None:

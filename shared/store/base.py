@@ -34,6 +34,7 @@ from shared.store import (
     PruneCounts,
     Upload,
 )
+from shared.validation import check_id, loads_json
 
 __all__ = [
     "CHECKED_SQL",
@@ -443,10 +444,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         if len(cursor) > 512 or not cursor.isascii():
             raise ValueError("bad cursor")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, upload_id = json.loads(raw)
+        stamp, upload_id = loads_json(raw, what="Cursor")
         created_at = datetime.fromisoformat(stamp)
-        if not isinstance(upload_id, str) or not upload_id.isascii() or len(upload_id) > 64:
+        if not isinstance(upload_id, str):
             raise ValueError("bad cursor")
+        check_id("Cursor", upload_id)  # the rule of every id (NUL, controls: never a driver error)
         if created_at.tzinfo is None:
             raise ValueError("bad cursor")
         return utc(created_at), upload_id
@@ -1221,7 +1223,7 @@ class SqlStore(ABC):
         )
         sql = (
             "UPDATE webhook_outbox SET state = 'pending', next_attempt_at = ?, claimed_until = NULL, "  # noqa: S608
-            f"finished_at = NULL WHERE state <> 'pending' AND {where}"
+            f"finished_at = NULL, attempts = 0 WHERE state <> 'pending' AND {where}"
         )
         return self._write(lambda cur: self._exec(cur, sql, (self._time(utc(now)), param)).rowcount)
 

@@ -318,6 +318,7 @@ async function main() {
     assert.match(logText, /credential has expired/);
     assert.match(logText, /Resuming from part \d/);
     assert.match(logText, /Status: ready/);
+    assert.match(logText, /Your app was notified: upload\.ready/); // vodfc serve's own webhook sink
 
     // the API agrees
     const record = await (await fetch(`${stack.api}/uploads/${videoId}`)).json();

@@ -434,6 +434,10 @@ class Runner:
             "CallbackAuthKey": CALLBACK_KEY,
             "CallbackAuthKeyPrevious": "",
             "AllowedOrigins": "https://app.example.com",
+            "WebhookUrl": "",  # notifications off: the template's default
+            "WebhookSecret": "",
+            "WebhookSecretPrevious": "",
+            "WebhookEvents": "",
         }
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -32,7 +32,10 @@ ROUTES = {
     "/attached-media/*": "upload_credentials",
     "/callbacks/vod": "vod_callback",
 }
-SECRET_PARAMETERS = {"DatabaseUrl", "CallbackAuthKey", "CallbackAuthKeyPrevious", "JwtSecret"}
+SECRET_PARAMETERS = {
+    "DatabaseUrl", "CallbackAuthKey", "CallbackAuthKeyPrevious", "JwtSecret", "WebhookSecret",
+    "WebhookSecretPrevious",
+}  # fmt: skip
 SECRET_SETTINGS = {
     name.upper() for name, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)
 }  # DATABASE_URL, JWT_SECRET, CALLBACK_AUTH_KEY, ...
@@ -249,6 +252,20 @@ def test_literal_values_are_valid_settings(template: dict[str, Any], function: s
     Settings(**literals)  # raises on a value the function would refuse at cold start
 
 
+# Every function changes uploads, and the store writes the notification of each change: all three
+# must record (and send) the same notifications, signed alike.
+WEBHOOK_SETTINGS = ("WEBHOOK_URL", "WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS", "WEBHOOK_EVENTS")
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_function_notifies_the_app(template: dict[str, Any], function: str) -> None:
+    env = _functions(template)[function]["Properties"]["EnvironmentVariables"]
+    assert set(WEBHOOK_SETTINGS) <= set(env), f"{function} changes uploads: it needs {WEBHOOK_SETTINGS}"
+    assert all(isinstance(env[name], dict) for name in WEBHOOK_SETTINGS), "parameters, set at deploy time"
+    template_params = template["Parameters"]
+    assert template_params[env["WEBHOOK_URL"]["Ref"]]["Default"] == "", "off unless the operator sets it"
+
+
 def test_credentials_and_callback_share_the_binding_key(template: dict[str, Any]) -> None:
     """The callback checks an HMAC the credentials function made: both must derive the same key."""
     functions = _functions(template)
@@ -264,7 +281,8 @@ def test_credentials_and_callback_share_the_binding_key(template: dict[str, Any]
 def test_shared_settings_agree_across_functions(template: dict[str, Any]) -> None:
     functions = _functions(template)
     for name in ("VOD_REGION", "VOD_SIGNATURE_VERSION", "DATABASE_URL", "CALLBACK_URL", "CALLBACK_AUTH_KEY",
-                 "MAX_FILE_SIZE", "MAX_IMAGE_SIZE", "MAX_ATTACHED_MEDIA_SIZE"):  # fmt: skip
+                 "MAX_FILE_SIZE", "MAX_IMAGE_SIZE", "MAX_ATTACHED_MEDIA_SIZE",
+                 *WEBHOOK_SETTINGS):  # fmt: skip
         values = {json.dumps(fn["Properties"]["EnvironmentVariables"][name]) for fn in functions.values()
                   if name in fn["Properties"]["EnvironmentVariables"]}  # fmt: skip
         assert len(values) <= 1, f"{name} differs between functions: {values}"

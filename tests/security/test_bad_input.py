@@ -19,14 +19,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.settings import DEFAULT_EXTENSIONS
+from shared.validation import is_bidi_control
 from tests.functional.conftest import CALLBACK_KEY, CALLBACK_URL, Stack, load_event, token
+from tests.security.helpers import BIDI_CONTROLS
 
 FAST = settings(
     max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+BIDI = set(BIDI_CONTROLS)
 OK_BODY: dict[str, Any] = {"Title": "Clip", "FileName": "clip.mp4"}
 FIELDS = (
     "Title", "FileName", "FileSize", "Description", "CoverURL", "CateId", "Tags", "UserData",
@@ -225,6 +227,30 @@ def test_url_tricks_in_cover_url_never_reach_vod(probe: Probe, url: str) -> None
         assert sent.lower().startswith(("http://", "https://")) and "@" not in sent.split("/")[2]
 
 
+# --- bidi controls: Unicode's property, not a hand-made range ------------------------------------
+def test_bidi_controls_are_exactly_unicodes_bidi_control_property() -> None:
+    """Over the whole code space, the predicate holds for the 12 Bidi_Control characters of
+    PropList.txt (copied here, an independent vector) and for nothing else."""
+    found = [code for code in range(0x110000) if is_bidi_control(chr(code))]
+    assert [f"U+{code:04X}" for code in found] == [f"U+{ord(c):04X}" for c in BIDI_CONTROLS]
+
+
+@pytest.mark.parametrize("char", BIDI_CONTROLS, ids=[f"U+{ord(c):04X}" for c in BIDI_CONTROLS])
+def test_every_bidi_control_is_refused_in_every_text_field(probe: Probe, char: str) -> None:
+    for field, value in [
+        ("Title", f"a{char}b"),
+        ("Description", f"a{char}b"),
+        ("Tags", f"a{char}b"),
+        ("FileName", f"evil{char}gpj.mp4"),
+        ("CoverURL", f"https://e.com/{char}c.jpg"),
+        ("UserData", {"MessageCallback": {"CallbackURL": f"https://e.com/{char}"}}),
+        ("UserData", {"AccelerateConfig": {"Type": "oss", "Domain": f"https://e{char}.com"}}),
+    ]:
+        answer = probe.refused({**OK_BODY, field: value})
+        assert answer["Field"] == field, answer
+        assert answer["Code"] in ("IllegalCharacters", "InvalidParameter"), answer
+
+
 # --- every seed limit, at the limit and one past it --------------------------------------------
 LIMITS = [
     # (field, value at the limit, value one past it)
@@ -290,6 +316,14 @@ def test_every_limit_holds_exactly(probe: Probe, field: str, ok: Any, too_far: A
 )
 def test_wrong_values_and_types_are_refused_without_calling_vod(probe: Probe, field: str, value: Any) -> None:
     probe.refused({**OK_BODY, field: value})
+
+
+def test_the_pending_quota_refuses_without_calling_vod(probe: Probe) -> None:
+    """``MAX_PENDING_UPLOADS_PER_OWNER`` is 3 in the stack: the fourth pending upload is refused."""
+    for _ in range(3):
+        assert probe.send(OK_BODY, owner="hoarder")[0] == 200
+    assert probe.refused(OK_BODY, owner="hoarder")["Code"] == "QuotaExceeded.PendingUploads"
+    assert probe.send(OK_BODY, owner="someone-else")[0] == 200
 
 
 def test_operator_policy_refuses_without_calling_vod(probe: Probe) -> None:

@@ -408,6 +408,50 @@ def test_a_crash_between_create_and_record_leaves_nothing_cleanup_does_not_remov
     assert stack.vod.videos == {} and rows() == []
 
 
+def test_a_retry_with_the_key_finishes_a_reservation_its_request_left_behind(stack: Stack) -> None:
+    """The store failed after VOD made the media (and the undo failed too): the client's retry
+    with the same Idempotency-Key waits while the first request could still be running, then
+    finishes the reservation under its ReferenceId, so VOD ends up with exactly one media."""
+    store = flaky()
+    store.fail["attach_video"] = {1}
+    vod, _, _ = install(stack)
+    vod.always["DeleteVideo"] = unavailable(503)
+    key = {"Idempotency-Key": "retry-after-outage"}
+
+    assert_error(create(stack, **key), 503, "ServiceUnavailable.Store", retry_after=True)
+    (left,) = stack.vod.videos  # made, not recorded, not undone
+    vod.always.clear()
+
+    # at once: the first request may still be alive
+    assert_error(create(stack, **key), 409, "IdempotencyKeyInUse", retry_after=True)
+
+    later(hours=0.02)  # past any request's lifetime (72 s)
+    status, answer, _ = create(stack, **key)
+    assert status == 200, answer
+    assert answer["VideoId"] == left and list(stack.vod.videos) == [left]
+    assert [(r["status"], r["video_id"]) for r in rows()] == [("created", left)]
+    status, again, _ = create(stack, **key)  # and from now on a plain replay
+    assert status == 200 and again["VideoId"] == left
+
+
+def test_a_taken_over_reservation_whose_media_was_undone_gets_a_new_one(stack: Stack) -> None:
+    store = flaky()
+    store.fail["attach_video"] = {1}
+    key = {"Idempotency-Key": "undone-then-retried"}
+    assert_error(create(stack, **key), 503, "ServiceUnavailable.Store", retry_after=True)
+    assert stack.vod.videos == {}  # the undo worked
+
+    later(hours=0.02)
+    status, answer, _ = create(stack, **key)
+    assert status == 200, answer
+    assert list(stack.vod.videos) == [answer["VideoId"]]
+    (row,) = rows()
+    assert (
+        row["status"] == "created"
+        and stack.vod.videos[answer["VideoId"]]["ReferenceId"] == row["reference_id"]
+    )
+
+
 def test_a_lost_record_is_never_answered_with_a_credential(stack: Stack) -> None:
     """attach_video finds no ``creating`` row (it was discarded meanwhile): no credential goes out."""
     store = flaky()

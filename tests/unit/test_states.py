@@ -105,14 +105,25 @@ def test_non_terminal_statuses_are_not_terminal() -> None:
 def test_any_sequence_of_accepted_moves_never_revisits_a_status(targets: list[str]) -> None:
     # Apply moves the way the store does (conditional on the current status): whatever order
     # events arrive in, the path is strictly increasing in rank and never repeats a status.
+    # The one backwards move (uploaded -> created) is cleanup's, after asking VOD: never an event's.
     current = CREATING
     seen = [current]
     for to in targets:
-        if states.can_move(current, to):
+        if states.can_move(current, to) and (current, to) != (UPLOADED, CREATED):
             current = to
             seen.append(current)
     assert len(seen) == len(set(seen))
     assert [states.rank(s) for s in seen] == sorted({states.rank(s) for s in seen})
+
+
+def test_the_only_move_back_is_uploaded_to_created() -> None:
+    backwards = {
+        (a, b)
+        for a in states.ALL_STATUSES
+        for b in states.ALL_STATUSES
+        if states.can_move(a, b) and states.rank(b) < states.rank(a)
+    }
+    assert backwards == {(UPLOADED, CREATED)}
 
 
 @pytest.mark.parametrize("bad", ["", "Created", "done", "CREATING"])

@@ -1,0 +1,417 @@
+"""shared/webhooks.py: signing (known answer, and the standardwebhooks package as the verifier),
+our verifier, the retry schedule, answer classification, and one attempt on the wire (strict respx)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from email.utils import format_datetime
+
+import httpx
+import pydantic
+import pytest
+import respx
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from shared import errors
+from shared.settings import Settings
+from shared.webhooks import (
+    JITTER,
+    MAX_RETRY_AFTER_SECONDS,
+    RETRY_DELAYS,
+    Deliverer,
+    classify,
+    parse_retry_after,
+    retry_delay,
+    secret_key,
+    sign,
+    signed_headers,
+    verify,
+)
+
+# Worked vector: secret bytes "example-only-secret-32-bytes!!!!", signed with
+# hmac.new(key, f"{id}.{ts}.{body}".encode(), sha256) and checked with standardwebhooks 1.1.0
+# (/work/shared/reference/outbound-webhooks.md, section 1).
+VECTOR_SECRET = "whsec_ZXhhbXBsZS1vbmx5LXNlY3JldC0zMi1ieXRlcyEhISE="
+VECTOR_ID = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+VECTOR_TS = 1674087231
+VECTOR_BODY = (
+    '{"type":"contact.created","timestamp":"2022-11-03T20:26:10.344522Z",'
+    '"data":{"id":"1f81eb52-5198-4599-803e-771906343485"}}'
+)
+VECTOR_SIGNATURE = "v1,vet7trSSGNX4ypycQTEt4GMIhK2qAW3JPK+dP3SLxCA="
+
+NEW = "whsec_" + base64.b64encode(b"n" * 32).decode()
+OLD = "whsec_" + base64.b64encode(b"o" * 24).decode()
+URL = "https://hooks.example.com/vodfc?token=receiver-path-token"
+BODY = json.dumps(
+    {
+        "type": "upload.ready",
+        "timestamp": "2026-11-25T10:00:00.000000Z",
+        "data": {"VideoId": "v1", "Title": "é"},
+    },
+    ensure_ascii=False,
+    separators=(",", ":"),
+)
+NOW = 1_800_000_000
+
+
+def _when(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+# --- signing ---------------------------------------------------------------------------------------
+
+
+def test_sign_reproduces_the_worked_vector() -> None:
+    assert sign([VECTOR_SECRET], VECTOR_ID, VECTOR_TS, VECTOR_BODY) == VECTOR_SIGNATURE
+
+
+def test_the_reference_library_signs_the_vector_alike() -> None:
+    assert Webhook(VECTOR_SECRET).sign(VECTOR_ID, _when(VECTOR_TS), VECTOR_BODY) == VECTOR_SIGNATURE
+
+
+def test_standardwebhooks_verifies_what_we_sign() -> None:
+    ts = int(datetime.now(timezone.utc).timestamp())
+    headers = signed_headers([NEW], "msg_u1_1", ts, BODY)
+    assert Webhook(NEW).verify(BODY.encode(), headers) == json.loads(BODY)
+
+
+def test_during_a_rotation_both_keys_sign_and_either_verifies() -> None:
+    ts = int(datetime.now(timezone.utc).timestamp())
+    headers = signed_headers([NEW, OLD], "msg_u1_2", ts, BODY)
+    entries = headers["webhook-signature"].split(" ")
+    assert len(entries) == 2 and all(e.startswith("v1,") for e in entries)
+    assert entries[0] == sign([NEW], "msg_u1_2", ts, BODY)  # the current key first
+    for secret in (NEW, OLD):
+        Webhook(secret).verify(BODY, headers)
+        assert verify([secret], headers, BODY, now=ts) == 0
+
+
+def test_standardwebhooks_refuses_a_tampered_body_and_a_wrong_secret() -> None:
+    ts = int(datetime.now(timezone.utc).timestamp())
+    headers = signed_headers([NEW], "msg_u1_3", ts, BODY)
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        Webhook(NEW).verify(BODY.replace("ready", "failed"), headers)
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        Webhook("whsec_" + base64.b64encode(b"x" * 32).decode()).verify(BODY, headers)
+
+
+def test_our_verifier_accepts_what_standardwebhooks_signs() -> None:
+    headers = {
+        "Webhook-Id": "msg_u2_1",
+        "Webhook-Timestamp": str(NOW),
+        "Webhook-Signature": Webhook(OLD).sign("msg_u2_1", _when(NOW), BODY),
+    }
+    assert verify([NEW, OLD], headers, BODY.encode(), now=NOW + 10) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"webhook-id": ""}, "headers are required"),
+        ({"webhook-timestamp": "12a"}, "not a number"),
+        ({"webhook-timestamp": str(NOW - 301)}, "outside the tolerance"),
+        ({"webhook-timestamp": str(NOW + 301)}, "outside the tolerance"),
+        ({"webhook-id": "msg_other"}, "No webhook signature matches"),
+        ({"webhook-signature": "v1a,abc v2,xyz garbage v1,!!!"}, "No webhook signature matches"),
+    ],
+)
+def test_our_verifier_refuses(change: dict[str, str], match: str) -> None:
+    headers = {**signed_headers([NEW], "msg_u3_1", NOW, BODY), **change}
+    with pytest.raises(errors.InvalidSignature, match=match):
+        verify([NEW], headers, BODY, now=NOW)
+
+
+def test_our_verifier_skips_unknown_entries_and_may_ignore_the_time() -> None:
+    good = sign([NEW], "msg_u3_2", NOW, BODY)
+    headers = {**signed_headers([NEW], "msg_u3_2", NOW, BODY), "webhook-signature": f"v1a,xyz garbage {good}"}
+    assert verify([NEW], headers, BODY, now=NOW + 86400, tolerance=None) == 0
+    with pytest.raises(errors.InvalidSignature, match="No webhook signature"):
+        verify([NEW], headers, BODY + " ", now=NOW)
+    with pytest.raises(errors.InvalidSignature, match="not UTF-8"):
+        verify([NEW], headers, b"\xff", now=NOW)
+
+
+@pytest.mark.parametrize("bad", ["whsec_", "sk_abc", "whsec_###", "whsec_YWJj!"])
+def test_a_malformed_secret_is_refused_without_echoing_it(bad: str) -> None:
+    with pytest.raises(ValueError, match="webhook secret") as info:
+        secret_key(bad)
+    suffix = bad.removeprefix("whsec_")
+    assert not suffix or suffix not in str(info.value)
+
+
+def test_unpadded_secrets_are_read_like_the_reference_library_does() -> None:
+    raw = b"k" * 25
+    unpadded = "whsec_" + base64.b64encode(raw).decode().rstrip("=")
+    assert secret_key(unpadded) == raw
+    assert sign([unpadded], "m", 1, "{}") == Webhook(unpadded).sign("m", _when(1), "{}")
+    with pytest.raises(ValueError, match="at least one"):
+        sign([], "m", 1, "{}")
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+
+def test_settings_need_a_secret_beside_the_url_and_never_echo_it() -> None:
+    with pytest.raises(pydantic.ValidationError, match="needs WEBHOOK_SECRET"):
+        Settings(webhook_url=URL)
+    with pytest.raises(pydantic.ValidationError, match="beside WEBHOOK_SECRET"):
+        Settings(webhook_secret_previous=OLD)
+    short = "whsec_" + base64.b64encode(b"s" * 23).decode()
+    with pytest.raises(pydantic.ValidationError, match="24 to 64 bytes") as info:
+        Settings(webhook_url=URL, webhook_secret=short)
+    assert short[6:] not in str(info.value)
+    with pytest.raises(pydantic.ValidationError, match="https://"):
+        Settings(webhook_url="http://hooks.example.com/x", webhook_secret=NEW)
+    assert Settings(webhook_url="http://127.0.0.1:8000/x", webhook_secret=NEW).webhook_secrets == (NEW,)
+    rotating = Settings(webhook_url=URL, webhook_secret=NEW, webhook_secret_previous=OLD)
+    assert rotating.webhook_secrets == (NEW, OLD)
+    with pytest.raises(pydantic.ValidationError, match="unknown types"):
+        Settings(webhook_url=URL, webhook_secret=NEW, webhook_events="upload.ready,upload.exploded")
+    assert Settings(
+        webhook_url=URL, webhook_secret=NEW, webhook_events="upload.ready"
+    ).notification_types == frozenset({"upload.ready"})
+    assert Settings(webhook_events="upload.ready").notification_types is None  # no URL: off
+
+
+# --- the schedule ----------------------------------------------------------------------------------
+
+
+def test_the_schedule_is_the_reference_one_then_dead() -> None:
+    middle = [retry_delay(n, random=lambda: 0.5) for n in range(1, len(RETRY_DELAYS) + 1)]
+    assert middle == [5, 300, 1800, 7200, 18000, 36000, 36000]
+    assert retry_delay(len(RETRY_DELAYS) + 1, random=lambda: 0.5) is None
+    with pytest.raises(ValueError, match="at least 1"):
+        retry_delay(0)
+
+
+@pytest.mark.parametrize("attempts", range(1, len(RETRY_DELAYS) + 1))
+def test_jitter_stays_within_its_bounds(attempts: int) -> None:
+    step = RETRY_DELAYS[attempts - 1]
+    low = retry_delay(attempts, random=lambda: 0.0)
+    high = retry_delay(attempts, random=lambda: 0.999999)
+    assert low == pytest.approx(step * (1 - JITTER))
+    assert high is not None and step * (1 - JITTER) < high < step * (1 + JITTER)
+    assert all(step * (1 - JITTER) <= (retry_delay(attempts) or 0) <= step * (1 + JITTER) for _ in range(50))
+
+
+def test_a_longer_retry_after_is_honoured_within_reason() -> None:
+    assert retry_delay(1, retry_after=120, random=lambda: 0.5) == 120
+    assert retry_delay(1, retry_after=1, random=lambda: 0.5) == 5  # never sooner than the schedule
+    assert retry_delay(1, retry_after=10**9, random=lambda: 0.5) == MAX_RETRY_AFTER_SECONDS
+    assert retry_delay(len(RETRY_DELAYS) + 1, retry_after=60) is None
+
+
+def test_retry_after_as_seconds_or_http_date() -> None:
+    assert parse_retry_after("120", now=NOW) == 120
+    assert parse_retry_after(format_datetime(_when(NOW + 90), usegmt=True), now=NOW) == 90
+    assert parse_retry_after(format_datetime(_when(NOW - 90), usegmt=True), now=NOW) == 0
+    for unusable in (
+        None,
+        "",
+        "-5",
+        "soon",
+        "1.5e9",
+        "Mon, 99 Foo 2026 00:00:00 GMT",
+        "Wed, 25 Nov 2026 10:00:00 -0000",
+    ):
+        assert parse_retry_after(unusable, now=NOW) is None
+
+
+# --- classification -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
+def test_any_2xx_is_delivered(status: int) -> None:
+    assert classify(status, now=NOW).delivered
+
+
+@pytest.mark.parametrize(
+    ("status", "throttle"), [(301, False), (400, False), (401, False), (404, False), (500, False),
+                             (429, True), (502, True), (503, True), (504, True)]
+)  # fmt: skip
+def test_other_answers_are_retried(status: int, throttle: bool) -> None:
+    outcome = classify(status, "30", now=NOW)
+    assert not outcome.delivered and not outcome.gone
+    assert outcome.throttle is throttle and outcome.retry_after == 30
+    assert outcome.error is not None and str(status) in outcome.error
+
+
+def test_410_disables_and_redirects_are_named() -> None:
+    gone = classify(410, now=NOW)
+    assert gone.gone and not gone.delivered and not gone.throttle
+    assert "redirects are not followed" in (classify(308, now=NOW).error or "")
+
+
+# --- one attempt on the wire -----------------------------------------------------------------------
+
+
+class Wall:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def receiver() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_called=True, assert_all_mocked=True) as router:
+        yield router
+
+
+def _deliverer(**kw: object) -> Deliverer:
+    settings = Settings(webhook_url=URL, webhook_secret=NEW, webhook_secret_previous=OLD)
+    return Deliverer(settings, **kw)  # type: ignore[arg-type]
+
+
+def test_an_attempt_sends_exactly_the_standard_headers_and_body(receiver: respx.MockRouter) -> None:
+    route = receiver.post(URL).mock(return_value=httpx.Response(204))
+    wall = Wall(datetime.now(timezone.utc).timestamp())
+    deliverer = _deliverer(wall=wall)
+    outcome = deliverer.attempt("msg_abc_1", BODY, timeout=10)
+    assert outcome.delivered and outcome.status == 204
+    sent = route.calls.last.request
+    assert sent.content == BODY.encode()
+    assert sent.headers["content-type"] == "application/json"
+    assert sent.headers["user-agent"] == "vodfc"
+    assert sent.headers["webhook-id"] == "msg_abc_1"
+    assert sent.headers["webhook-timestamp"] == str(int(wall.now))
+    for secret in (NEW, OLD):  # the reference verifier, under either key of the rotation
+        assert Webhook(secret).verify(sent.content, dict(sent.headers))["type"] == "upload.ready"
+    deliverer.close()
+
+
+def test_each_attempt_is_signed_afresh_under_the_same_id(receiver: respx.MockRouter) -> None:
+    route = receiver.post(URL).mock(side_effect=[httpx.Response(500), httpx.Response(200)])
+    start = datetime.now(timezone.utc).timestamp() - 120
+    wall = Wall(start)
+    deliverer = _deliverer(wall=wall)
+    assert not deliverer.attempt("msg_abc_2", BODY, timeout=5).delivered
+    wall.now += 65
+    assert deliverer.attempt("msg_abc_2", BODY, timeout=5).delivered
+    first, second = (c.request for c in route.calls)
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == "msg_abc_2"
+    assert int(second.headers["webhook-timestamp"]) - int(first.headers["webhook-timestamp"]) == 65
+    assert first.headers["webhook-signature"] != second.headers["webhook-signature"]
+    for request in (first, second):
+        Webhook(NEW).verify(request.content, dict(request.headers))
+
+
+def test_a_redirect_is_not_followed(receiver: respx.MockRouter) -> None:
+    # Strict respx: following the Location would hit an unmocked URL and fail the test.
+    receiver.post(URL).mock(return_value=httpx.Response(302, headers={"Location": "https://evil.example/"}))
+    outcome = _deliverer().attempt("msg_r_1", BODY, timeout=5)
+    assert not outcome.delivered and outcome.status == 302 and not outcome.throttle
+
+
+def test_answers_become_outcomes(receiver: respx.MockRouter) -> None:
+    receiver.post(URL).mock(
+        side_effect=[
+            httpx.Response(410),
+            httpx.Response(429, headers={"Retry-After": "42"}),
+            httpx.Response(503),
+            httpx.Response(500, content=b"x" * 100_000),
+        ]
+    )
+    deliverer = _deliverer(wall=Wall(NOW))
+    gone, throttled, unavailable, broken = (deliverer.attempt("m", BODY, timeout=5) for _ in range(4))
+    assert gone.gone and gone.status == 410
+    assert throttled.throttle and throttled.retry_after == 42
+    assert unavailable.throttle and unavailable.retry_after is None
+    assert not broken.throttle and broken.error == "HTTP 500"
+
+
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [
+        (httpx.ConnectTimeout("connect timed out"), "timeout after 2.0 s"),
+        (httpx.ReadTimeout("read timed out"), "timeout after 2.0 s"),
+        (httpx.ConnectError(f"[Errno 111] Connection refused {URL}"), "ConnectError: no answer"),
+        (httpx.RemoteProtocolError("Server disconnected"), "RemoteProtocolError: no answer"),
+    ],
+)
+def test_no_answer_is_a_throttling_failure_that_names_neither_url_nor_secret(
+    receiver: respx.MockRouter, failure: Exception, error: str
+) -> None:
+    receiver.post(URL).mock(side_effect=failure)
+    outcome = _deliverer().attempt("msg_t_1", BODY, timeout=2)
+    assert not outcome.delivered and outcome.throttle and outcome.status is None
+    assert outcome.error == error
+    for secret in (NEW, OLD, "receiver-path-token"):
+        assert secret not in repr(outcome) and secret[6:] not in repr(outcome)
+
+
+@pytest.mark.parametrize("timeout", [0.3, 2.9, 10.0])
+def test_the_attempt_never_outlives_its_timeout(receiver: respx.MockRouter, timeout: float) -> None:
+    route = receiver.post(URL).mock(return_value=httpx.Response(200))
+    _deliverer().attempt("msg_b_1", BODY, timeout=timeout)
+    phases = route.calls.last.request.extensions["timeout"]
+    # Connecting (or waiting for a pooled connection), sending, waiting for the answer: in sequence.
+    assert max(phases["pool"], phases["connect"]) + phases["write"] + phases["read"] <= timeout + 1e-9
+    with pytest.raises(ValueError, match="positive"):
+        _deliverer().attempt("msg_b_1", BODY, timeout=0)
+
+
+def test_the_pool_is_built_once_and_rebuilt_after_close(receiver: respx.MockRouter) -> None:
+    receiver.post(URL).mock(return_value=httpx.Response(200))
+    deliverer = _deliverer()
+    deliverer.attempt("m1", BODY, timeout=1)
+    pool = deliverer._connection()[0]
+    deliverer.attempt("m2", BODY, timeout=1)
+    assert deliverer._connection()[0] is pool and isinstance(pool, httpx.HTTPTransport)
+    deliverer.close()
+    assert deliverer._connection()[0] is not pool
+    deliverer.close()
+
+
+def test_an_injected_transport_is_used() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    transport = httpx.MockTransport(handler)
+    deliverer = _deliverer(transport=transport)
+    assert deliverer.attempt("msg_mt_1", BODY, timeout=1).delivered
+    assert seen[0].url == URL
+    deliverer.close()  # an injected transport belongs to the caller: still in use
+    assert deliverer._connection()[0] is transport
+
+
+def test_a_deliverer_needs_url_and_secret_and_keeps_them_out_of_its_repr() -> None:
+    with pytest.raises(ValueError, match="WEBHOOK_URL and WEBHOOK_SECRET"):
+        Deliverer(Settings())
+    deliverer = _deliverer()
+    assert repr(deliverer) == "Deliverer(host='hooks.example.com')"
+    assert deliverer.host == "hooks.example.com"
+
+
+def test_pause_and_remembered_endpoint_follow_the_monotonic_clock() -> None:
+    clock = Wall(100.0)
+    deliverer = _deliverer(monotonic=clock)
+    assert not deliverer.paused()
+    deliverer.pause(5)
+    assert deliverer.paused()
+    clock.now += 5
+    assert not deliverer.paused()
+    assert deliverer.remembered_endpoint(60) == (False, None)
+    deliverer.remember_endpoint("HTTP 410 Gone")
+    assert deliverer.remembered_endpoint(60) == (True, "HTTP 410 Gone")
+    assert deliverer.remembered_endpoint(0) == (False, None)
+    clock.now += 60
+    assert deliverer.remembered_endpoint(60) == (False, None)
+
+
+def test_webhook_secrets_are_redacted_from_every_log_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from shared import log
+
+    log.configure_logging(Settings(webhook_url=URL, webhook_secret=NEW, webhook_secret_previous=OLD))
+    log.get_logger("tests.webhooks").warning(f"leak {NEW} {OLD[6:]} end", extra={"detail": NEW[6:]})
+    line = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert line["message"] == f"leak {log.REDACTED} {log.REDACTED} end"
+    assert line["detail"] == log.REDACTED
