@@ -20,11 +20,19 @@ https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared import errors
-from shared.services.uploads import Issue, choose, client_user_data, issue, user_data_param
+from shared.services.uploads import (
+    Issue,
+    check_file_size,
+    choose,
+    client_user_data,
+    issue,
+    user_data_param,
+)
 
 if TYPE_CHECKING:
     from shared.api_models import (
@@ -35,6 +43,7 @@ if TYPE_CHECKING:
     from shared.api_models import UserData as ClientUserData
     from shared.services.deps import Deps
     from shared.settings import Settings
+    from shared.vod_models import MediaCredentials
 
 __all__ = [
     "MediaPolicy",
@@ -108,12 +117,7 @@ def apply_attached_media_policy(req: CreateUploadAttachedMediaRequest, settings:
             code="Forbidden.BusinessType",
             field="BusinessType",
         )
-    if req.FileSize is not None and req.FileSize > settings.max_attached_media_size:
-        raise errors.InvalidParameter(
-            f"FileSize {req.FileSize} exceeds the maximum of {settings.max_attached_media_size} bytes.",
-            code="InvalidParameter.FileSize",
-            field="FileSize",
-        )
+    check_file_size(req.FileSize, settings.max_attached_media_size)
     return _placement(req.UserData, req.StorageLocation, req.AppId, "CateIds", req.CateIds or (), settings)
 
 
@@ -159,27 +163,41 @@ def attached_media_params(
     return params
 
 
+def _spec(
+    deps: Deps,
+    owner: str,
+    req: CreateUploadImageRequest | CreateUploadAttachedMediaRequest,
+    policy: MediaPolicy,
+    record: tuple[str, str | None, int | None, str],
+    params: Callable[[Any, MediaPolicy, str, str, Settings], dict[str, str]],
+    create: Callable[[dict[str, str]], MediaCredentials],
+) -> Issue:
+    """One image's or attached media's create as :func:`shared.services.uploads.issue` takes it:
+    ``record`` is (kind, file name, file size, media type). A resumed create makes the media again:
+    these kinds have no ReferenceId by which VOD could find an earlier one."""
+    kind, file_name, file_size, media_type = record
+    return Issue(
+        kind=kind,
+        request=req,
+        title=req.Title or "",
+        file_name=file_name or "",
+        file_size=file_size,
+        media_type=media_type,
+        extend=policy.extend,
+        create=lambda upload_id, _resume: create(params(req, policy, upload_id, owner, deps.settings)),
+    )
+
+
 def create_image(
     deps: Deps, owner: str, body: dict[str, Any], idempotency_key: str | None = None
 ) -> dict[str, Any]:
     """POST /images: validate, apply policy, reserve, call CreateUploadImage, record, answer."""
     from shared.api_models import CreateUploadImageRequest, parse_request
 
-    settings = deps.settings
     req = parse_request(CreateUploadImageRequest, body)
-    policy = apply_image_policy(req, settings)
-    spec = Issue(
-        kind="image",
-        request=req,
-        title=req.Title or "",
-        file_name=req.OriginalFileName or "",
-        file_size=None,
-        media_type=req.ImageType,
-        extend=policy.extend,
-        create=lambda upload_id, _resume: deps.vod.create_upload_image(
-            image_params(req, policy, upload_id, owner, settings)
-        ),
-    )
+    policy = apply_image_policy(req, deps.settings)
+    record = ("image", req.OriginalFileName, None, req.ImageType)
+    spec = _spec(deps, owner, req, policy, record, image_params, deps.vod.create_upload_image)
     return issue(deps, owner, body, idempotency_key, spec)
 
 
@@ -190,19 +208,10 @@ def create_attached_media(
     record, answer."""
     from shared.api_models import CreateUploadAttachedMediaRequest, parse_request
 
-    settings = deps.settings
     req = parse_request(CreateUploadAttachedMediaRequest, body)
-    policy = apply_attached_media_policy(req, settings)
-    spec = Issue(
-        kind="attached",
-        request=req,
-        title=req.Title or "",
-        file_name=req.FileName or "",
-        file_size=req.FileSize,
-        media_type=req.BusinessType,
-        extend=policy.extend,
-        create=lambda upload_id, _resume: deps.vod.create_upload_attached_media(
-            attached_media_params(req, policy, upload_id, owner, settings)
-        ),
+    policy = apply_attached_media_policy(req, deps.settings)
+    record = ("attached", req.FileName, req.FileSize, req.BusinessType)
+    spec = _spec(
+        deps, owner, req, policy, record, attached_media_params, deps.vod.create_upload_attached_media
     )
     return issue(deps, owner, body, idempotency_key, spec)

@@ -49,6 +49,7 @@ __all__ = [
     "Issue",
     "Policy",
     "apply_policy",
+    "check_file_size",
     "choose",
     "client_user_data",
     "create_upload",
@@ -113,12 +114,7 @@ def apply_policy(req: CreateUploadVideoRequest, settings: Settings) -> Policy:
             code="InvalidFileName.Extension",
             field="FileName",
         )
-    if req.FileSize is not None and req.FileSize > settings.max_file_size:
-        raise errors.InvalidParameter(
-            f"FileSize {req.FileSize} exceeds the maximum of {settings.max_file_size} bytes.",
-            code="InvalidParameter.FileSize",
-            field="FileSize",
-        )
+    check_file_size(req.FileSize, settings.max_file_size)
     if req.ReferenceId is not None:
         raise errors.Forbidden(
             "ReferenceId is assigned by the server.", code="Forbidden.ReferenceId", field="ReferenceId"
@@ -148,6 +144,16 @@ def apply_policy(req: CreateUploadVideoRequest, settings: Settings) -> Policy:
         extend=extend,
         accelerate=accelerate,
     )
+
+
+def check_file_size(file_size: int | None, limit: int) -> None:
+    """A declared ``FileSize`` over the operator's limit (the kind's maximum) is refused up front."""
+    if file_size is not None and file_size > limit:
+        raise errors.InvalidParameter(
+            f"FileSize {file_size} exceeds the maximum of {limit} bytes.",
+            code="InvalidParameter.FileSize",
+            field="FileSize",
+        )
 
 
 def client_user_data(
