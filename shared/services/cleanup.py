@@ -8,7 +8,8 @@ timer payload's ``budgetSeconds``):
    code path as a fresh event (``shared.services.callbacks.finish_pending_events``), oldest first.
 2. **Reconciliation.** An upload that reached ``uploaded`` or ``processing`` is due for a check
    with VOD after minutes (``RECONCILE_SCHEDULE_SECONDS``: 10 min, 30 min, 2 h, then daily by
-   default), whether or not its next event arrives. GetVideoInfos in batches of 20; VOD's status is
+   default), whether or not its next event arrives. GetVideoInfos in batches of 20 (GetImageInfos,
+   GetAttachedMediaInfo for the other kinds); VOD's status is
    the truth: ``Normal`` → ``ready``, ``TranscodeFail``/``UploadFail``/``Blocked`` → ``failed``,
    a source still ``Uploading`` → back to ``created`` (an unconfirmed FileUploadComplete had moved
    it), missing → ``deleted``, still working → checked again at the next step of the schedule.
@@ -174,13 +175,19 @@ def _handle_stale_kind(deps: Deps, kind: str, by_id: dict[str, Upload], summary:
 
 
 def _handle_due(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> None:
-    """Uploads due for a check: VOD's status decides; still working → the next check is scheduled.
-    (Only videos are ever ``uploaded`` or ``processing``.)"""
-    by_id = {u.video_id: u for u in batch if u.video_id}
-    if not by_id:
-        return
+    """Uploads due for a check: VOD's status decides; still working → the next check is scheduled
+    (each kind asked with its own operation)."""
+    by_kind: dict[str, dict[str, Upload]] = {}
+    for u in batch:
+        if u.video_id:
+            by_kind.setdefault(u.kind, {})[u.video_id] = u
+    for kind, by_id in by_kind.items():
+        _handle_due_kind(deps, kind, by_id, summary)
+
+
+def _handle_due_kind(deps: Deps, kind: str, by_id: dict[str, Upload], summary: CleanupSummary) -> None:
     summary.vod_calls += 1
-    found, missing = kinds.look_up(deps.vod, "video", list(by_id))
+    found, missing = kinds.look_up(deps.vod, kind, list(by_id))
     if summary.dry_run:
         return
     now = deps.clock()
@@ -190,8 +197,14 @@ def _handle_due(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> Non
         if upload is not None and not _reconcile(deps, upload, media, summary, now):
             delay = schedule[min(upload.checks + 1, len(schedule) - 1)]
             deps.store.schedule_check(upload.upload_id, check_at=now + timedelta(seconds=delay), now=now)
+    gone_created: list[str] = []
     for video_id in missing:
-        if video_id in by_id and deps.store.transition(
+        upload = by_id.get(video_id)
+        if upload is None:
+            continue
+        if upload.status == states.CREATED:
+            gone_created.append(video_id)  # nothing can be uploaded to it any more
+        elif deps.store.transition(
             video_id,
             to=states.DELETED,
             allowed_from={states.UPLOADED, states.PROCESSING},
@@ -199,6 +212,8 @@ def _handle_due(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> Non
             fields={"error": _GONE_AT_VOD},
         ):
             summary.reconciled += 1
+    if gone_created:
+        summary.deleted += deps.store.expire_created(gone_created, now=now)
 
 
 def _drain(
@@ -229,6 +244,12 @@ def _drain(
             log.warning("cleanup batch failed", extra={"code": exc.code, "size": len(batch), "kind": counter})
             if isinstance(exc, errors.StoreUnavailable):
                 return False
+            # VOD failed: the batch goes back at once, for the next run (a minute away) rather
+            # than the lease's end, and this step stops (VOD would only fail again).
+            for upload in batch:
+                with contextlib.suppress(errors.VodfcError):
+                    deps.store.release_claim(upload.upload_id)
+            break
     return True
 
 

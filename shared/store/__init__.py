@@ -87,8 +87,8 @@ class Upload:
     ``claimed_until`` is the cleanup lease (see :meth:`Store.claim_stale`), ``None`` when unclaimed;
     ``media_type`` is an image's ImageType or attached media's BusinessType; ``extend`` the
     client's ``UserData.Extend`` as compact JSON; ``notify_seq`` counts the upload's status
-    changes (each notification carries it); ``check_at`` / ``checks`` schedule the confirmation
-    of an ``uploaded``/``processing`` upload with VOD.
+    changes (each notification carries it); ``check_at`` / ``checks`` schedule the check of a
+    ``created``/``uploaded``/``processing`` upload with VOD (set on every move to one of them).
     """
 
     upload_id: str
@@ -461,7 +461,7 @@ class Store(Protocol):
         ...
 
     def claim_stuck(self, *, limit: int, lease_seconds: float, now: datetime) -> list[Upload]:
-        """Claim up to ``limit`` ``uploaded``/``processing`` uploads due for a check with VOD
+        """Claim up to ``limit`` ``created``/``uploaded``/``processing`` uploads due for a check with VOD
         (``check_at <= now``), soonest due first; leasing, concurrency and paging as for
         :meth:`claim_stale`. A claim ends with a transition, :meth:`schedule_check`,
         :meth:`release_claim` or the lease expiring."""
@@ -470,7 +470,7 @@ class Store(Protocol):
     def schedule_check(self, upload_id: str, *, check_at: datetime, now: datetime) -> bool:
         """VOD is not done with the upload yet: check it again at ``check_at`` (counted in
         ``checks``), and end its claim. Returns ``False`` if the upload is no longer
-        ``uploaded``/``processing``."""
+        ``created``/``uploaded``/``processing``."""
         ...
 
     def release_claim(self, upload_id: str) -> bool:

@@ -38,6 +38,7 @@ from shared.validation import check_id, loads_json
 
 __all__ = [
     "CHECKED_SQL",
+    "CHECKED_STATUSES",
     "COLUMNS",
     "CONFLICTS",
     "EVENT_COLUMNS",
@@ -89,8 +90,13 @@ _PENDING: Final = tuple(sorted(states.PENDING_STATUSES))
 # Status lists written as SQL literals, the same way in each partial index and in the queries that
 # must match its predicate (both planners match the term itself, not bound values).
 PENDING_SQL: Final = "(" + ", ".join(f"'{s}'" for s in (states.CREATING, states.CREATED)) + ")"
-CHECKED_SQL: Final = "(" + ", ".join(f"'{s}'" for s in (states.UPLOADED, states.PROCESSING)) + ")"
-_CHECKED: Final = frozenset({states.UPLOADED, states.PROCESSING})
+# Migration 3's index (released: its definition never changes).
+_STUCK_SQL: Final = "(" + ", ".join(f"'{s}'" for s in (states.UPLOADED, states.PROCESSING)) + ")"
+# Uploads cleanup checks with VOD on RECONCILE_SCHEDULE_SECONDS: a lost event is repaired in
+# minutes, whichever status it would have left (an upload VOD finished may still be ``created``).
+_CHECKED_ORDER: Final = (states.CREATED, states.UPLOADED, states.PROCESSING)
+CHECKED_STATUSES: Final = frozenset(_CHECKED_ORDER)
+CHECKED_SQL: Final = "(" + ", ".join(f"'{s}'" for s in _CHECKED_ORDER) + ")"
 _STATUS_CHECK: Final = ", ".join(f"'{s}'" for s in states.ALL_STATUSES)
 _KIND_CHECK: Final = ", ".join(f"'{k}'" for k in KINDS)
 
@@ -198,7 +204,7 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
         "partial index for claim_stuck: uploaded/processing uploads, least recently updated first",
         (
             "CREATE INDEX IF NOT EXISTS uploads_stuck ON uploads (updated_at, upload_id) "
-            f"WHERE status IN {CHECKED_SQL}",
+            f"WHERE status IN {_STUCK_SQL}",
         ),
     ),
     (
@@ -212,7 +218,8 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
             "ALTER TABLE uploads ADD COLUMN notify_seq {int} NOT NULL DEFAULT 0",
             "ALTER TABLE uploads ADD COLUMN check_at {time}",
             "ALTER TABLE uploads ADD COLUMN checks {int} NOT NULL DEFAULT 0",
-            # Uploads already waiting on VOD are due at once: the next cleanup run checks them.
+            # Uploads already waiting (on the client or on VOD) are due at once: the next cleanup
+            # run checks them.
             f"UPDATE uploads SET check_at = updated_at WHERE status IN {CHECKED_SQL}",  # noqa: S608
             "DROP INDEX IF EXISTS uploads_stuck",
             "CREATE INDEX IF NOT EXISTS uploads_check ON uploads (check_at, upload_id) "
@@ -367,7 +374,7 @@ def moved_columns(current: Upload, to: str, now: datetime, first_check: timedelt
         "updated_at": now,
         "claimed_until": None,
         "notify_seq": current.notify_seq + 1,
-        "check_at": now + first_check if to in _CHECKED else None,
+        "check_at": now + first_check if to in CHECKED_STATUSES else None,
         "checks": 0,
     }
 
@@ -503,7 +510,7 @@ class EventApply:
     allowed: frozenset[str]
     fields: Mapping[str, object]
     now: datetime
-    check_at: datetime  # when an upload that moves to uploaded/processing is due for a check
+    check_at: datetime  # when an upload that moves to a checked status is due for a check
 
 
 @dataclass(frozen=True)
@@ -687,7 +694,7 @@ class SqlStore(ABC):
             "status": to,
             "updated_at": now,
             "claimed_until": None,
-            "check_at": now + self._first_check if to in _CHECKED else None,
+            "check_at": now + self._first_check if to in CHECKED_STATUSES else None,
             "checks": 0,
         }
         assignments = ", ".join([*(f"{c} = ?" for c in sets), "notify_seq = notify_seq + 1"])

@@ -155,6 +155,31 @@ def test_a_stuck_upload_still_transcoding_is_checked_again_on_its_schedule(stack
     assert _status(stack, busy) == "ready"
 
 
+def test_a_created_upload_whose_events_were_lost_is_reconciled_in_minutes(stack: Stack) -> None:
+    """Every event of an upload lost (the store was down while VOD tried): the upload is still
+    ``created`` but VOD is done. Its first check (10 minutes after creation, not the stale sweep's
+    110) moves it to what VOD says; one still being uploaded is checked again later; one VOD no
+    longer has cannot be uploaded to any more: expired."""
+    done = stack.create(owner="erin")["VideoId"]
+    waiting = stack.create(owner="erin")["VideoId"]
+    vanished = stack.create(owner="erin")["VideoId"]
+    stack.vod.videos[done].update(Status="Normal", Duration="8.0", Size=1024)
+    del stack.vod.videos[vanished]
+    row = get_store(get_settings()).get_by_video_id(done)
+    assert row is not None and row.check_at is not None
+    assert timedelta(minutes=10) <= row.check_at - row.created_at < timedelta(minutes=10, seconds=5)
+    _due([done, waiting, vanished])
+
+    summary = stack.cleanup()
+
+    assert summary["stuck_checked"] == 3 and summary["scanned"] == 0
+    assert _status(stack, done) == "ready"
+    assert _status(stack, waiting) == "created"
+    assert _status(stack, vanished) == "expired"
+    waiting_row = get_store(get_settings()).get_by_video_id(waiting)
+    assert waiting_row is not None and waiting_row.checks == 1
+
+
 def test_dry_run_leaves_stuck_uploads_alone(stack: Stack) -> None:
     done = _stuck(stack)
     gone = _stuck(stack)

@@ -559,3 +559,30 @@ def test_cleanup_fails_a_lost_image_that_vod_stored_too_large(
     record = _get(stack, "/images", image_id, "hal")
     assert record["Status"] == "failed" and "FileTooLarge" in record["Error"]
     assert image_id not in stack.vod.images
+
+
+def test_the_scheduled_check_asks_each_kinds_own_operation(stack: Stack) -> None:
+    import sqlite3
+
+    from shared.settings import get_settings
+
+    image_id = stack.create_image(owner="ivy")["ImageId"]
+    media_id = stack.create_attached(owner="ivy")["MediaId"]
+    video_id = stack.create(owner="ivy")["VideoId"]
+    stack.vod.images[image_id].update(Status="Normal", Size=64)  # its event was lost
+    stack.vod.attached.pop(media_id)  # gone at VOD
+    path = get_settings().database_url.get_secret_value().removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:  # due now, as RECONCILE_SCHEDULE_SECONDS would make them
+        conn.execute("UPDATE uploads SET check_at = '2020-01-01T00:00:00.000000+00:00' WHERE owner = 'ivy'")
+
+    summary = stack.cleanup()
+
+    assert summary["stuck_checked"] == 3 and summary["errors"] == 0
+    assert stack.vod.action_calls("GetImageInfos") == [{"ImageIds": image_id}]
+    assert stack.vod.action_calls("GetAttachedMediaInfo") == [{"MediaIds": media_id}]
+    assert stack.vod.action_calls("GetVideoInfos") == [{"VideoIds": video_id}]
+    assert _get(stack, "/images", image_id, "ivy")["Status"] == "ready"
+    assert _get(stack, "/attached-media", media_id, "ivy")["Status"] == "expired"
+    assert (
+        stack.http("upload_credentials", "GET", f"/uploads/{video_id}", owner="ivy")[1]["Status"] == "created"
+    )

@@ -655,6 +655,26 @@ def test_cleanup_with_vod_down_changes_nothing(stack: Stack) -> None:
     assert stack.cleanup()["deleted"] == 2
 
 
+def test_a_check_that_vod_failed_is_tried_again_by_the_next_run(stack: Stack) -> None:
+    """VOD failing a due check hands the batch back at once: the next run (a minute later, not
+    after the claim's lease) settles it, and a failing VOD is asked once per run, not in a loop."""
+    video_id = stack.create()["VideoId"]
+    assert stack.callback(stack.vod_event("FileUploadComplete", video_id))[0] == 200
+    stack.vod.videos[video_id]["Status"] = "Normal"  # its TranscodeComplete was lost
+    vod, _, _ = install(stack)
+    vod.always["GetVideoInfos"] = unavailable(503)
+    later(hours=0.2)  # past the first check
+
+    summary = stack.cleanup()
+    assert summary["errors"] == 1 and summary["stuck_checked"] == 1
+    failed_calls = vod.attempts["GetVideoInfos"]
+
+    vod.always.clear()
+    summary = stack.cleanup()  # same moment: no lease stands in the way
+    assert summary["reconciled"] == 1 and failed_calls <= 3
+    assert stack.http("upload_credentials", "GET", f"/uploads/{video_id}")[1]["Status"] == "ready"
+
+
 def test_undoing_a_media_stays_within_the_requests_vod_deadline(stack: Stack) -> None:
     vod, clock, deps = install(stack)
     deadline = deps.settings.vod_deadline_seconds
