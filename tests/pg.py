@@ -177,7 +177,7 @@ def _with_path(url: str, dbname: str) -> str:
     return urlunsplit(parts._replace(path="/" + dbname))
 
 
-def _with_search_path(url: str, schema: str) -> str:
+def with_search_path(url: str, schema: str) -> str:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     query["options"] = (query.get("options", "") + f" -csearch_path={schema}").strip()
@@ -193,7 +193,7 @@ def create_test_database(admin_url: str) -> TestDatabase:
         except psycopg.errors.InsufficientPrivilege:
             conn.execute(f"CREATE SCHEMA {name}")
             return TestDatabase(
-                url=_with_search_path(admin_url, name), drop=lambda: _drop_schema(admin_url, name)
+                url=with_search_path(admin_url, name), drop=lambda: _drop_schema(admin_url, name)
             )
     return TestDatabase(url=_with_path(admin_url, name), drop=lambda: _drop_database(admin_url, name))
 

@@ -34,6 +34,7 @@ from shared import errors
 from shared.states import KINDS
 from shared.store import UPLOAD_COLUMNS, ApplyResult, InboxEvent, Upload
 from shared.store.base import (
+    CHECKED_STATUSES,
     EVENT_COLUMNS,
     Claim,
     Cursor,
@@ -95,8 +96,13 @@ class PostgresStore(SqlStore):
 
     def _connect(self) -> psycopg.Connection[Any]:
         import psycopg
+        from psycopg.conninfo import conninfo_to_dict
 
         try:
+            # A keyword argument replaces the URL's parameter of the same name: the URL's own
+            # options (``?options=-csearch_path%3Dvodfc``) must be kept beside our timeout.
+            given = conninfo_to_dict(self._url).get("options")
+            timeout = f"-c statement_timeout={self._statement_timeout_ms}"
             return psycopg.connect(
                 self._url,
                 autocommit=False,
@@ -105,7 +111,7 @@ class PostgresStore(SqlStore):
                 application_name=self._application_name,
                 # A hung query (locks, an overloaded server) fails the statement instead of
                 # holding the invocation until FC's function timeout kills it.
-                options=f"-c statement_timeout={self._statement_timeout_ms}",
+                options=f"{given} {timeout}" if given else timeout,
                 keepalives=1,
                 keepalives_idle=30,
                 keepalives_interval=10,
@@ -243,13 +249,19 @@ class PostgresStore(SqlStore):
         def run(cur: Cursor) -> tuple[InboxEvent, bool, Upload | None]:
             cur.execute(_RECORD_EVENT_SQL, params)
             row = cur.fetchone()
-            event = self._event(row[:_EVENT_WIDTH])
-            upload = None if row[_EVENT_WIDTH] is None else self._upload(row[_EVENT_WIDTH:])
-            return event, event.claimed_until == record.until, upload
+            if row is None:
+                # Not owned, and inserted by a transaction that committed after this statement's
+                # snapshot was taken (the insert waited for it): a new statement sees it.
+                cur.execute(_FIND_EVENT_SQL, params)
+                row = cur.fetchone()
+            event, owned = self._event(row[:_EVENT_WIDTH]), bool(row[_EVENT_WIDTH])
+            upload = None if row[_EVENT_WIDTH + 1] is None else self._upload(row[_EVENT_WIDTH + 1 :])
+            return event, owned, upload
 
         # One statement in autocommit: the insert claims the key, a second delivery finds the row
-        # (DO UPDATE locks it, so two deliveries at once are serialised), and the upload comes back
-        # in the same round trip. Replaying it after a lost connection only finds the row again.
+        # (the conflict locks it, so two deliveries at once are serialised), and the upload comes
+        # back in the same round trip. Replaying it after a lost connection finds the row again,
+        # not owned: the lease the first attempt took runs out and claim_events finishes it.
         return self._run(run, autocommit=True)
 
     def _apply_event(self, event: EventApply) -> ApplyResult:
@@ -288,20 +300,28 @@ class PostgresStore(SqlStore):
 _EVENT_WIDTH: Final = len(EVENT_COLUMNS.split(", "))
 
 # record_event: insert the event (its key claimed) or find it, lease it if it is pending and
-# unleased, and read its upload, in one statement.
+# unleased, and read its upload, in one statement. ``owned`` says whether this statement took the
+# lease: only a row it inserted or updated comes back from RETURNING (comparing lease ends would
+# not do: two recorders at the same instant compute the same one).
+_UPLOAD_SQL: Final = ", ".join(f"u.{c}" for c in UPLOAD_COLUMNS)
 _RECORD_EVENT_SQL: Final = (
     "WITH r AS ("  # noqa: S608
     " INSERT INTO event_inbox (dedupe_key, media_id, event_type, event_time, source, message_id, body,"
     " received_at, state, next_attempt_at, claimed_until)"
     " VALUES (%(key)s, %(vid)s, %(etype)s, %(eat)s, %(source)s, %(mid)s, %(body)s, %(now)s, 'pending',"
     " %(now)s, %(until)s)"
-    " ON CONFLICT (dedupe_key) DO UPDATE SET claimed_until = CASE"
-    " WHEN event_inbox.state = 'pending'"
+    " ON CONFLICT (dedupe_key) DO UPDATE SET claimed_until = %(until)s"
+    " WHERE event_inbox.state = 'pending'"
     " AND (event_inbox.claimed_until IS NULL OR event_inbox.claimed_until <= %(now)s)"
-    " THEN %(until)s ELSE event_inbox.claimed_until END"
     f" RETURNING {EVENT_COLUMNS}"
-    f") SELECT r.*, {', '.join(f'u.{c}' for c in UPLOAD_COLUMNS)}"
-    " FROM r LEFT JOIN uploads u ON u.video_id = %(vid)s"
+    f"), e AS (SELECT {EVENT_COLUMNS}, true AS owned FROM r"
+    f" UNION ALL SELECT {EVENT_COLUMNS}, false FROM event_inbox"
+    " WHERE dedupe_key = %(key)s AND NOT EXISTS (SELECT FROM r))"
+    f" SELECT e.*, {_UPLOAD_SQL} FROM e LEFT JOIN uploads u ON u.video_id = %(vid)s"
+)
+_FIND_EVENT_SQL: Final = (
+    f"SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS.split(', '))}, false, {_UPLOAD_SQL}"  # noqa: S608
+    " FROM event_inbox e LEFT JOIN uploads u ON u.video_id = %(vid)s WHERE e.dedupe_key = %(key)s"
 )
 
 
@@ -324,7 +344,8 @@ _BODY_SQL: Final = (
     " 'Size', u.size, 'Duration', u.duration, 'Error', u.error,"
     f" 'CreatedAt', to_char(u.created_at AT TIME ZONE 'UTC', {_ISO_SECONDS}),"
     f" 'UpdatedAt', to_char(u.updated_at AT TIME ZONE 'UTC', {_ISO_SECONDS}),"
-    " 'Extend', u.extend::json, 'Sequence', u.notify_seq))::text"
+    # NULLIF: notification_body treats an empty Extend as none ('' is not JSON).
+    " 'Extend', NULLIF(u.extend, '')::json, 'Sequence', u.notify_seq))::text"
 )
 
 
@@ -362,7 +383,7 @@ def _apply_event_sql(event: EventApply, notify_types: frozenset[str] | None) -> 
             "status = %(to)s",
             "claimed_until = NULL",
             "notify_seq = c.notify_seq + 1",
-            f"check_at = {'%(check)s' if event.to in ('uploaded', 'processing') else 'NULL'}",
+            f"check_at = {'%(check)s' if event.to in CHECKED_STATUSES else 'NULL'}",
             "checks = 0",
         ]
         newer = "c.last_event_at IS NULL" + (
