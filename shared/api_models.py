@@ -8,6 +8,7 @@ naming the VOD parameter and never echoing the input.
 Every model defers building its validator until first use (``defer_build``), so importing this
 module stays cheap on a cold start. CreateUploadVideo's rules:
 https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadvideo
+(CreateUploadImage's and CreateUploadAttachedMedia's are linked from their models).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pydantic import (
 )
 
 from shared import errors
-from shared.settings import DEFAULT_EXTENSIONS
+from shared.settings import ATTACHED_MEDIA_EXTENSIONS, DEFAULT_EXTENSIONS, IMAGE_EXTENSIONS
 from shared.validation import (
     HOST_CHARS,
     ID_CHARS,
@@ -41,11 +42,13 @@ from shared.validation import (
 
 __all__ = [
     "CALLBACK_URL_MAX_BYTES",
+    "CATE_IDS_MAX_COUNT",
     "COVER_URL_MAX_CHARS",
     "DESCRIPTION_MAX_BYTES",
     "EXTEND_MAX_BYTES",
     "FILE_NAME_MAX_BYTES",
     "FILE_PATH_MAX_BYTES",
+    "IMAGE_TYPES",
     "REFERENCE_ID_MAX",
     "REFERENCE_ID_MIN",
     "STORAGE_LOCATION_MAX_CHARS",
@@ -53,6 +56,8 @@ __all__ = [
     "TAG_MAX_BYTES",
     "TITLE_MAX_BYTES",
     "AccelerateConfig",
+    "CreateUploadAttachedMediaRequest",
+    "CreateUploadImageRequest",
     "CreateUploadVideoRequest",
     "MessageCallback",
     "UserData",
@@ -72,6 +77,8 @@ CALLBACK_URL_MAX_BYTES = 256  # VOD's limit on callback URLs
 EXTEND_MAX_BYTES = 512  # UserData.Extend, as compact JSON
 REFERENCE_ID_MIN, REFERENCE_ID_MAX = 6, 64
 STORAGE_LOCATION_MAX_CHARS = 128
+CATE_IDS_MAX_COUNT = 5  # CreateUploadAttachedMedia's CateIds
+IMAGE_TYPES = ("default", "cover")  # CreateUploadImage's ImageType
 
 _EXTENSIONS = frozenset(DEFAULT_EXTENSIONS)
 T = TypeVar("T", bound=BaseModel)
@@ -165,17 +172,144 @@ def _compact_json(value: Any) -> str:
         raise Invalid("InvalidParameter", "The value is not representable as JSON.") from None
 
 
-class CreateUploadVideoRequest(BaseModel):
-    """The client's CreateUploadVideo request, with VOD's parameter names and limits.
+def _base_name(name: str, value: str) -> str:
+    """A client's file name reduced to its basename.
 
-    ``FileName``: VOD calls it "the path to the source file", but a client's local path leaks its
-    directory layout (user names) and we never trust it: only the basename is kept (directories
-    split on ``/`` and ``\\``), it must be at most 255 UTF-8 bytes, have a name before a supported
-    extension, and hold no control characters. The operator's narrower ``ALLOWED_EXTENSIONS`` is
-    applied by the service, not here.
+    VOD calls FileName "the path to the source file", but a client's local path leaks its directory
+    layout (user names) and is never trusted: only the basename is kept (directories split on ``/``
+    and ``\\``); it must be at most 255 UTF-8 bytes and hold no control characters.
     """
+    if len(value.encode("utf-8", "surrogatepass")) > FILE_PATH_MAX_BYTES:
+        raise Invalid("LengthExceededMax", f"{name} is too long: at most {FILE_PATH_MAX_BYTES} bytes.")
+    check_text(name, value, max_bytes=None)
+    base = value.replace("\\", "/").rsplit("/", 1)[-1]
+    size = len(base.encode("utf-8"))
+    if size > FILE_NAME_MAX_BYTES:
+        raise Invalid(
+            "LengthExceededMax",
+            f"{name} is too long: at most {FILE_NAME_MAX_BYTES} bytes in UTF-8 (got {size}).",
+        )
+    return base
+
+
+def _extension(base: str) -> str:
+    """A basename's extension, lower-case; ``""`` without one (``.srt`` alone has a name, no extension)."""
+    stem, dot, ext = base.rpartition(".")
+    return ext.lower() if dot and ext and stem.strip() else ""
+
+
+def _shown(ext: str) -> str:
+    """An extension echoed in a message only when it is short and plain (never the client's markup)."""
+    return f" '.{ext}'" if len(ext) <= 16 and ext.isascii() and ext.isalnum() else ""
+
+
+def _tags(value: Any) -> Any:
+    """VOD's ``Tags``: a comma-separated string (or a list), at most 16 tags of 32 bytes each."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            return None
+        if not all(isinstance(item, str) for item in value):
+            raise Invalid("InvalidParameter", "Tags must be a comma-separated string or a list of strings.")
+        if any("," in item for item in value):
+            raise Invalid("InvalidParameter", "A tag in the Tags list must not contain a comma.")
+        items = list(value)
+    else:
+        raise Invalid("InvalidParameter", "Tags must be a comma-separated string or a list of strings.")
+    tags = [item.strip() for item in items]
+    if len(tags) > TAGS_MAX_COUNT:
+        raise Invalid("TagsExceededMax", f"Tags takes at most {TAGS_MAX_COUNT} tags (got {len(tags)}).")
+    for number, tag in enumerate(tags, start=1):
+        if not tag:
+            raise Invalid("InvalidParameter", "Tags must not contain empty tags.")
+        check_text(f"Tag {number}", tag, max_bytes=TAG_MAX_BYTES)
+    return ",".join(tags)
+
+
+class _CreateUpload(BaseModel):
+    """The rules of the parameters that CreateUploadVideo, CreateUploadImage and
+    CreateUploadAttachedMedia share; each request model declares its own fields."""
 
     model_config = _STRICT
+
+    @field_validator(
+        "Title",
+        "Description",
+        "Tags",
+        "StorageLocation",
+        "AppId",
+        "FileName",
+        "OriginalFileName",
+        "ImageExt",
+        "MediaExt",
+        "CoverURL",
+        "TemplateGroupId",
+        "WorkflowId",
+        "ReferenceId",
+        mode="before",
+        check_fields=False,
+    )
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return _optional_text(value)
+
+    @field_validator("Title", check_fields=False)
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_text("Title", value, max_bytes=TITLE_MAX_BYTES)
+        return value
+
+    @field_validator("Description", check_fields=False)
+    @classmethod
+    def _description(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_text("Description", value, max_bytes=DESCRIPTION_MAX_BYTES, allow_newlines=True)
+        return value
+
+    @field_validator("Tags", mode="before", check_fields=False)
+    @classmethod
+    def _tags(cls, value: Any) -> Any:
+        return _tags(value)
+
+    @field_validator("UserData", mode="before", check_fields=False)
+    @classmethod
+    def _user_data(cls, value: Any) -> Any:
+        if value is None or isinstance(value, _UserData):
+            return value
+        return _json_object("UserData", value)
+
+    @field_validator("TemplateGroupId", "WorkflowId", "AppId", check_fields=False)
+    @classmethod
+    def _ids(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else check_id(str(info.field_name), value)
+
+    @field_validator("StorageLocation", check_fields=False)
+    @classmethod
+    def _storage_location(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_id("StorageLocation", value, chars=HOST_CHARS, max_chars=STORAGE_LOCATION_MAX_CHARS)
+
+    @field_validator("Title", "FileName", "ImageType", "BusinessType", mode="before", check_fields=False)
+    @classmethod
+    def _required_not_blank(cls, value: Any, info: ValidationInfo) -> Any:
+        blank = value is None or (isinstance(value, str) and not value.strip())
+        if blank and cls.model_fields[str(info.field_name)].is_required():
+            raise Invalid("MissingParameter", f"{info.field_name} is required and must not be blank.")
+        return value
+
+
+class CreateUploadVideoRequest(_CreateUpload):
+    """The client's CreateUploadVideo request, with VOD's parameter names and limits.
+
+    ``FileName`` is reduced to its basename (see :func:`_base_name`) and must have a name before a
+    supported extension. The operator's narrower ``ALLOWED_EXTENSIONS`` is applied by the service,
+    not here.
+    """
 
     Title: Annotated[str, Strict()]
     FileName: Annotated[str, Strict()]
@@ -192,32 +326,10 @@ class CreateUploadVideoRequest(BaseModel):
     AppId: Annotated[str, Strict()] | None = None
     ReferenceId: Annotated[str, Strict()] | None = None
 
-    @field_validator("Title", "FileName", mode="before")
-    @classmethod
-    def _required_not_blank(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise Invalid("MissingParameter", f"{info.field_name} is required and must not be blank.")
-        return value
-
-    @field_validator("Title")
-    @classmethod
-    def _title(cls, value: str) -> str:
-        check_text("Title", value, max_bytes=TITLE_MAX_BYTES)
-        return value
-
     @field_validator("FileName")
     @classmethod
     def _file_name(cls, value: str) -> str:
-        if len(value.encode("utf-8", "surrogatepass")) > FILE_PATH_MAX_BYTES:
-            raise Invalid("LengthExceededMax", f"FileName is too long: at most {FILE_PATH_MAX_BYTES} bytes.")
-        check_text("FileName", value, max_bytes=None)
-        base = value.replace("\\", "/").rsplit("/", 1)[-1]
-        size = len(base.encode("utf-8"))
-        if size > FILE_NAME_MAX_BYTES:
-            raise Invalid(
-                "LengthExceededMax",
-                f"FileName is too long: at most {FILE_NAME_MAX_BYTES} bytes in UTF-8 (got {size}).",
-            )
+        base = _base_name("FileName", value)
         stem, dot, ext = base.rpartition(".")
         if not dot or not ext:
             raise Invalid(
@@ -226,35 +338,11 @@ class CreateUploadVideoRequest(BaseModel):
         if not stem.strip():
             raise Invalid("InvalidFileName.Extension", "FileName must have a name before its extension.")
         if ext.lower() not in _EXTENSIONS:
-            # Echo the extension only when it is short and plain (never the client's markup).
-            shown = f" '.{ext}'" if len(ext) <= 16 and ext.isascii() and ext.isalnum() else ""
             raise Invalid(
                 "InvalidFileName.Extension",
-                f"FileName has an unsupported extension{shown}; VOD takes video and audio files.",
+                f"FileName has an unsupported extension{_shown(ext)}; VOD takes video and audio files.",
             )
         return base
-
-    @field_validator(
-        "Description",
-        "CoverURL",
-        "Tags",
-        "TemplateGroupId",
-        "WorkflowId",
-        "StorageLocation",
-        "AppId",
-        "ReferenceId",
-        mode="before",
-    )
-    @classmethod
-    def _empty_is_none(cls, value: Any) -> Any:
-        return _optional_text(value)
-
-    @field_validator("Description")
-    @classmethod
-    def _description(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_text("Description", value, max_bytes=DESCRIPTION_MAX_BYTES, allow_newlines=True)
-        return value
 
     @field_validator("CoverURL")
     @classmethod
@@ -266,53 +354,6 @@ class CreateUploadVideoRequest(BaseModel):
                 "LengthExceededMax", f"CoverURL is too long: at most {COVER_URL_MAX_CHARS} characters."
             )
         return check_url("CoverURL", value, max_bytes=4 * COVER_URL_MAX_CHARS)
-
-    @field_validator("Tags", mode="before")
-    @classmethod
-    def _tags(cls, value: Any) -> Any:
-        if value is None or value == "":
-            return None
-        if isinstance(value, str):
-            items = value.split(",")
-        elif isinstance(value, (list, tuple)):
-            if not value:
-                return None
-            if not all(isinstance(item, str) for item in value):
-                raise Invalid(
-                    "InvalidParameter", "Tags must be a comma-separated string or a list of strings."
-                )
-            if any("," in item for item in value):
-                raise Invalid("InvalidParameter", "A tag in the Tags list must not contain a comma.")
-            items = list(value)
-        else:
-            raise Invalid("InvalidParameter", "Tags must be a comma-separated string or a list of strings.")
-        tags = [item.strip() for item in items]
-        if len(tags) > TAGS_MAX_COUNT:
-            raise Invalid("TagsExceededMax", f"Tags takes at most {TAGS_MAX_COUNT} tags (got {len(tags)}).")
-        for number, tag in enumerate(tags, start=1):
-            if not tag:
-                raise Invalid("InvalidParameter", "Tags must not contain empty tags.")
-            check_text(f"Tag {number}", tag, max_bytes=TAG_MAX_BYTES)
-        return ",".join(tags)
-
-    @field_validator("UserData", mode="before")
-    @classmethod
-    def _user_data(cls, value: Any) -> Any:
-        if value is None or isinstance(value, _UserData):
-            return value
-        return _json_object("UserData", value)
-
-    @field_validator("TemplateGroupId", "WorkflowId", "AppId")
-    @classmethod
-    def _ids(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else check_id(str(info.field_name), value)
-
-    @field_validator("StorageLocation")
-    @classmethod
-    def _storage_location(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        return check_id("StorageLocation", value, chars=HOST_CHARS, max_chars=STORAGE_LOCATION_MAX_CHARS)
 
     @field_validator("ReferenceId")
     @classmethod
@@ -332,6 +373,153 @@ class CreateUploadVideoRequest(BaseModel):
     def extension(self) -> str:
         """The file extension, lower-case, without the dot."""
         return self.FileName.rpartition(".")[2].lower()
+
+
+class CreateUploadImageRequest(_CreateUpload):
+    """The client's CreateUploadImage request, with VOD's parameter names and limits.
+
+    ``ImageType`` is required (``default`` | ``cover``); ``ImageExt`` is one of VOD's four (``png``
+    when absent, as VOD assumes; compared without case, sent lower-case); ``OriginalFileName`` is
+    reduced to its basename and must have an extension. There is no ``FileSize``: VOD takes none,
+    so ``MAX_IMAGE_SIZE`` is checked on what arrives. Rules:
+    https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadimage
+    """
+
+    ImageType: Annotated[str, Strict()]
+    ImageExt: Annotated[str, Strict()] | None = Field(None, validate_default=True)
+    Title: Annotated[str, Strict()] | None = None
+    OriginalFileName: Annotated[str, Strict()] | None = None
+    Description: Annotated[str, Strict()] | None = None
+    CateId: Annotated[int, Strict(), Field(gt=0, le=INT64_MAX)] | None = None
+    Tags: Annotated[str, Strict()] | None = None
+    UserData: _UserData | None = None
+    StorageLocation: Annotated[str, Strict()] | None = None
+    AppId: Annotated[str, Strict()] | None = None
+
+    @field_validator("ImageType")
+    @classmethod
+    def _image_type(cls, value: str) -> str:
+        if value not in IMAGE_TYPES:
+            raise Invalid("InvalidParameter", "ImageType must be " + " or ".join(IMAGE_TYPES) + ".")
+        return value
+
+    @field_validator("ImageExt")
+    @classmethod
+    def _image_ext(cls, value: str | None) -> str:
+        ext = (value or IMAGE_EXTENSIONS[0]).lower()
+        if ext not in IMAGE_EXTENSIONS:
+            raise Invalid("InvalidParameter", "ImageExt must be one of " + ", ".join(IMAGE_EXTENSIONS) + ".")
+        return ext
+
+    @field_validator("OriginalFileName")
+    @classmethod
+    def _original_file_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        base = _base_name("OriginalFileName", value)
+        if not _extension(base):
+            raise Invalid(
+                "InvalidFileName.Extension", "OriginalFileName must end with a file extension such as .png."
+            )
+        return base
+
+    @property
+    def extension(self) -> str:
+        """The image's extension as sent to VOD (``ImageExt``, ``png`` by default)."""
+        return self.ImageExt or IMAGE_EXTENSIONS[0]
+
+
+class CreateUploadAttachedMediaRequest(_CreateUpload):
+    """The client's CreateUploadAttachedMedia request, with VOD's parameter names and limits.
+
+    ``BusinessType`` is required (``watermark`` | ``subtitle`` | ``material``, singular);
+    ``MediaExt`` must be one the business type allows, compared without case; when absent, the
+    extension of ``FileName`` takes its place (and when both are given, ``MediaExt`` wins, as at
+    VOD), so one of the two is needed. ``FileSize`` is an integer of bytes (VOD takes a string);
+    ``CateIds`` at most 5 category ids, as a comma-separated string or a list. Rules:
+    https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadattachedmedia
+    """
+
+    BusinessType: Annotated[str, Strict()]
+    Title: Annotated[str, Strict()] | None = None
+    FileName: Annotated[str, Strict()] | None = None
+    MediaExt: Annotated[str, Strict()] | None = Field(None, validate_default=True)
+    # No upper bound here: the operator's MAX_ATTACHED_MEDIA_SIZE is the limit a client is told.
+    FileSize: Annotated[int, Strict(), Field(ge=0)] | None = None
+    Description: Annotated[str, Strict()] | None = None
+    CateIds: tuple[int, ...] | None = None
+    Tags: Annotated[str, Strict()] | None = None
+    UserData: _UserData | None = None
+    StorageLocation: Annotated[str, Strict()] | None = None
+    AppId: Annotated[str, Strict()] | None = None
+
+    @field_validator("BusinessType")
+    @classmethod
+    def _business_type(cls, value: str) -> str:
+        if value not in ATTACHED_MEDIA_EXTENSIONS:
+            raise Invalid(
+                "InvalidParameter",
+                "BusinessType must be one of " + ", ".join(ATTACHED_MEDIA_EXTENSIONS) + ".",
+            )
+        return value
+
+    @field_validator("FileName")
+    @classmethod
+    def _file_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        base = _base_name("FileName", value)
+        if not base.strip():
+            raise Invalid("InvalidParameter", "FileName must name a file.")
+        return base
+
+    @field_validator("MediaExt")
+    @classmethod
+    def _media_ext(cls, value: str | None, info: ValidationInfo) -> str | None:
+        business_type = info.data.get("BusinessType")
+        if business_type is None or "FileName" not in info.data:
+            return value  # BusinessType or FileName is refused already, and named first
+        ext = value.lower() if value is not None else _extension(info.data["FileName"] or "")
+        if not ext:
+            raise Invalid("MissingParameter", "MediaExt is required unless FileName has an extension.")
+        allowed = ATTACHED_MEDIA_EXTENSIONS[business_type]
+        if ext not in allowed:
+            where = "MediaExt" if value is not None else "The extension of FileName"
+            raise Invalid(
+                "InvalidParameter",
+                f"{where}{_shown(ext)} is not allowed for {business_type}: " + ", ".join(allowed) + ".",
+            )
+        return ext
+
+    @field_validator("CateIds", mode="before")
+    @classmethod
+    def _cate_ids(cls, value: Any) -> Any:
+        if value is None or value in ("", [], ()):
+            return None
+        if isinstance(value, str):
+            parts: list[Any] = [part.strip() for part in value.split(",")]
+            if not all(part.isascii() and part.isdigit() and len(part) <= 19 for part in parts):
+                raise Invalid("InvalidParameter", "CateIds must be category ids separated by commas.")
+            ids = [int(part) for part in parts]
+        elif isinstance(value, (list, tuple)) and all(type(v) is int for v in value):
+            ids = list(value)
+        else:
+            raise Invalid(
+                "InvalidParameter", "CateIds must be a comma-separated string or a list of category ids."
+            )
+        if len(ids) > CATE_IDS_MAX_COUNT:
+            raise Invalid(
+                "InvalidParameter",
+                f"CateIds takes at most {CATE_IDS_MAX_COUNT} category ids (got {len(ids)}).",
+            )
+        if not all(0 < cate_id <= INT64_MAX for cate_id in ids):
+            raise Invalid("InvalidParameter", "CateIds must hold positive integers.")
+        return tuple(ids)
+
+    @property
+    def extension(self) -> str:
+        """The file's extension as sent to VOD (``MediaExt``, or the one of ``FileName``)."""
+        return self.MediaExt or ""
 
 
 # --- parse_request: pydantic errors → our typed errors -------------------------------------------

@@ -21,7 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from shared.states import NOTIFICATION_TYPES
 
-__all__ = ["DEFAULT_EXTENSIONS", "ENV_NAMES", "Settings", "get_settings"]
+__all__ = [
+    "ATTACHED_MEDIA_EXTENSIONS",
+    "DEFAULT_EXTENSIONS",
+    "ENV_NAMES",
+    "IMAGE_EXTENSIONS",
+    "Settings",
+    "get_settings",
+]
 
 # VOD's supported upload extensions ("Upload overview": video and audio formats),
 # https://www.alibabacloud.com/help/en/vod/user-guide/overview-of-media-upload
@@ -33,6 +40,18 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (
     # audio
     "aac", "ac3", "acm", "amr", "ape", "caf", "flac", "m4a", "mp3", "ra", "wav", "wma",
 )  # fmt: skip
+
+# CreateUploadImage's ImageExt (png is VOD's default; no source lists heic or webp),
+# https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadimage
+IMAGE_EXTENSIONS: tuple[str, ...] = ("png", "jpg", "jpeg", "gif")
+# CreateUploadAttachedMedia's BusinessType and the MediaExt each allows (apk for material is in the
+# current SDK only),
+# https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadattachedmedia
+ATTACHED_MEDIA_EXTENSIONS: Mapping[str, tuple[str, ...]] = {
+    "watermark": ("png", "gif", "apng", "mov"),
+    "subtitle": ("srt", "ass", "stl", "ttml", "vtt"),
+    "material": ("jpg", "gif", "png", "mp4", "mat", "zip", "apk"),
+}
 
 
 def _split(value: Any) -> Any:
@@ -99,6 +118,10 @@ class Settings(BaseModel):
     allowed_extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
     max_file_size: int = Field(10 * 1024**3, ge=1)
     max_pending_uploads_per_owner: int = Field(10, ge=1)
+    allowed_image_extensions: tuple[str, ...] = IMAGE_EXTENSIONS
+    max_image_size: int = Field(20 * 1024**2, ge=1)
+    allowed_attached_business_types: tuple[str, ...] = tuple(ATTACHED_MEDIA_EXTENSIONS)
+    max_attached_media_size: int = Field(1024**3, ge=1)
     client_extend_max_bytes: int = Field(256, ge=0, le=400)
     default_template_group_id: str | None = None
     allowed_template_group_ids: tuple[str, ...] = ()
@@ -135,18 +158,38 @@ class Settings(BaseModel):
         "allowed_storage_locations",
         "allowed_app_ids",
         "allowed_cate_ids",
+        "allowed_attached_business_types",
         mode="before",
     )
     @classmethod
     def _split_lists(cls, value: Any) -> Any:
         return _split(value)
 
-    @field_validator("allowed_extensions", mode="before")
+    @field_validator("allowed_extensions", "allowed_image_extensions", mode="before")
     @classmethod
     def _split_extensions(cls, value: Any) -> Any:
         value = _split(value)
         if isinstance(value, (tuple, list)):
             return tuple(str(v).lower().lstrip(".") for v in value)
+        return value
+
+    @field_validator("allowed_image_extensions")
+    @classmethod
+    def _image_extensions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # A value VOD does not take would only fail later, at CreateUploadImage.
+        unknown = sorted(set(value) - set(IMAGE_EXTENSIONS))
+        if unknown:
+            raise ValueError(f"ALLOWED_IMAGE_EXTENSIONS takes {', '.join(IMAGE_EXTENSIONS)}; not {unknown}")
+        return value
+
+    @field_validator("allowed_attached_business_types")
+    @classmethod
+    def _business_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(ATTACHED_MEDIA_EXTENSIONS))
+        if unknown:
+            raise ValueError(
+                f"ALLOWED_ATTACHED_BUSINESS_TYPES takes {', '.join(ATTACHED_MEDIA_EXTENSIONS)}; not {unknown}"
+            )
         return value
 
     @field_validator("allowed_origins")

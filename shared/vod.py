@@ -52,7 +52,8 @@ __all__ = [
 log = logging.getLogger("vodfc.vod")
 
 VOD_VERSION = "2017-03-21"
-# GetVideoInfos and DeleteVideo take at most 20 ids:
+# GetVideoInfos and DeleteVideo take at most 20 ids, and so do GetImageInfos, DeleteImage,
+# GetAttachedMediaInfo and DeleteAttachedMedia:
 # https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getvideoinfos
 MAX_IDS = 20
 # https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-searchmedia
@@ -241,7 +242,7 @@ class VodClient:
         state = _CallState(deadline=self._clock() + self.settings.vod_deadline_seconds)
         state.ambiguous = resume and reference_id is not None
         try:
-            return self._call(
+            return self._create(
                 "CreateUploadVideo",
                 params,
                 vod_models.UploadCredentials,
@@ -249,9 +250,6 @@ class VodClient:
                 retry_ambiguous=reference_id is not None,
             )
         except errors.VodfcError as exc:
-            if isinstance(exc, errors.VodError):
-                # Whether a media may exist: the caller then keeps its reservation for cleanup.
-                exc.may_have_acted = state.ambiguous
             if reference_id is None or not state.ambiguous:
                 raise
             resolved = self._resolve_created(reference_id, state)
@@ -262,6 +260,48 @@ class VodClient:
                 extra={"video_id": resolved.VideoId, "vod_code": exc.code},
             )
             return resolved
+
+    def create_upload_image(self, params: Mapping[str, str]) -> vod_models.ImageUploadCredentials:
+        """CreateUploadImage: a new image (status ``Uploading``) with its upload address and credential.
+
+        CreateUploadImage takes no ReferenceId, so nothing makes a second create harmless: only
+        attempts VOD certainly never processed are retried (connection refused, throttled). After
+        any other failure ``may_have_acted`` says whether an image may exist (the caller keeps its
+        reservation then), https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadimage
+        """
+        return self._create(
+            "CreateUploadImage", params, vod_models.ImageUploadCredentials, state=self._state(None)
+        )
+
+    def create_upload_attached_media(
+        self, params: Mapping[str, str]
+    ) -> vod_models.AttachedMediaUploadCredentials:
+        """CreateUploadAttachedMedia: a new watermark, subtitle or material file with its upload
+        address and credential; retried as :meth:`create_upload_image` (no ReferenceId either),
+        https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadattachedmedia
+        """
+        return self._create(
+            "CreateUploadAttachedMedia",
+            params,
+            vod_models.AttachedMediaUploadCredentials,
+            state=self._state(None),
+        )
+
+    def _create(
+        self,
+        action: str,
+        params: Mapping[str, str],
+        model: type[M],
+        *,
+        state: _CallState,
+        retry_ambiguous: bool = False,
+    ) -> M:
+        """One create call; a failure says in ``may_have_acted`` whether a media may exist."""
+        try:
+            return self._call(action, params, model, state=state, retry_ambiguous=retry_ambiguous)
+        except errors.VodError as exc:
+            exc.may_have_acted = state.ambiguous
+            raise
 
     def refresh_upload_video(self, video_id: str) -> vod_models.UploadCredentials:
         """RefreshUploadVideo: a new credential for the same VideoId and upload address."""
@@ -325,6 +365,75 @@ class VodClient:
         if not answer.RequestId:
             raise errors.UpstreamError("VOD answered DeleteVideo without a RequestId.")
         return answer.RequestId
+
+    def get_image_info(self, image_id: str, *, deadline_seconds: float | None = None) -> vod_models.Image:
+        """GetImageInfo; raises :class:`errors.NotFound` (VOD's ``NoSuchResource``) for a missing image,
+        https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getimageinfo
+        """
+        _check_ids("ImageId", [image_id], limit=1)
+        state = self._state(deadline_seconds)
+        return self._call(
+            "GetImageInfo", {"ImageId": image_id}, vod_models.GetImageInfoResponse, state=state
+        ).ImageInfo
+
+    def get_image_infos(self, image_ids: Sequence[str]) -> vod_models.GetImageInfosResponse:
+        """GetImageInfos for at most 20 ids; missing ids are listed in ``NonExistImageIds``,
+        https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getimageinfos
+        """
+        if not image_ids:
+            return vod_models.GetImageInfosResponse()
+        _check_ids("ImageIds", image_ids, code="ExceededMax")
+        return self._call(
+            "GetImageInfos", {"ImageIds": ",".join(image_ids)}, vod_models.GetImageInfosResponse
+        )
+
+    def get_attached_media_info(
+        self, media_ids: Sequence[str], *, deadline_seconds: float | None = None
+    ) -> vod_models.GetAttachedMediaInfoResponse:
+        """GetAttachedMediaInfo for at most 20 ids; missing ids are listed in ``NonExistMediaIds``,
+        https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getattachedmediainfo
+        """
+        if not media_ids:
+            return vod_models.GetAttachedMediaInfoResponse()
+        _check_ids("MediaIds", media_ids, code="ExceededMax")
+        return self._call(
+            "GetAttachedMediaInfo",
+            {"MediaIds": ",".join(media_ids)},
+            vod_models.GetAttachedMediaInfoResponse,
+            state=self._state(deadline_seconds),
+        )
+
+    def delete_images(self, image_ids: Sequence[str], *, deadline_seconds: float | None = None) -> str:
+        """DeleteImage by at most 20 ImageIds; returns VOD's RequestId. Raises :class:`errors.NotFound`
+        when VOD has none of them (``NoSuchResource``),
+        https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-deleteimage
+        """
+        _check_ids("ImageIds", image_ids, code="ExceededMax")
+        if not image_ids:
+            raise errors.InvalidParameter("DeleteImage takes at least one ImageId.", field="ImageIds")
+        params = {"DeleteImageType": "ImageId", "ImageIds": ",".join(image_ids)}
+        answer = self._call(
+            "DeleteImage", params, vod_models.DeleteImageResponse, state=self._state(deadline_seconds)
+        )
+        if not answer.RequestId:
+            raise errors.UpstreamError("VOD answered DeleteImage without a RequestId.")
+        return answer.RequestId
+
+    def delete_attached_media(
+        self, media_ids: Sequence[str], *, deadline_seconds: float | None = None
+    ) -> vod_models.DeleteAttachedMediaResponse:
+        """DeleteAttachedMedia by at most 20 MediaIds; ``NonExistMediaIds`` names those VOD did not have,
+        https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-deleteattachedmedia
+        """
+        _check_ids("MediaIds", media_ids, code="ExceededMax")
+        if not media_ids:
+            raise errors.InvalidParameter("DeleteAttachedMedia takes at least one MediaId.", field="MediaIds")
+        return self._call(
+            "DeleteAttachedMedia",
+            {"MediaIds": ",".join(media_ids)},
+            vod_models.DeleteAttachedMediaResponse,
+            state=self._state(deadline_seconds),
+        )
 
     def search_media(
         self, match: str, *, page_no: int = 1, page_size: int = 100, scroll_token: str | None = None
@@ -543,8 +652,9 @@ class VodClient:
             code = parsed.Code
             message = self._safe_message(code, parsed.Message)
             error = errors.VodApiError.from_vod(code, message, status, parsed.RequestId)
-            if code == "InvalidVideo.NotFound":
-                error = errors.NotFound(message, vod_request_id=parsed.RequestId)
+            if code in ("InvalidVideo.NotFound", "NoSuchResource"):
+                # NoSuchResource: GetImageInfo's and DeleteImage's answer for a missing image.
+                error = errors.NotFound(message, code=code, vod_request_id=parsed.RequestId)
         retryable = isinstance(error, (errors.Throttled, errors.VodUnavailable))
         if isinstance(error, errors.Throttled) and retry_after is not None:
             error.retry_after = max(1, math.ceil(retry_after))
@@ -652,12 +762,14 @@ def _primitive_text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _check_ids(name: str, ids: Sequence[str], *, limit: int = MAX_IDS) -> None:
+def _check_ids(
+    name: str, ids: Sequence[str], *, limit: int = MAX_IDS, code: str = "VideoIdsExceededMax"
+) -> None:
     if isinstance(ids, str):
         raise TypeError(f"{name} must be a sequence of ids, not one string")
     if len(ids) > limit:
         raise errors.InvalidParameter(
-            f"{name} takes at most {limit} ids (got {len(ids)}).", code="VideoIdsExceededMax", field=name
+            f"{name} takes at most {limit} ids (got {len(ids)}).", code=code, field=name
         )
     for value in ids:
         # Ids are joined with commas on the wire, so a comma would smuggle in another id.

@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from shared import errors
@@ -33,13 +34,24 @@ from shared.validation import loose_float, loose_int, loose_time
 
 __all__ = [
     "DEFAULT_CREDENTIAL_SECONDS",
+    "AttachedMedia",
+    "AttachedMediaUploadCredentials",
+    "DeleteAttachedMediaResponse",
+    "DeleteImageResponse",
     "DeleteVideoResponse",
+    "GetAttachedMediaInfoResponse",
+    "GetImageInfoResponse",
+    "GetImageInfosResponse",
     "GetMezzanineInfoResponse",
     "GetVideoInfoResponse",
     "GetVideoInfosResponse",
+    "Image",
+    "ImageMezzanine",
+    "ImageUploadCredentials",
     "LooseFloat",
     "LooseInt",
     "LooseTime",
+    "MediaCredentials",
     "MediaItem",
     "Mezzanine",
     "SearchMediaResponse",
@@ -138,8 +150,8 @@ class UploadAuth(BaseModel):
 _UploadAuth = UploadAuth
 
 
-class UploadCredentials(BaseModel):
-    """The answer of CreateUploadVideo and RefreshUploadVideo (raw Base64 strings).
+class MediaCredentials(BaseModel):
+    """What every CreateUpload* answer (and RefreshUploadVideo's) holds: raw Base64 strings.
 
     ``UploadAuth`` holds an STS secret: it is left out of ``repr``/``str`` and must never be
     logged; only :meth:`to_public_dict` hands it out, for the client's HTTP answer.
@@ -148,11 +160,29 @@ class UploadCredentials(BaseModel):
     model_config = ConfigDict(
         extra="ignore", defer_build=True, coerce_numbers_to_str=True, hide_input_in_errors=True
     )
+    #: The field holding the media id.
+    ID_FIELD: ClassVar[str] = ""
 
     RequestId: str
-    VideoId: str = Field(min_length=1)
     UploadAddress: str = Field(min_length=1)
     UploadAuth: str = Field(min_length=1, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, value: Any) -> Any:
+        # One 2021 doc sample wraps the answer as {"<Action>Response": {...}}; the SDKs (which parse
+        # real answers) read it flat: take the inner object when that is all there is.
+        if isinstance(value, dict) and cls.ID_FIELD not in value:
+            inner = [v for k, v in value.items() if k.endswith("Response") and isinstance(v, dict)]
+            if len(inner) == 1:
+                return {**{k: v for k, v in value.items() if not k.endswith("Response")}, **inner[0]}
+        return value
+
+    @property
+    def media_id(self) -> str:
+        """The VideoId, ImageId or MediaId."""
+        value: str = getattr(self, self.ID_FIELD)
+        return value
 
     def auth(self) -> _UploadAuth:
         """The decoded credential."""
@@ -162,14 +192,45 @@ class UploadCredentials(BaseModel):
         """When the credential expires (see :meth:`UploadAuth.expires_at`)."""
         return self.auth().expires_at(issued_at)
 
-    def to_public_dict(self) -> dict[str, str]:
-        """Exactly ``RequestId``, ``VideoId``, ``UploadAddress``, ``UploadAuth``: the HTTP answer."""
-        return {
-            "RequestId": self.RequestId,
-            "VideoId": self.VideoId,
-            "UploadAddress": self.UploadAddress,
-            "UploadAuth": self.UploadAuth,
-        }
+    def to_public_dict(self) -> dict[str, str | None]:
+        """Exactly VOD's answer, the fields the model declares (the media id first, as VOD lists
+        it): the HTTP answer."""
+        first = ("RequestId", self.ID_FIELD)
+        names = [*first, *(name for name in type(self).model_fields if name not in first)]
+        return {name: getattr(self, name) for name in names}
+
+
+class UploadCredentials(MediaCredentials):
+    """The answer of CreateUploadVideo and RefreshUploadVideo."""
+
+    ID_FIELD: ClassVar[str] = "VideoId"
+
+    VideoId: str = Field(min_length=1)
+
+
+class ImageUploadCredentials(MediaCredentials):
+    """The answer of CreateUploadImage: ``ImageURL`` (CDN when configured) and ``FileURL`` (OSS,
+    unsigned) besides the credential,
+    https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadimage
+    """
+
+    ID_FIELD: ClassVar[str] = "ImageId"
+
+    ImageId: str = Field(min_length=1)
+    ImageURL: str | None = None
+    FileURL: str | None = None
+
+
+class AttachedMediaUploadCredentials(MediaCredentials):
+    """The answer of CreateUploadAttachedMedia,
+    https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadattachedmedia
+    """
+
+    ID_FIELD: ClassVar[str] = "MediaId"
+
+    MediaId: str = Field(min_length=1)
+    MediaURL: str | None = None
+    FileURL: str | None = None
 
 
 class VodErrorBody(BaseModel):
@@ -195,6 +256,21 @@ def _unwrap_list(value: Any, key: str) -> Any:
     if value is None:
         return []
     return value
+
+
+def _items(key: str) -> BeforeValidator:
+    """A list field that also takes VOD's XML-style wrapper (``{key: [...]}``) or one bare item."""
+    return BeforeValidator(lambda value: _unwrap_list(value, key))
+
+
+def _ids(key: str) -> BeforeValidator:
+    """``NonExist*Ids``: a list, a comma-separated string (one 2021 sample) or an XML-style wrapper."""
+
+    def parse(value: Any) -> Any:
+        value = _unwrap_list(value, key)
+        return [part for part in value.split(",") if part] if isinstance(value, str) else value
+
+    return BeforeValidator(parse)
 
 
 class Video(BaseModel):
@@ -243,21 +319,8 @@ class GetVideoInfosResponse(BaseModel):
     model_config = _TOLERANT
 
     RequestId: str | None = None
-    VideoList: list[_Video] = Field(default_factory=list)
-    NonExistVideoIds: list[str] = Field(default_factory=list)
-
-    @field_validator("VideoList", mode="before")
-    @classmethod
-    def _videos(cls, value: Any) -> Any:
-        return _unwrap_list(value, "Video")
-
-    @field_validator("NonExistVideoIds", mode="before")
-    @classmethod
-    def _missing(cls, value: Any) -> Any:
-        value = _unwrap_list(value, "VideoId")
-        if isinstance(value, str):
-            return [part for part in value.split(",") if part]
-        return value
+    VideoList: Annotated[list[_Video], _items("Video")] = Field(default_factory=list)
+    NonExistVideoIds: Annotated[list[str], _ids("VideoId")] = Field(default_factory=list)
 
 
 class Mezzanine(BaseModel):
@@ -328,3 +391,121 @@ class DeleteVideoResponse(BaseModel):
     model_config = _TOLERANT
 
     RequestId: str | None = None
+
+
+# --- VOD's answers: images and attached media ---------------------------------------------------
+
+
+class ImageMezzanine(BaseModel):
+    """An image's stored file (``FileSize`` arrives as a string)."""
+
+    model_config = _TOLERANT
+
+    FileURL: str | None = None
+    FileSize: LooseInt = None
+    Width: LooseInt = None
+    Height: LooseInt = None
+    OriginalFileName: str | None = None
+
+
+_ImageMezzanine = ImageMezzanine
+
+
+class Image(BaseModel):
+    """An image as GetImageInfo/GetImageInfos describe it; ``Status`` ``Uploading`` | ``Normal`` |
+    ``UploadFail``, ``ImageType`` an open string (the docs disagree on its values),
+    https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getimageinfo
+    """
+
+    model_config = _TOLERANT
+
+    ImageId: str
+    Title: str | None = None
+    Description: str | None = None
+    ImageType: str | None = None
+    Status: str | None = None
+    CreationTime: LooseTime = None
+    CateId: LooseInt = None
+    CateName: str | None = None
+    Tags: str | None = None
+    StorageLocation: str | None = None
+    AppId: str | None = None
+    URL: str | None = None
+    Mezzanine: _ImageMezzanine | None = None
+
+
+_Image = Image
+
+
+class GetImageInfoResponse(BaseModel):
+    model_config = _TOLERANT
+
+    RequestId: str | None = None
+    ImageInfo: _Image
+
+
+class GetImageInfosResponse(BaseModel):
+    """GetImageInfos: the array key is ``ImageInfo`` (singular); missing ids in ``NonExistImageIds``,
+    https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getimageinfos
+    """
+
+    model_config = _TOLERANT
+
+    RequestId: str | None = None
+    ImageInfo: Annotated[list[_Image], _items("ImageInfo")] = Field(default_factory=list)
+    NonExistImageIds: Annotated[list[str], _ids("ImageId")] = Field(default_factory=list)
+
+
+class AttachedMedia(BaseModel):
+    """One item of GetAttachedMediaInfo's ``AttachedMediaList`` (``Type`` is the BusinessType; no
+    size is documented), https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getattachedmediainfo
+    """
+
+    model_config = _TOLERANT
+
+    MediaId: str
+    Type: str | None = None
+    Title: str | None = None
+    Description: str | None = None
+    Status: str | None = None
+    AppId: str | None = None
+    CreationTime: LooseTime = None
+    ModificationTime: LooseTime = None
+    StorageLocation: str | None = None
+    URL: str | None = None
+    Tags: str | None = None
+    Categories: Annotated[list[dict[str, Any]], _items("Category")] = Field(default_factory=list)
+
+
+_AttachedMedia = AttachedMedia
+
+
+class GetAttachedMediaInfoResponse(BaseModel):
+    model_config = _TOLERANT
+
+    RequestId: str | None = None
+    AttachedMediaList: Annotated[list[_AttachedMedia], _items("AttachedMedia")] = Field(default_factory=list)
+    NonExistMediaIds: Annotated[list[str], _ids("MediaId")] = Field(default_factory=list)
+
+    @field_validator("AttachedMediaList", mode="before")
+    @classmethod
+    def _named(cls, value: Any) -> Any:
+        # The 2021 sample splits one item into two array elements: keep those that name a media.
+        if isinstance(value, list):
+            return [item for item in value if not isinstance(item, dict) or item.get("MediaId")]
+        return value
+
+
+class DeleteImageResponse(BaseModel):
+    model_config = _TOLERANT
+
+    RequestId: str | None = None
+
+
+class DeleteAttachedMediaResponse(BaseModel):
+    """DeleteAttachedMedia: ``NonExistMediaIds`` are the ids that could not be deleted."""
+
+    model_config = _TOLERANT
+
+    RequestId: str | None = None
+    NonExistMediaIds: Annotated[list[str], _ids("MediaId")] = Field(default_factory=list)

@@ -144,6 +144,57 @@ def test_import_budget(target: str, tmp_path: Path) -> None:
     assert best <= budget_ms, f"importing {target} took {best:.0f} ms (best of 3), budget {budget_ms} ms"
 
 
+ROUTE_CHILD = r"""
+import hashlib, json, sys, time
+function, sample = sys.argv[1], sys.argv[2]
+sys.path.insert(0, "functions/" + function)
+import index
+from shared.context import make_context
+event = json.load(open(sample))
+if function == "vod_callback":
+    body = json.load(open("events/vod/ImageUploadComplete.json"))
+    ts = str(int(time.time()))
+    key = "ImportBudgetKey0123"
+    url = "https://uploads.example.com/callbacks/vod"
+    event["body"] = json.dumps(body)
+    event["headers"]["X-VOD-TIMESTAMP"] = ts
+    event["headers"]["X-VOD-SIGNATURE"] = hashlib.md5(f"{url}|{ts}|{key}".encode()).hexdigest()
+answer = index.handler(json.dumps(event).encode(), make_context(function_name=function))
+print(json.dumps({"status": answer["statusCode"], "modules": sorted(sys.modules)}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("function", "sample", "status"),
+    [
+        ("upload_credentials", "events/http/get_image.json", 404),
+        ("upload_credentials", "events/http/list_attached_media.json", 200),
+        ("upload_credentials", "events/http/delete_upload.json", 404),
+        ("vod_callback", "events/http/vod_callback.json", 200),
+    ],
+    ids=["GET image", "GET attached-media", "DELETE upload", "callback"],
+)
+def test_routes_that_take_no_request_body_never_import_the_request_models(
+    tmp_path: Path, function: str, sample: str, status: int
+) -> None:
+    """Serving a GET, a DELETE or a callback never imports :mod:`shared.api_models`: the request
+    models (three CreateUpload* and their validators) are for the creates only."""
+    env = {**_env(tmp_path), "AUTH_MODE": "none"}
+    proc = subprocess.run(
+        [sys.executable, "-c", ROUTE_CHILD, function, sample],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["status"] == status
+    assert "shared.api_models" not in result["modules"]
+
+
 def main() -> None:  # pragma: no cover - run by hand to re-measure the budgets
     import tempfile
 

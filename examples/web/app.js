@@ -1,8 +1,10 @@
 // vodfc demo page: ask the API for an upload credential, upload the file straight to VOD's OSS
 // with ali-oss (multipart, parallel parts), refresh the credential when it runs out, then follow
-// the upload's status until VOD has processed it. Plain browser JavaScript, no build step.
-// Under `vodfc serve` the app's notifications (signed webhooks) land in the stack's own sink,
-// GET /_vodfc/webhooks; the log shows each one as it arrives ("Your app was notified: ...").
+// the upload's status until VOD has processed it. An optional cover image goes first, through
+// POST /images (ImageType cover); its ImageURL becomes the video's CoverURL. Plain browser
+// JavaScript, no build step. Under `vodfc serve` the app's notifications (signed webhooks) land in
+// the stack's own sink, GET /_vodfc/webhooks; the log shows each one as it arrives ("Your app was
+// notified: ...").
 //
 // Test hook (used by tests/browser): if the page defines `window.vodfcTestAfterPart`, it is awaited
 // after every uploaded part with {videoId, partNumber, doneParts, totalParts}.
@@ -18,12 +20,13 @@ const STEPS = ["created", "uploaded", "processing", "ready"];
 const $ = (id) => document.getElementById(id);
 const form = $("upload-form");
 const fileInput = $("file");
+const coverInput = $("cover");
 const titleInput = $("title");
 const tokenInput = $("token");
 const startButton = $("start");
 const cancelButton = $("cancel");
 
-let current = null; // the running upload: {videoId, address, auth, client, cancelled, stored, abort}
+let current = null; // the running upload: {videoId, imageId, address, coverAddress, auth, client, cancelled, stored, abort}
 
 // --- errors in words ---------------------------------------------------------------------------
 
@@ -166,6 +169,7 @@ function setStatus(status, detail) {
 function setBusy(busy) {
   startButton.disabled = busy;
   fileInput.disabled = busy;
+  coverInput.disabled = busy;
   titleInput.disabled = busy;
   cancelButton.hidden = !busy;
   form.setAttribute("aria-busy", String(busy));
@@ -280,6 +284,40 @@ async function uploadFile(upload, file) {
   }
 }
 
+// --- the cover image ----------------------------------------------------------------------------
+
+// CreateUploadImage's ImageExt: png, jpg, jpeg or gif (VOD takes no other; the API says so in words).
+function imageExt(file) {
+  const match = /\.([A-Za-z0-9]+)$/.exec(file.name);
+  if (match) return match[1].toLowerCase();
+  return { "image/jpeg": "jpg", "image/gif": "gif" }[file.type] || "png";
+}
+
+// One PUT with the image's own credential. VOD cannot refresh an image credential (there is no
+// RefreshUploadImage), and a cover is small enough to go up long before its 3,000 s run out.
+async function uploadCover(upload, cover, title) {
+  setStatus("requesting", "Asking the API for a cover image credential.");
+  const image = await api(
+    "POST",
+    "/images",
+    { ImageType: "cover", ImageExt: imageExt(cover), OriginalFileName: cover.name, Title: title },
+    { "Idempotency-Key": crypto.randomUUID() },
+  );
+  upload.imageId = image.ImageId;
+  $("image-id").textContent = image.ImageId;
+  log(`Cover image created: ImageId ${image.ImageId}.`);
+  const { address, auth } = decodeCredentials(image);
+  upload.coverAddress = address;
+  const client = ossClient(address, auth, async () => {
+    throw new Error("an image credential cannot be refreshed; pick the cover again");
+  });
+  upload.client = client;
+  await client.put(address.FileName, cover);
+  if (upload.cancelled) throw new Cancelled();
+  log(`Cover image stored; the video's CoverURL is its ImageURL.`);
+  return image.ImageURL;
+}
+
 // --- the app's notifications (vodfc serve's sink) -----------------------------------------------
 
 const SINK = "/_vodfc/webhooks";
@@ -355,27 +393,33 @@ async function follow(upload) {
 
 // --- the whole flow ----------------------------------------------------------------------------
 
-async function start(file, title) {
+async function start(file, title, cover) {
   showError("");
   $("log").replaceChildren();
   $("progress-section").hidden = false;
   $("video-id").textContent = "–";
+  $("image-id").textContent = "–";
   setExpiry(null);
   setProgress(0, 0, file.size);
-  setStatus("requesting", "Asking the API for an upload credential.");
 
-  const upload = { videoId: null, client: null, cancelled: false, stored: false, abort: new AbortController() };
+  const upload = {
+    videoId: null,
+    imageId: null,
+    client: null,
+    cancelled: false,
+    stored: false,
+    abort: new AbortController(),
+  };
   current = upload;
   let notifications = null;
   let finalStatus = null;
   setBusy(true);
   try {
-    const answer = await api(
-      "POST",
-      "/uploads",
-      { Title: title, FileName: file.name, FileSize: file.size },
-      { "Idempotency-Key": crypto.randomUUID() },
-    );
+    const coverURL = cover ? await uploadCover(upload, cover, title) : null;
+    setStatus("requesting", "Asking the API for an upload credential.");
+    const body = { Title: title, FileName: file.name, FileSize: file.size };
+    if (coverURL) body.CoverURL = coverURL;
+    const answer = await api("POST", "/uploads", body, { "Idempotency-Key": crypto.randomUUID() });
     const { address, auth, expires } = decodeCredentials(answer);
     Object.assign(upload, { videoId: answer.VideoId, address, auth });
     $("video-id").textContent = answer.VideoId;
@@ -394,15 +438,22 @@ async function start(file, title) {
     await notifications.stop(finalStatus);
     if (record.Status === "ready") log("Done: the video is ready to play.");
     else showError(`The upload ended "${record.Status}"${record.Error ? `: ${record.Error}` : "."}`);
+    if (upload.imageId) {
+      const image = await api("GET", `/images/${encodeURIComponent(upload.imageId)}`);
+      log(`Cover image: ${image.Status}.`);
+    }
   } catch (err) {
     if (err instanceof Cancelled) {
       log("Cancelled.");
       return;
     }
-    const stoppedUpload = upload.videoId && !upload.stored;
-    showError(isNetworkFailure(err) && upload.address ? await explainNetworkFailure(upload.address) : describeError(err));
-    if (stoppedUpload) await forget(upload);
-    else if (upload.videoId) log("Stopped by an error (see above).");
+    // Stopped before the video was stored: what was made (the upload, its cover) is deleted, as it
+    // would count toward the quota (or, a stored cover, be of no use without its video).
+    const unfinished = (upload.videoId || upload.imageId) && !upload.stored;
+    const address = upload.address || upload.coverAddress;
+    showError(isNetworkFailure(err) && address ? await explainNetworkFailure(address) : describeError(err));
+    if (unfinished) await forget(upload);
+    else if (upload.videoId || upload.imageId) log("Stopped by an error (see above).");
     else $("progress-section").hidden = true; // nothing was created: the error says it all
   } finally {
     if (notifications && finalStatus === null) notifications.stop(null);
@@ -414,12 +465,18 @@ async function start(file, title) {
 // An upload that stopped before its file was stored would count toward the user's pending uploads
 // until cleanup expires it: delete it now.
 async function forget(upload) {
-  try {
-    await api("DELETE", `/uploads/${encodeURIComponent(upload.videoId)}`);
-    setStatus("deleted", "Stopped by an error; the upload was deleted.");
-    log(`Stopped by an error (see above); deleted the unfinished upload ${upload.videoId}.`);
-  } catch (err) {
-    log(`Stopped by an error (see above). The unfinished upload ${upload.videoId} could not be deleted (${describeError(err)}); cancel it with DELETE /uploads/${upload.videoId}.`);
+  const made = [
+    ["/uploads", upload.videoId, "upload"],
+    ["/images", upload.imageId, "cover image"],
+  ].filter(([, id]) => id);
+  for (const [route, id, what] of made) {
+    try {
+      await api("DELETE", `${route}/${encodeURIComponent(id)}`);
+      if (route === "/uploads") setStatus("deleted", "Stopped by an error; the upload was deleted.");
+      log(`Stopped by an error (see above); deleted the unfinished ${what} ${id}.`);
+    } catch (err) {
+      log(`Stopped by an error (see above). The unfinished ${what} ${id} could not be deleted (${describeError(err)}); cancel it with DELETE ${route}/${id}.`);
+    }
   }
 }
 
@@ -437,7 +494,7 @@ form.addEventListener("submit", (event) => {
     titleInput.focus();
     return;
   }
-  start(file, title);
+  start(file, title, coverInput.files[0] || null);
 });
 
 cancelButton.addEventListener("click", async () => {
@@ -446,13 +503,17 @@ cancelButton.addEventListener("click", async () => {
   upload.cancelled = true;
   upload.abort.abort();
   if (upload.client) upload.client.cancel();
-  if (upload.videoId) {
-    try {
+  try {
+    if (upload.imageId) {
+      await api("DELETE", `/images/${encodeURIComponent(upload.imageId)}`);
+      log("Cover image deleted.");
+    }
+    if (upload.videoId) {
       await api("DELETE", `/uploads/${encodeURIComponent(upload.videoId)}`);
       setStatus("deleted", "Cancelled; the upload was deleted.");
       log("Upload deleted.");
-    } catch (err) {
-      showError(describeError(err));
     }
+  } catch (err) {
+    showError(describeError(err));
   }
 });

@@ -11,8 +11,9 @@ Every event takes the same path, whether it came as an HTTP callback or as an MN
    to check: the owner binding inside ``Extend`` must match the record; a final status (``ready``,
    ``failed``, ``deleted``), a finished upload (``uploaded``: a "No Transcoding" video may
    already be ``ready``) and ``processing`` before anything showed the file arrived are confirmed
-   with VOD, whose answer decides the status and supplies the fields; an oversized source is
-   deleted whatever the upload's status (the credential outlives ``ready``). Fields from an
+   with VOD (GetVideoInfo, GetImageInfo or GetAttachedMediaInfo, by the upload's kind), whose
+   answer decides the status and supplies the fields; an oversized file (over the kind's maximum)
+   is deleted whatever the upload's status (the credential outlives ``ready``). Fields from an
    unconfirmed body are never written over what the record has, and an informational event never
    writes ``error``. A value the database cannot hold makes the event ``invalid``.
 4. **Apply** it (one statement that also finishes the event and writes the notification), or
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared import errors, states
 from shared.events import GenericEvent, TranscodeComplete, parse_event
+from shared.services import kinds
 from shared.services.notifications import deliver_pending
 from shared.signing import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_keys, verify_binding, verify_callback
 
@@ -52,7 +54,10 @@ __all__ = [
 
 log = logging.getLogger("vodfc.callbacks")
 
-_UPLOAD_EVENTS = frozenset({"FileUploadComplete", "VideoUploadComplete"})
+# Events that report a file arriving, with its Size.
+_UPLOAD_EVENTS = frozenset(
+    {"FileUploadComplete", "VideoUploadComplete", "ImageUploadComplete", "AttachedMediaUploadComplete"}
+)
 # Events that end their media's processing (VideoUploadComplete: the "No Transcoding" group's).
 _FINAL_EVENTS = frozenset(
     {"VideoUploadComplete", "TranscodeComplete", "ImageUploadComplete", "AttachedMediaUploadComplete"}
@@ -188,51 +193,42 @@ def _vod_status(deps: Deps, upload: Upload, budget: Budget, attempts: int) -> tu
     fields VOD reports. :class:`_Later` when VOD cannot answer now or its status is not known."""
     assert upload.video_id is not None
     try:
-        video = deps.vod.get_video_info(upload.video_id, deadline_seconds=budget.for_vod())
+        media = kinds.look_up_one(deps.vod, upload.kind, upload.video_id, deadline_seconds=budget.for_vod())
     except errors.NotFound:
         return states.DELETED, {"error": _GONE}
     except errors.VodError as exc:
         raise _Later(f"VOD could not confirm the event ({exc.code})", delay=_retry_delay(attempts)) from exc
-    actual = states.status_from_vod(video.Status)
-    if actual is None:
+    if media.status is None:
         raise _Later(
-            f"VOD reports an unknown status {str(video.Status)[:32]!r}", delay=_retry_delay(attempts)
+            f"VOD reports an unknown status {str(media.vod_status)[:32]!r}", delay=_retry_delay(attempts)
         )
-    fields: dict[str, Any] = {}
-    if video.Duration is not None:
-        fields["duration"] = float(video.Duration)
-    if video.Size is not None:
-        fields["size"] = int(video.Size)
-    if video.Status and video.Status.lower() == "blocked":
-        fields["error"] = "Blocked: the video did not pass review"
-    return actual, fields
+    return media.status, dict(media.fields)
 
 
 def _too_large(deps: Deps, event: VodEvent, upload: Upload, budget: Budget, attempts: int) -> int | None:
-    """The stored source's real size when an upload event claims more than ``MAX_FILE_SIZE`` and VOD
-    agrees (the event's Size only triggers the check; GetMezzanineInfo decides), else None."""
+    """The stored file's real size when an upload event claims more than the kind's maximum and
+    VOD agrees (the event's Size only triggers the check; VOD's answer decides), else None."""
     claimed = _declared(event, "Size")
-    if (
-        event.EventType not in _UPLOAD_EVENTS
-        or claimed is None
-        or int(claimed) <= deps.settings.max_file_size
-    ):
+    limit = kinds.max_size(deps.settings, upload.kind)
+    if event.EventType not in _UPLOAD_EVENTS or claimed is None or int(claimed) <= limit:
         return None
     assert upload.video_id is not None
     try:
-        real = deps.vod.get_mezzanine_info(upload.video_id, deadline_seconds=budget.for_vod()).Size
+        real = kinds.stored_size(
+            deps.vod, upload.kind, upload.video_id, claimed=int(claimed), deadline_seconds=budget.for_vod()
+        )
     except errors.NotFound:
         return None
     except errors.VodError as exc:
         raise _Later(f"VOD could not check the size ({exc.code})", delay=_retry_delay(attempts)) from exc
-    return real if real is not None and real > deps.settings.max_file_size else None
+    return real if real is not None and real > limit else None
 
 
 def _delete_oversized(deps: Deps, upload: Upload, size: int, budget: Budget, attempts: int) -> _Plan:
     """Delete the oversized media at VOD; the record fails (or, already final, is deleted)."""
     assert upload.video_id is not None
     try:
-        deps.vod.delete_videos([upload.video_id], deadline_seconds=budget.for_vod())
+        kinds.delete(deps.vod, upload.kind, [upload.video_id], deadline_seconds=budget.for_vod())
     except errors.NotFound:
         pass
     except errors.VodError as exc:
@@ -240,7 +236,7 @@ def _delete_oversized(deps: Deps, upload: Upload, size: int, budget: Budget, att
             f"VOD could not delete an oversized source ({exc.code})", delay=_retry_delay(attempts)
         ) from exc
     log.warning("oversized upload deleted", extra={"video_id": upload.video_id, "size": size})
-    error = f"FileTooLarge: {size} bytes exceeds the maximum of {deps.settings.max_file_size}"
+    error = f"FileTooLarge: {size} bytes exceeds the maximum of {kinds.max_size(deps.settings, upload.kind)}"
     to = states.FAILED if states.can_move(upload.status, states.FAILED) else states.DELETED
     return _Plan(to=to, fields={"error": error})
 
@@ -266,7 +262,7 @@ def _plan(deps: Deps, event: VodEvent, upload: Upload | None, budget: Budget, at
         return _Plan(fields=fields)
     if not states.can_move(upload.status, claimed):
         return _Plan(to=claimed)  # late or repeated: stale, changes nothing
-    confirm = deps.settings.callback_confirm_with_vod and upload.kind == "video"
+    confirm = deps.settings.callback_confirm_with_vod
     # ``processing`` is confirmed too while nothing has shown the file arrived: from ``created``
     # a forged stream event would strand the upload where VOD's "Uploading" cannot move it back.
     before_the_file = claimed == states.PROCESSING and upload.status == states.CREATED
@@ -277,8 +273,11 @@ def _plan(deps: Deps, event: VodEvent, upload: Upload | None, budget: Budget, at
             to=claimed, fields={} if deps.settings.callback_confirm_with_vod else _body_fields(event)
         )
     actual, fields = _vod_status(deps, upload, budget, attempts)
-    if actual == states.READY and fields.get("size", 0) > deps.settings.max_file_size:
+    if actual == states.READY and fields.get("size", 0) > kinds.max_size(deps.settings, upload.kind):
         return _delete_oversized(deps, upload, int(fields["size"]), budget, attempts)
+    if actual == states.READY and upload.kind == "attached" and "size" in _body_fields(event):
+        # VOD reports no size for attached media: the event's (checked by _too_large) is all there is.
+        fields.setdefault("size", _body_fields(event)["size"])
     if actual == states.FAILED and claimed == states.FAILED:
         fields.update(_error_field(event))
     if actual == claimed or (actual != states.CREATED and states.rank(actual) >= states.rank(claimed)):

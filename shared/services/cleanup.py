@@ -8,14 +8,16 @@ timer payload's ``budgetSeconds``):
    code path as a fresh event (``shared.services.callbacks.finish_pending_events``), oldest first.
 2. **Reconciliation.** An upload that reached ``uploaded`` or ``processing`` is due for a check
    with VOD after minutes (``RECONCILE_SCHEDULE_SECONDS``: 10 min, 30 min, 2 h, then daily by
-   default), whether or not its next event arrives. GetVideoInfos in batches of 20; VOD's status is
+   default), whether or not its next event arrives. GetVideoInfos in batches of 20 (GetImageInfos,
+   GetAttachedMediaInfo for the other kinds); VOD's status is
    the truth: ``Normal`` → ``ready``, ``TranscodeFail``/``UploadFail``/``Blocked`` → ``failed``,
    a source still ``Uploading`` → back to ``created`` (an unconfirmed FileUploadComplete had moved
    it), missing → ``deleted``, still working → checked again at the next step of the schedule.
-3. **Abandoned uploads.** An upload is abandoned when its credential was issued, nothing arrived,
-   and it is older than ``STALE_UPLOAD_SECONDS`` (default: the 3,000 s credential life plus an
-   hour). VOD sends no event for an abandoned upload (uploads are resumable), so we ask
-   (GetVideoInfos, 20 at a time) and DeleteVideo what is still ``Uploading``/``UploadFail``;
+3. **Abandoned uploads.** An upload (of any kind) is abandoned when its credential was issued,
+   nothing arrived, and it is older than ``STALE_UPLOAD_SECONDS`` (default: the 3,000 s credential
+   life plus an hour). VOD sends no event for an abandoned upload (uploads are resumable), so we
+   ask (GetVideoInfos, GetImageInfos or GetAttachedMediaInfo, 20 at a time) and delete
+   (DeleteVideo, DeleteImage, DeleteAttachedMedia) what is still ``Uploading``/``UploadFail``;
    uploads VOD already has (their callback was lost) are reconciled instead.
 4. **Notifications of the app.** Every due notification is sent (retries included, oldest
    first, per upload in order; ``shared.services.notifications``), and the run line counts them.
@@ -36,6 +38,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared import errors, states
+from shared.services import kinds
 from shared.services.callbacks import Budget, finish_pending_events
 from shared.services.notifications import deliver_due
 
@@ -43,14 +46,14 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from shared.services.deps import Deps
+    from shared.services.kinds import VodMedia
     from shared.store import Upload
-    from shared.vod_models import Video
 
 __all__ = ["BATCH", "CleanupSummary", "run_cleanup"]
 
 log = logging.getLogger("vodfc.cleanup")
 
-BATCH = 20  # GetVideoInfos and DeleteVideo both take at most 20 ids.
+BATCH = 20  # GetVideoInfos, DeleteVideo and their image and attached-media twins take at most 20 ids.
 _ABANDONED_VOD_STATUSES = frozenset({"Uploading", "UploadFail"})
 _CREDENTIAL_GRACE_SECONDS = 600
 _GONE_AT_VOD = "MediaNotFound: VOD no longer has this media"
@@ -77,39 +80,29 @@ class CleanupSummary:
         return asdict(self)
 
 
-def _vod_fields(video: Video) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    if video.Duration is not None:
-        fields["duration"] = float(video.Duration)
-    if video.Size is not None:
-        fields["size"] = int(video.Size)
-    if (video.Status or "").lower() == "blocked":
-        fields["error"] = "Blocked: the video did not pass review"
-    return fields
-
-
-def _reconcile(deps: Deps, upload: Upload, video: Video, summary: CleanupSummary, now: datetime) -> bool:
+def _reconcile(deps: Deps, upload: Upload, media: VodMedia, summary: CleanupSummary, now: datetime) -> bool:
     """Move the upload to the status VOD reports (the store refuses illegal moves); whether it moved."""
-    actual = states.status_from_vod(video.Status)
+    actual = media.status
     if actual is None or actual == upload.status or not states.can_move(upload.status, actual):
         return False
-    fields = _vod_fields(video)
-    if actual == states.READY and fields.get("size", 0) > deps.settings.max_file_size:
+    fields = dict(media.fields)
+    limit = kinds.max_size(deps.settings, upload.kind)
+    if actual == states.READY and fields.get("size", 0) > limit:
         # Replaced by an oversized source after all: it goes, and the record fails.
         with contextlib.suppress(errors.NotFound):
-            deps.vod.delete_videos([video.VideoId])
+            kinds.delete(deps.vod, upload.kind, [media.media_id])
         summary.vod_calls += 1
         actual = states.FAILED
-        fields["error"] = (
-            f"FileTooLarge: {fields['size']} bytes exceeds the maximum of {deps.settings.max_file_size}"
-        )
-    if deps.store.transition(video.VideoId, to=actual, now=now, fields=fields):
+        fields["error"] = f"FileTooLarge: {fields['size']} bytes exceeds the maximum of {limit}"
+    if deps.store.transition(media.media_id, to=actual, now=now, fields=fields):
         summary.reconciled += 1
         return True
     return False
 
 
-def _expire(deps: Deps, uploads: list[Upload], summary: CleanupSummary, gone: list[Upload]) -> None:
+def _expire(
+    deps: Deps, kind: str, uploads: list[Upload], summary: CleanupSummary, gone: list[Upload]
+) -> None:
     ids = [u.video_id for u in uploads if u.video_id]
     # Media VOD reports as gone (an earlier run deleted them, then stopped before writing the
     # record) are only marked; they are never sent to DeleteVideo a second time.
@@ -117,64 +110,95 @@ def _expire(deps: Deps, uploads: list[Upload], summary: CleanupSummary, gone: li
     if ids:
         summary.vod_calls += 1
         with contextlib.suppress(errors.NotFound):  # already gone at VOD
-            deps.vod.delete_videos(ids)
+            kinds.delete(deps.vod, kind, ids)
     summary.deleted += deps.store.expire_created([*ids, *gone_ids], now=deps.clock())
 
 
-def _handle_stale(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> None:
-    """Abandoned uploads: delete at VOD what never arrived, reconcile what did."""
-    dry_run = summary.dry_run
-    reservations = [u for u in batch if u.video_id is None]
-    if reservations and not dry_run:
-        # A crash between CreateUploadVideo and the record write: only our ReferenceId ties
-        # a possible media to the row, so delete by ReferenceId, then drop the reservation.
+def _drop_reservations(deps: Deps, reservations: list[Upload], summary: CleanupSummary) -> None:
+    """Reservations whose create never got recorded (a crash, or an answer VOD may have acted on)."""
+    videos = [u for u in reservations if u.kind == "video"]
+    if videos:
+        # Only our ReferenceId ties a possible video to the row: delete by ReferenceId.
         summary.vod_calls += 1
         with contextlib.suppress(errors.NotFound):  # no media carries the ReferenceId
-            deps.vod.delete_videos(reference_ids=[u.reference_id for u in reservations])
-        for u in reservations:
-            deps.store.discard_reservation(u.upload_id)
-            summary.deleted += 1
-    by_id = {u.video_id: u for u in batch if u.video_id and u.kind == "video"}
-    for other in (u for u in batch if u.video_id and u.kind != "video"):
-        deps.store.release_claim(other.upload_id)  # images and attached media: see their cleanup
-    if not by_id:
-        return
+            deps.vod.delete_videos(reference_ids=[u.reference_id for u in videos])
+    for u in reservations:
+        if u.kind != "video":
+            # CreateUploadImage / CreateUploadAttachedMedia take no ReferenceId: a media VOD may
+            # have made cannot be found again (SECURITY.md). The log line names what to look for.
+            log.warning(
+                "reservation dropped; VOD may hold an untracked media",
+                extra={
+                    "upload_id": u.upload_id,
+                    "owner": u.owner,
+                    "kind": u.kind,
+                    "title": u.title[:64],
+                    "created_at": u.created_at.isoformat(),
+                },
+            )
+        deps.store.discard_reservation(u.upload_id)
+        summary.deleted += 1
+
+
+def _handle_stale(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> None:
+    """Abandoned uploads: delete at VOD what never arrived, reconcile what did (each kind with its
+    own operations)."""
+    reservations = [u for u in batch if u.video_id is None]
+    if reservations and not summary.dry_run:
+        _drop_reservations(deps, reservations, summary)
+    by_kind: dict[str, dict[str, Upload]] = {}
+    for u in batch:
+        if u.video_id:
+            by_kind.setdefault(u.kind, {})[u.video_id] = u
+    for kind, by_id in by_kind.items():
+        _handle_stale_kind(deps, kind, by_id, summary)
+
+
+def _handle_stale_kind(deps: Deps, kind: str, by_id: dict[str, Upload], summary: CleanupSummary) -> None:
+    dry_run = summary.dry_run
     summary.vod_calls += 1
-    infos = deps.vod.get_video_infos(list(by_id))
-    summary.confirmed += len(infos.VideoList) + len(infos.NonExistVideoIds)
-    gone = [by_id[vid] for vid in infos.NonExistVideoIds if vid in by_id]
+    found, missing = kinds.look_up(deps.vod, kind, list(by_id))
+    summary.confirmed += len(found) + len(missing)
+    gone = [by_id[vid] for vid in missing if vid in by_id]
     abandoned: list[Upload] = []
     now = deps.clock()
-    for video in infos.VideoList:
-        upload = by_id.get(video.VideoId)
+    for media in found:
+        upload = by_id.get(media.media_id)
         if upload is None:
             continue
-        if (video.Status or "") in _ABANDONED_VOD_STATUSES:
+        if (media.vod_status or "") in _ABANDONED_VOD_STATUSES:
             abandoned.append(upload)
-        elif not dry_run and not _reconcile(deps, upload, video, summary, now):
+        elif not dry_run and not _reconcile(deps, upload, media, summary, now):
             deps.store.release_claim(upload.upload_id)
     if (abandoned or gone) and not dry_run:
-        _expire(deps, abandoned, summary, gone)
+        _expire(deps, kind, abandoned, summary, gone)
 
 
 def _handle_due(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> None:
-    """Uploads due for a check: VOD's status decides; still working → the next check is scheduled."""
-    by_id = {u.video_id: u for u in batch if u.video_id}
-    if not by_id:
-        return
+    """Uploads due for a check: VOD's status decides; still working → the next check is scheduled
+    (each kind asked with its own operation)."""
+    by_kind: dict[str, dict[str, Upload]] = {}
+    for u in batch:
+        if u.video_id:
+            by_kind.setdefault(u.kind, {})[u.video_id] = u
+    for kind, by_id in by_kind.items():
+        _handle_due_kind(deps, kind, by_id, summary)
+
+
+def _handle_due_kind(deps: Deps, kind: str, by_id: dict[str, Upload], summary: CleanupSummary) -> None:
     summary.vod_calls += 1
-    infos = deps.vod.get_video_infos(list(by_id))
+    found, missing = kinds.look_up(deps.vod, kind, list(by_id))
     if summary.dry_run:
         return
     now = deps.clock()
     schedule = deps.settings.reconcile_schedule_seconds
-    for video in infos.VideoList:
-        upload = by_id.get(video.VideoId)
-        if upload is not None and not _reconcile(deps, upload, video, summary, now):
+    for media in found:
+        upload = by_id.get(media.media_id)
+        if upload is not None and not _reconcile(deps, upload, media, summary, now):
             delay = schedule[min(upload.checks + 1, len(schedule) - 1)]
             deps.store.schedule_check(upload.upload_id, check_at=now + timedelta(seconds=delay), now=now)
     gone_created: list[str] = []
-    for video_id in infos.NonExistVideoIds:
+    for video_id in missing:
         upload = by_id.get(video_id)
         if upload is None:
             continue

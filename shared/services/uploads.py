@@ -1,14 +1,20 @@
 """Upload credentials: create, refresh, status, list and cancel, for the owner only.
 
-Order of a create, chosen so that nothing is lost or half-written:
+The create of every media kind (:func:`issue`; videos here, images and attached media in
+:mod:`shared.services.media`) keeps one order, chosen so that nothing is lost or half-written:
 
-1. validate the body against every rule of CreateUploadVideo, then the operator's policy
-   (no call to VOD for a request that is invalid or not allowed);
-2. reserve the record (atomic per-owner quota, idempotency key) with our ``ReferenceId``;
-3. call VOD; on failure release the reservation;
-4. attach the VideoId to the record, and only then return the credentials. If that write
+1. validate the body against every rule of the CreateUpload* operation, then the operator's
+   policy (no call to VOD for a request that is invalid or not allowed);
+2. reserve the record (atomic per-owner quota over every kind, idempotency key; a video's with
+   our ``ReferenceId``);
+3. call VOD; on a failure VOD certainly did not act on, release the reservation, otherwise keep
+   it for cleanup;
+4. attach the media id to the record, and only then return the credentials. If that write
    fails, the media is deleted again; if even that fails, the reservation row (status
-   ``creating``, with its ReferenceId) is what cleanup finds and removes from VOD.
+   ``creating``) is what cleanup finds (and, for a video, removes from VOD by ReferenceId).
+
+Status, list and delete take the kind (``video``, ``image``, ``attached``) and answer in VOD's names
+for it (``VideoId``, ``ImageId``, ``MediaId``).
 """
 
 from __future__ import annotations
@@ -17,32 +23,43 @@ import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared import errors
-from shared.api_models import AccelerateConfig, CreateUploadVideoRequest, parse_request
+from shared import errors, states
+from shared.services import kinds
 from shared.services.notifications import ROUTE_BUDGET_SECONDS, deliver_pending
 from shared.signing import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_keys, binding_signature
-from shared.states import DELETED, PUBLIC_STATUSES, TERMINAL_STATUSES, allowed_from
+from shared.states import DELETED, KIND_STATUSES, TERMINAL_STATUSES, allowed_from
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from shared.api_models import AccelerateConfig, CreateUploadVideoRequest
+    from shared.api_models import UserData as ClientUserData
     from shared.services.deps import Deps
     from shared.settings import Settings
     from shared.store import Upload
-    from shared.vod_models import UploadCredentials
+    from shared.vod_models import MediaCredentials
 
 __all__ = [
     "MAX_LIST_LIMIT",
+    "Issue",
     "Policy",
     "apply_policy",
+    "check_file_size",
+    "choose",
+    "client_user_data",
     "create_upload",
     "delete_upload",
     "get_upload",
+    "issue",
     "list_uploads",
     "refresh_upload",
     "upload_view",
+    "user_data_param",
     "vod_params",
 ]
 
@@ -74,7 +91,7 @@ def _request_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _choose(field: str, requested: Any, default: Any, allowed: tuple[Any, ...]) -> Any:
+def choose(field: str, requested: Any, default: Any, allowed: tuple[Any, ...]) -> Any:
     """The operator's default, or the client's value when the operator allows exactly that value."""
     if requested is None or requested == default:
         return default
@@ -97,17 +114,54 @@ def apply_policy(req: CreateUploadVideoRequest, settings: Settings) -> Policy:
             code="InvalidFileName.Extension",
             field="FileName",
         )
-    if req.FileSize is not None and req.FileSize > settings.max_file_size:
-        raise errors.InvalidParameter(
-            f"FileSize {req.FileSize} exceeds the maximum of {settings.max_file_size} bytes.",
-            code="InvalidParameter.FileSize",
-            field="FileSize",
-        )
+    check_file_size(req.FileSize, settings.max_file_size)
     if req.ReferenceId is not None:
         raise errors.Forbidden(
             "ReferenceId is assigned by the server.", code="Forbidden.ReferenceId", field="ReferenceId"
         )
-    user_data = req.UserData
+    extend, accelerate = client_user_data(req.UserData, settings)
+    workflow = choose(
+        "WorkflowId", req.WorkflowId, settings.default_workflow_id, settings.allowed_workflow_ids
+    )
+    template = choose(
+        "TemplateGroupId",
+        req.TemplateGroupId,
+        settings.default_template_group_id,
+        settings.allowed_template_group_ids,
+    )
+    return Policy(
+        workflow_id=workflow,
+        # VOD lets WorkflowId win when both are sent; we send only the one that applies.
+        template_group_id=None if workflow else template,
+        storage_location=choose(
+            "StorageLocation",
+            req.StorageLocation,
+            settings.default_storage_location,
+            settings.allowed_storage_locations,
+        ),
+        app_id=choose("AppId", req.AppId, settings.default_app_id, settings.allowed_app_ids),
+        cate_id=choose("CateId", req.CateId, settings.default_cate_id, settings.allowed_cate_ids),
+        extend=extend,
+        accelerate=accelerate,
+    )
+
+
+def check_file_size(file_size: int | None, limit: int) -> None:
+    """A declared ``FileSize`` over the operator's limit (the kind's maximum) is refused up front."""
+    if file_size is not None and file_size > limit:
+        raise errors.InvalidParameter(
+            f"FileSize {file_size} exceeds the maximum of {limit} bytes.",
+            code="InvalidParameter.FileSize",
+            field="FileSize",
+        )
+
+
+def client_user_data(
+    user_data: ClientUserData | None, settings: Settings
+) -> tuple[dict[str, Any], AccelerateConfig | None]:
+    """The parts of a client's ``UserData`` the policy lets through (any kind): its ``Extend``
+    without our reserved keys and within ``CLIENT_EXTEND_MAX_BYTES``, and its ``AccelerateConfig``;
+    ``MessageCallback`` is the server's own."""
     if user_data is not None and user_data.MessageCallback is not None:
         raise errors.InvalidParameter(
             "UserData.MessageCallback is set by the server and cannot be overridden.",
@@ -127,30 +181,7 @@ def apply_policy(req: CreateUploadVideoRequest, settings: Settings) -> Policy:
             code="InvalidParameter.Extend",
             field="UserData.Extend",
         )
-    workflow = _choose(
-        "WorkflowId", req.WorkflowId, settings.default_workflow_id, settings.allowed_workflow_ids
-    )
-    template = _choose(
-        "TemplateGroupId",
-        req.TemplateGroupId,
-        settings.default_template_group_id,
-        settings.allowed_template_group_ids,
-    )
-    return Policy(
-        workflow_id=workflow,
-        # VOD lets WorkflowId win when both are sent; we send only the one that applies.
-        template_group_id=None if workflow else template,
-        storage_location=_choose(
-            "StorageLocation",
-            req.StorageLocation,
-            settings.default_storage_location,
-            settings.allowed_storage_locations,
-        ),
-        app_id=_choose("AppId", req.AppId, settings.default_app_id, settings.allowed_app_ids),
-        cate_id=_choose("CateId", req.CateId, settings.default_cate_id, settings.allowed_cate_ids),
-        extend=extend,
-        accelerate=user_data.AccelerateConfig if user_data is not None else None,
-    )
+    return extend, user_data.AccelerateConfig if user_data is not None else None
 
 
 def vod_params(
@@ -158,15 +189,6 @@ def vod_params(
 ) -> dict[str, str]:
     """CreateUploadVideo's parameters: the request as the policy allows it, our ReferenceId, our
     owner binding inside ``Extend`` and our callback URL (no ``None`` values)."""
-    extend = dict(policy.extend)
-    extend[EXTEND_UPLOAD_KEY] = upload_id
-    extend[EXTEND_SIG_KEY] = binding_signature(binding_keys(settings)[0], upload_id, owner)
-    user_data: dict[str, Any] = {"Extend": extend}
-    if settings.callback_url and settings.vod_event_delivery == "http":
-        # With MNS delivery VOD ignores a per-media HTTP callback; none is set then.
-        user_data["MessageCallback"] = {"CallbackURL": settings.callback_url, "CallbackType": "http"}
-    if policy.accelerate is not None:
-        user_data["AccelerateConfig"] = policy.accelerate.model_dump(exclude_none=True)
     params: dict[str, str] = {"Title": req.Title, "FileName": req.FileName, "ReferenceId": upload_id}
     optional = {
         "FileSize": req.FileSize,
@@ -180,32 +202,62 @@ def vod_params(
         "AppId": policy.app_id,
     }
     params.update({k: str(v) for k, v in optional.items() if v is not None})
-    params["UserData"] = json.dumps(user_data, separators=(",", ":"), ensure_ascii=False)
+    params["UserData"] = user_data_param(policy.extend, policy.accelerate, upload_id, owner, settings)
     return params
 
 
+def user_data_param(
+    extend: dict[str, Any],
+    accelerate: AccelerateConfig | None,
+    upload_id: str,
+    owner: str,
+    settings: Settings,
+) -> str:
+    """VOD's ``UserData`` for any kind, as compact JSON: the client's ``Extend`` with our owner
+    binding, our callback URL, the client's ``AccelerateConfig``."""
+    bound = dict(extend)
+    bound[EXTEND_UPLOAD_KEY] = upload_id
+    bound[EXTEND_SIG_KEY] = binding_signature(binding_keys(settings)[0], upload_id, owner)
+    user_data: dict[str, Any] = {"Extend": bound}
+    if settings.callback_url and settings.vod_event_delivery == "http":
+        # With MNS delivery VOD ignores a per-media HTTP callback; none is set then.
+        user_data["MessageCallback"] = {"CallbackURL": settings.callback_url, "CallbackType": "http"}
+    if accelerate is not None:
+        user_data["AccelerateConfig"] = accelerate.model_dump(exclude_none=True)
+    return json.dumps(user_data, separators=(",", ":"), ensure_ascii=False)
+
+
 # Names nested in UserData that VOD may name in an InvalidParameter message.
-_USER_DATA_NAMES = ("Extend", "MessageCallback", "CallbackURL", "CallbackType", "AccelerateConfig")
-# Every name VOD may blame in a CreateUploadVideo error, whether or not this request sent it.
-_PARAMETER_NAMES = frozenset(CreateUploadVideoRequest.model_fields) | frozenset(_USER_DATA_NAMES)
+_USER_DATA_NAMES = frozenset(("Extend", "MessageCallback", "CallbackURL", "CallbackType", "AccelerateConfig"))
 
 
-def _client_params(req: CreateUploadVideoRequest) -> set[str]:
+def _blamed(exc: errors.VodError, req: BaseModel) -> errors.VodfcError:
+    """VOD's refusal as the caller should see it: a parameter the server chose (callback URL,
+    template group, storage, AppId, ReferenceId) is the server's misconfiguration, one the client
+    chose VOD's 400 (:func:`errors.blame`). Every name of the request model may be blamed, whether
+    or not this request sent it."""
+    known = frozenset(type(req).model_fields) | _USER_DATA_NAMES
+    return errors.blame(exc, known, _client_params(req))
+
+
+def _client_params(req: BaseModel) -> set[str]:
     """The parameter names the client chose, nested ``UserData`` members included; ``UserData``
     itself counts as the client's only when it sent something inside it."""
     names = {name for name in req.model_fields_set if getattr(req, name) is not None}
     names.discard("UserData")
-    if req.UserData is not None:
-        inner = {n for n in req.UserData.model_fields_set if getattr(req.UserData, n) is not None}
+    user_data = getattr(req, "UserData", None)
+    if user_data is not None:
+        inner = {n for n in user_data.model_fields_set if getattr(user_data, n) is not None}
         names |= inner | ({"UserData"} if inner else set())
     return names
 
 
-def _credentials_answer(creds: UploadCredentials, upload: Upload, expires_at: datetime) -> dict[str, Any]:
+def _credentials_answer(creds: MediaCredentials, expires_at: datetime) -> dict[str, Any]:
+    """VOD's answer for the client: VOD's RequestId as ``VodRequestId`` (``RequestId`` is ours) and
+    when the credential expires."""
     answer: dict[str, Any] = dict(creds.to_public_dict())
     answer.pop("RequestId", None)
     answer["VodRequestId"] = creds.RequestId
-    answer["VideoId"] = upload.video_id or creds.VideoId
     answer["ExpireUTCTime"] = _iso(expires_at)
     return answer
 
@@ -214,19 +266,58 @@ def _iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
 
 
+@dataclass(frozen=True)
+class Issue:
+    """One create, of any kind, once the request passed validation and policy: what the record
+    holds, and ``create``, which asks VOD for a new media bound to the given upload id (``resume``:
+    an earlier request on this reservation may have made it, see :func:`_create_media`)."""
+
+    kind: str
+    request: BaseModel  # the validated request (whose parameters VOD may blame)
+    title: str
+    file_name: str
+    file_size: int | None
+    media_type: str | None
+    extend: dict[str, Any]
+    create: Callable[[str, bool], MediaCredentials]  # (upload id, resume) -> VOD's answer
+
+
 def create_upload(
     deps: Deps, owner: str, body: dict[str, Any], idempotency_key: str | None = None
 ) -> dict[str, Any]:
     """POST /uploads: validate, apply policy, reserve, call CreateUploadVideo, record, answer."""
+    from shared.api_models import CreateUploadVideoRequest, parse_request
+
     settings = deps.settings
     req = parse_request(CreateUploadVideoRequest, body)
     policy = apply_policy(req, settings)
+    spec = Issue(
+        kind="video",
+        request=req,
+        title=req.Title,
+        file_name=req.FileName,
+        file_size=req.FileSize,
+        media_type=None,
+        extend=policy.extend,
+        create=lambda upload_id, resume: deps.vod.create_upload_video(
+            vod_params(req, policy, upload_id, owner, settings), resume=resume
+        ),
+    )
+    return issue(deps, owner, body, idempotency_key, spec)
+
+
+def issue(
+    deps: Deps, owner: str, body: dict[str, Any], idempotency_key: str | None, spec: Issue
+) -> dict[str, Any]:
+    """Reserve, ask VOD, record, answer (the module docstring's order); a replay of the same
+    Idempotency-Key answers for the record it made, never making a second one."""
+    settings = deps.settings
     request_hash = _request_hash(body)
     if idempotency_key is not None:
         _check_idempotency_key(idempotency_key)
         existing = deps.store.find_by_idempotency_key(owner, idempotency_key)
         if existing is not None:
-            return _replay(deps, existing, request_hash, req, policy)
+            return _replay(deps, existing, request_hash, spec)
 
     from shared.store import new_reservation
 
@@ -238,13 +329,15 @@ def create_upload(
                 upload_id=upload_id,
                 owner=owner,
                 reference_id=upload_id,
-                title=req.Title,
-                file_name=req.FileName,
-                file_size=req.FileSize,
+                title=spec.title,
+                file_name=spec.file_name,
+                file_size=spec.file_size,
                 now=now,
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
-                extend=_compact(policy.extend) if policy.extend else None,
+                kind=spec.kind,
+                media_type=spec.media_type,
+                extend=_compact(spec.extend) if spec.extend else None,
             ),
             max_pending=settings.max_pending_uploads_per_owner,
         )
@@ -253,51 +346,53 @@ def create_upload(
         if idempotency_key is not None:
             existing = deps.store.find_by_idempotency_key(owner, idempotency_key)
             if existing is not None:
-                return _replay(deps, existing, request_hash, req, policy)
+                return _replay(deps, existing, request_hash, spec)
         raise
-    return _create_media(deps, reserved, req, policy)
+    return _create_media(deps, reserved, spec)
 
 
-def _create_media(
-    deps: Deps, reserved: Upload, req: CreateUploadVideoRequest, policy: Policy, *, resume: bool = False
-) -> dict[str, Any]:
-    """CreateUploadVideo for a reservation (its ``upload_id`` is the ReferenceId, so VOD makes
-    at most one media for it, however often this runs), then record the media on it.
-    ``resume``: an earlier request on this reservation may have made the media already."""
+def _create_media(deps: Deps, reserved: Upload, spec: Issue, *, resume: bool = False) -> dict[str, Any]:
+    """Ask VOD for the reservation's media, then record it on the reservation.
+
+    ``resume``: an earlier request on this reservation may have made the media already. A video's
+    ``upload_id`` is its ReferenceId, so VOD makes at most one video for it however often this
+    runs; images and attached media have no such id (a media an earlier request may have made
+    stays untracked, as after any ambiguous create: SECURITY.md)."""
     upload_id = reserved.upload_id
     now = deps.clock()
     vod_started = deps.vod.monotonic()
-    params = vod_params(req, policy, upload_id, reserved.owner, deps.settings)
     try:
-        creds = deps.vod.create_upload_video(params, resume=resume)
+        creds = spec.create(upload_id, resume)
     except errors.VodfcError as exc:
         # A media may exist when any attempt may have reached VOD (a timeout, a 5xx, garbage):
-        # the reservation then stays, and cleanup deletes whatever carries its ReferenceId.
-        # Otherwise (refused, throttled, never reached) it is released: it would hold quota.
+        # the reservation then stays for cleanup (a video's carries its ReferenceId). Otherwise
+        # (refused, throttled, never reached) it is released: it would hold quota.
         if not (isinstance(exc, errors.VodError) and exc.may_have_acted):
             _release(deps, upload_id)
         if isinstance(exc, errors.VodError):
-            raise errors.blame(exc, _PARAMETER_NAMES, _client_params(req)) from exc
+            raise _blamed(exc, spec.request) from exc
         raise
     expires_at = creds.expires_at(now)
     try:
-        attached = deps.store.attach_video(upload_id, creds.VideoId, expires_at, now=deps.clock())
+        attached = deps.store.attach_video(upload_id, creds.media_id, expires_at, now=deps.clock())
         if not attached:
             # A concurrent retry of the same request may have recorded this very media.
-            current = deps.store.get_by_video_id(creds.VideoId)
+            current = deps.store.get_by_video_id(creds.media_id)
             attached = current is not None and current.upload_id == upload_id
     except errors.VodfcError:
-        _undo_media(deps, creds.VideoId, vod_started)
+        _undo_media(deps, spec.kind, creds.media_id, vod_started)
         raise
     if not attached:
         # The reservation is gone (or holds another media): answering would hand out a
         # credential without its record, so undo the media and let the client retry.
-        _undo_media(deps, creds.VideoId, vod_started)
+        _undo_media(deps, spec.kind, creds.media_id, vod_started)
         raise errors.StoreUnavailable("The upload could not be recorded; retry later.")
-    # The invocation's one INFO line (shared.http) carries VideoId and owner already.
-    log.debug("upload created", extra={"video_id": creds.VideoId, "owner": reserved.owner})
+    # The invocation's one INFO line (shared.http) carries the media id and owner already.
+    log.debug(
+        "upload created", extra={"video_id": creds.media_id, "owner": reserved.owner, "kind": spec.kind}
+    )
     deliver_pending(deps, upload_id=upload_id, seconds=ROUTE_BUDGET_SECONDS)
-    return _credentials_answer(creds, reserved, expires_at)
+    return _credentials_answer(creds, expires_at)
 
 
 def _check_idempotency_key(key: str) -> None:
@@ -318,11 +413,10 @@ def _request_lifetime(settings: Settings) -> timedelta:
     )
 
 
-def _replay(
-    deps: Deps, existing: Upload, request_hash: str, req: CreateUploadVideoRequest, policy: Policy
-) -> dict[str, Any]:
-    """A retry with the same Idempotency-Key: the same VideoId, never a second media."""
-    if existing.request_hash != request_hash:
+def _replay(deps: Deps, existing: Upload, request_hash: str, spec: Issue) -> dict[str, Any]:
+    """A retry with the same Idempotency-Key: the same record, never a second one (a video keeps
+    its VideoId; an image or attached media gets a new media in the same record)."""
+    if existing.request_hash != request_hash or existing.kind != spec.kind:
         raise errors.Conflict(
             "This Idempotency-Key was used with a different request body.", code="IdempotencyKeyReused"
         )
@@ -334,16 +428,67 @@ def _replay(
                 retry_after=1,
             )
         # The request that reserved it ended without recording a media (the store or VOD failed
-        # under it, or it was stopped): this retry finishes it under the same ReferenceId.
-        return _create_media(deps, existing, req, policy, resume=True)
+        # under it, or it was stopped): this retry finishes it (a video under the same ReferenceId).
+        return _create_media(deps, existing, spec, resume=True)
     if existing.status != "created":
         raise errors.Conflict(
             f"The upload for this Idempotency-Key is already {existing.status}.",
             code="IllegalStatus",
         )
+    if existing.kind != "video":
+        return _replace(deps, existing, spec)
     # We never store UploadAuth (a secret), so a replay always hands out a fresh credential
     # for the same VideoId; RefreshUploadVideo keeps the upload address unchanged.
     return _refresh(deps, existing)
+
+
+def _replace(deps: Deps, existing: Upload, spec: Issue) -> dict[str, Any]:
+    """An image's or attached media's credential cannot be refreshed (VOD has no RefreshUpload*
+    for them): a new media replaces the old one in the same record, and the old one is deleted.
+
+    VOD is asked first whether the old media's file arrived (its event may not have yet): then the
+    record is settled with VOD's status instead, and nothing is replaced.
+    """
+    old = existing.video_id
+    assert old is not None
+    vod_started = deps.vod.monotonic()
+    try:
+        # Half the deadline: the create that follows has a deadline of its own.
+        found = kinds.look_up_one(
+            deps.vod, spec.kind, old, deadline_seconds=deps.settings.vod_deadline_seconds / 2
+        )
+    except errors.NotFound:
+        found = None
+    if found is not None and found.status not in (None, states.CREATED):
+        deps.store.transition(old, to=found.status, now=deps.clock(), fields=found.fields)
+        current = deps.store.get_by_video_id(old)
+        raise errors.Conflict(
+            f"The upload for this Idempotency-Key is already {current.status if current else DELETED}.",
+            code="IllegalStatus",
+        )
+    now = deps.clock()
+    try:
+        creds = spec.create(existing.upload_id, False)
+    except errors.VodError as exc:
+        raise _blamed(exc, spec.request) from exc
+    expires_at = creds.expires_at(now)
+    try:
+        replaced = deps.store.replace_media(existing.upload_id, creds.media_id, expires_at, now=deps.clock())
+    except errors.VodfcError:
+        _undo_media(deps, spec.kind, creds.media_id, vod_started)
+        raise
+    if not replaced:
+        # The record moved on meanwhile (its event arrived, or the owner deleted it).
+        _undo_media(deps, spec.kind, creds.media_id, vod_started)
+        raise errors.Conflict(
+            "The upload for this Idempotency-Key is no longer pending.", code="IllegalStatus"
+        )
+    if found is not None and found.status == states.CREATED:
+        _undo_media(deps, spec.kind, old, vod_started)  # nothing arrived: it would stay billable
+    log.debug(
+        "pending media replaced", extra={"video_id": creds.media_id, "replaced": old, "kind": spec.kind}
+    )
+    return _credentials_answer(creds, expires_at)
 
 
 def _release(deps: Deps, upload_id: str) -> None:
@@ -353,27 +498,33 @@ def _release(deps: Deps, upload_id: str) -> None:
         log.warning("reservation left for cleanup", extra={"upload_id": upload_id})
 
 
-def _undo_media(deps: Deps, video_id: str, vod_started: float) -> None:
-    """VOD created a media we could not record: delete it, or leave it to cleanup (ReferenceId).
+def _undo_media(deps: Deps, kind: str, media_id: str, vod_started: float) -> None:
+    """Delete a media we do not (or no longer) track at VOD, best-effort; else it is left over.
 
-    The undo gets only what is left of the request's ``VOD_DEADLINE_SECONDS``, so a client never
+    The delete gets only what is left of the request's ``VOD_DEADLINE_SECONDS``, so a client never
     waits for VOD longer than that setting in all.
     """
     remaining = deps.settings.vod_deadline_seconds - (deps.vod.monotonic() - vod_started)
     if remaining < 0.05:
-        log.error("untracked media left for cleanup (no time left)", extra={"video_id": video_id})
+        log.error("untracked media left over (no time left)", extra={"video_id": media_id, "kind": kind})
         return
     try:
-        deps.vod.delete_videos([video_id], deadline_seconds=remaining)
+        kinds.delete(deps.vod, kind, [media_id], deadline_seconds=remaining)
+    except errors.NotFound:
+        pass
     except errors.VodfcError:
-        log.error("untracked media left for cleanup", extra={"video_id": video_id})
+        log.error("untracked media left over", extra={"video_id": media_id, "kind": kind})
 
 
-def _owned(deps: Deps, owner: str, video_id: str) -> Upload:
-    upload = deps.store.get(owner, video_id) if _plausible_video_id(video_id) else None
+def _owned(deps: Deps, owner: str, media_id: str, kind: str = "video") -> Upload:
+    upload = deps.store.get(owner, media_id, kind=kind) if _plausible_video_id(media_id) else None
     if upload is None:
         # Another owner's upload answers exactly like one that does not exist.
-        raise errors.NotFound("The video does not exist.", field="VideoId")
+        if kind == "video":
+            raise errors.NotFound("The video does not exist.", field="VideoId")
+        raise errors.NotFound(
+            f"The {kinds.NOUNS[kind]} does not exist.", code="NoSuchResource", field=kinds.ID_FIELDS[kind]
+        )
     return upload
 
 
@@ -395,7 +546,9 @@ def _refresh(deps: Deps, upload: Upload) -> dict[str, Any]:
             f"The upload is already {status}; its credential can no longer be refreshed.",
             code="IllegalStatus",
         )
-    return _credentials_answer(creds, upload, expires_at)
+    answer = _credentials_answer(creds, expires_at)
+    answer["VideoId"] = upload.video_id
+    return answer
 
 
 def refresh_upload(deps: Deps, owner: str, video_id: str) -> dict[str, Any]:
@@ -410,18 +563,28 @@ def refresh_upload(deps: Deps, owner: str, video_id: str) -> dict[str, Any]:
     return _refresh(deps, upload)
 
 
+# The view's name of a record's file name and media type, per kind (VOD's parameter names).
+_FILE_NAME_FIELDS = {"video": "FileName", "image": "OriginalFileName", "attached": "FileName"}
+_MEDIA_TYPE_FIELDS = {"image": "ImageType", "attached": "BusinessType"}
+
+
 def upload_view(upload: Upload) -> dict[str, Any]:
-    """An upload record in VOD's naming style."""
-    view: dict[str, Any] = {
-        "VideoId": upload.video_id,
-        "Title": upload.title,
-        "FileName": upload.file_name,
-        "FileSize": upload.file_size,
-        "Status": upload.status,
-        "CreatedAt": _iso(upload.created_at),
-        "UpdatedAt": _iso(upload.updated_at),
-        "LastEvent": upload.last_event,
-    }
+    """An upload record in VOD's naming style (``VideoId`` / ``ImageId`` / ``MediaId`` ...)."""
+    view: dict[str, Any] = {kinds.ID_FIELDS[upload.kind]: upload.video_id}
+    if upload.kind in _MEDIA_TYPE_FIELDS:
+        view[_MEDIA_TYPE_FIELDS[upload.kind]] = upload.media_type
+    view["Title"] = upload.title
+    view[_FILE_NAME_FIELDS[upload.kind]] = upload.file_name
+    if upload.kind != "image":  # CreateUploadImage takes no FileSize
+        view["FileSize"] = upload.file_size
+    view.update(
+        {
+            "Status": upload.status,
+            "CreatedAt": _iso(upload.created_at),
+            "UpdatedAt": _iso(upload.updated_at),
+            "LastEvent": upload.last_event,
+        }
+    )
     if upload.duration is not None:
         view["Duration"] = upload.duration
     if upload.size is not None:
@@ -431,41 +594,53 @@ def upload_view(upload: Upload) -> dict[str, Any]:
     return view
 
 
-def get_upload(deps: Deps, owner: str, video_id: str) -> dict[str, Any]:
-    """GET /uploads/{VideoId}."""
-    return upload_view(_owned(deps, owner, video_id))
+def get_upload(deps: Deps, owner: str, media_id: str, *, kind: str = "video") -> dict[str, Any]:
+    """GET /uploads/{VideoId}, /images/{ImageId}, /attached-media/{MediaId}."""
+    return upload_view(_owned(deps, owner, media_id, kind))
+
+
+# The key of each kind's list in GET /uploads, /images, /attached-media.
+_LIST_KEYS = {"video": "Uploads", "image": "Images", "attached": "AttachedMedia"}
 
 
 def list_uploads(
-    deps: Deps, owner: str, *, status: str | None = None, cursor: str | None = None, limit: str | None = None
+    deps: Deps,
+    owner: str,
+    *,
+    kind: str = "video",
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: str | None = None,
 ) -> dict[str, Any]:
-    """GET /uploads: the owner's uploads, newest first, optionally one status."""
-    if status is not None and status not in PUBLIC_STATUSES:
-        raise errors.InvalidParameter(
-            "Status must be one of " + ", ".join(PUBLIC_STATUSES) + ".", field="Status"
-        )
+    """GET /uploads, /images, /attached-media: the owner's media of one kind, newest first,
+    optionally one status."""
+    statuses = KIND_STATUSES[kind]
+    if status is not None and status not in statuses:
+        raise errors.InvalidParameter("Status must be one of " + ", ".join(statuses) + ".", field="Status")
     size = 20
     if limit is not None:
         plain = limit.isascii() and limit.isdigit() and len(limit) <= 3  # no other scripts' digits
         if not plain or not 1 <= int(limit) <= MAX_LIST_LIMIT:
             raise errors.InvalidParameter(f"Limit must be 1 to {MAX_LIST_LIMIT}.", field="Limit")
         size = int(limit)
-    uploads, next_cursor = deps.store.list_uploads(owner, status=status, limit=size, cursor=cursor)
-    return {"Uploads": [upload_view(u) for u in uploads], "NextCursor": next_cursor}
+    uploads, next_cursor = deps.store.list_uploads(owner, kind=kind, status=status, limit=size, cursor=cursor)
+    return {_LIST_KEYS[kind]: [upload_view(u) for u in uploads], "NextCursor": next_cursor}
 
 
-def delete_upload(deps: Deps, owner: str, video_id: str) -> dict[str, Any]:
-    """DELETE /uploads/{VideoId}: DeleteVideo at VOD, then mark the record ``deleted``.
+def delete_upload(deps: Deps, owner: str, media_id: str, *, kind: str = "video") -> dict[str, Any]:
+    """DELETE /uploads/{VideoId} (and the other kinds'): DeleteVideo, DeleteImage or
+    DeleteAttachedMedia at VOD, then mark the record ``deleted``.
 
-    An upload already ``expired`` or ``deleted`` has no media left at VOD (cleanup deleted it):
-    VOD is not called again, and the answer is the record's own status.
+    A media already ``expired`` or ``deleted`` has none left at VOD (cleanup deleted it): VOD is
+    not called again, and the answer is the record's own status.
     """
-    upload = _owned(deps, owner, video_id)
+    upload = _owned(deps, owner, media_id, kind)
+    id_field = kinds.ID_FIELDS[kind]
     if upload.status in TERMINAL_STATUSES:
-        return {"VideoId": video_id, "Status": upload.status}
+        return {id_field: media_id, "Status": upload.status}
     with contextlib.suppress(errors.NotFound):  # already gone at VOD
-        deps.vod.delete_videos([video_id])
-    if deps.store.transition(video_id, to=DELETED, allowed_from=allowed_from(DELETED), now=deps.clock()):
+        kinds.delete(deps.vod, kind, [media_id])
+    if deps.store.transition(media_id, to=DELETED, allowed_from=allowed_from(DELETED), now=deps.clock()):
         deliver_pending(deps, upload_id=upload.upload_id, seconds=ROUTE_BUDGET_SECONDS)
-    current = deps.store.get(owner, video_id)
-    return {"VideoId": video_id, "Status": current.status if current is not None else DELETED}
+    current = deps.store.get(owner, media_id, kind=kind)
+    return {id_field: media_id, "Status": current.status if current is not None else DELETED}

@@ -5,11 +5,13 @@
 // Starts `vodfc serve` on a free loopback port with a temporary --data-dir (unless VODFC_API and
 // VODFC_VOD_URL point at a running stack), opens /demo, and checks:
 //   1. an API error is shown in words (Code: Message), not as a console trace;
-//   2. a 4.5 MB file goes up in 1 MB parts, three at a time; after the first part the test makes the
-//      emulator expire the upload credential (POST <VOD>/_emulator/expire), so a later part is refused
-//      with SecurityTokenExpired; the page must call POST /uploads/{VideoId}/refresh, resume from
-//      its checkpoint, and follow the status to "ready";
-//   3. the object in the emulated OSS is byte for byte the file that was picked;
+//   2. a 4.5 MB file goes up in 1 MB parts, three at a time, with a cover image picked beside it: the
+//      image goes first (POST /images, ImageType cover, one PUT) and its ImageURL is the CoverURL of
+//      POST /uploads; after the video's first part the test makes the emulator expire the upload
+//      credential (POST <VOD>/_emulator/expire), so a later part is refused with
+//      SecurityTokenExpired; the page must call POST /uploads/{VideoId}/refresh, resume from its
+//      checkpoint, and follow the status to "ready"; the cover image is "ready" too;
+//   3. the objects in the emulated OSS are byte for byte the files that were picked;
 //   4. the same page loaded as http://localhost:<port>/demo (the server listens on 127.0.0.1)
 //      uploads a file to "ready" too: every loopback name of the server is an allowed origin;
 //   5. at an origin the emulated bucket does not allow (http://demo.vodfc.test:<port>, mapped to
@@ -23,6 +25,7 @@
 
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { deflateSync } from "node:zlib";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -83,6 +86,36 @@ function makeFile(size) {
     block = createHash("sha256").update(block).digest();
   }
   return out;
+}
+
+// A small valid PNG (solid colour), built here so the test needs no fixture file.
+function makePng(width, height) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes) => {
+    let c = 0xffffffff;
+    for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc(body), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, 0x3c)]);
+  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk("IHDR", header), chunk("IDAT", pixels), chunk("IEND", Buffer.alloc(0))]);
 }
 
 function sha256(buffer) {
@@ -188,8 +221,20 @@ async function main() {
 
     const refreshes = [];
     const ossRequests = [];
-    page.on("response", (res) => {
+    const apiCalls = []; // "POST /images", "POST /uploads", ... in the order the page made them
+    let imageAnswer = null;
+    let createBody = null;
+    page.on("request", (req) => {
+      const url = new URL(req.url());
+      if (url.origin !== stack.api) return;
+      apiCalls.push(`${req.method()} ${url.pathname}`);
+      if (req.method() === "POST" && url.pathname === "/uploads") createBody = JSON.parse(req.postData() || "{}");
+    });
+    page.on("response", async (res) => {
       const req = res.request();
+      if (req.method() === "POST" && new URL(req.url()).pathname === "/images" && res.ok()) {
+        imageAnswer = await res.json();
+      }
       if (req.method() === "POST" && /\/uploads\/[^/]+\/refresh$/.test(new URL(req.url()).pathname)) {
         refreshes.push(res.status());
       }
@@ -227,10 +272,12 @@ async function main() {
     assert.doesNotMatch(errorText, /undefined|\[object|at \w+ \(/);
     await page.locator("#start:not([disabled])").waitFor();
 
-    // 2. the real upload, with a credential expiring after the first part
+    // 2. the real upload with a cover image, with a credential expiring after the video's first part
     const file = makeFile(FILE_SIZE);
+    const cover = makePng(64, 36);
     await page.setInputFiles("#file", { name: "clip.mp4", mimeType: "video/mp4", buffer: file });
-    step("file picked");
+    await page.setInputFiles("#cover", { name: "cover.png", mimeType: "image/png", buffer: cover });
+    step("file and cover image picked");
     await page.fill("#title", "Browser test clip");
     await page.click("#start");
     await error.waitFor({ state: "hidden" });
@@ -277,6 +324,27 @@ async function main() {
     const record = await (await fetch(`${stack.api}/uploads/${videoId}`)).json();
     assert.equal(record.Status, "ready");
     assert.equal(record.FileSize, FILE_SIZE);
+
+    // the cover: uploaded first through /images, its ImageURL the video's CoverURL, ready at VOD
+    const imageId = (await page.textContent("#image-id")).trim();
+    assert.ok(imageAnswer, "the page never created a cover image (POST /images)");
+    assert.equal(imageAnswer.ImageId, imageId);
+    assert.ok(apiCalls.indexOf("POST /images") >= 0 && apiCalls.indexOf("POST /images") < apiCalls.lastIndexOf("POST /uploads"),
+      `the cover image must be created before the video: ${apiCalls.join(", ")}`);
+    assert.equal(createBody.CoverURL, imageAnswer.ImageURL, "the video's CoverURL is not the image's ImageURL");
+    step(`cover ImageId ${imageId}, CoverURL ${createBody.CoverURL}`);
+    let image = null;
+    for (let i = 0; i < 50; i += 1) {
+      image = await (await fetch(`${stack.api}/images/${imageId}`)).json();
+      if (image.Status === "ready") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(image.Status, "ready", `the cover image is ${image.Status}`);
+    assert.equal(image.ImageType, "cover");
+    assert.equal(image.Size, cover.length);
+    const storedCover = Buffer.from(await (await fetch(imageAnswer.ImageURL)).arrayBuffer());
+    assert.equal(sha256(storedCover), sha256(cover), "the stored cover differs from the picked image");
+    assert.match(logText, /Cover image stored/);
 
     // 3. the stored object is the file
     const ossObject = ossRequests[0].url.split("?")[0];

@@ -124,6 +124,17 @@ class FakeVod:
             for video_id in params.get("VideoIds", "").split(","):
                 self.videos.pop(video_id, None)
             return 200, {"RequestId": request_id}
+        if action == "CreateUploadImage":
+            image_id = uuid.uuid4().hex
+            url = f"https://outin-packtest.oss-cn-shanghai.aliyuncs.com/image/cover/{image_id}.jpg"
+            credentials = _upload_credentials(image_id)
+            return 200, {
+                "RequestId": request_id,
+                "ImageId": image_id,
+                "ImageURL": url,
+                "FileURL": url,
+                **credentials,
+            }
         return 400, _vod_error(request_id, "InvalidAction.NotFound", f"Unknown action {action}.")
 
     def actions(self, name: str) -> list[dict[str, Any]]:
@@ -617,6 +628,15 @@ def test_create_answers_credentials(runner: Runner, created: Created) -> None:
     call = runner.vod.actions("CreateUploadVideo")[0]
     assert call["headers"]["authorization"].startswith("ACS3-HMAC-SHA256 Credential=LTAI-pack-test")
     assert json.loads(call["params"]["UserData"])["MessageCallback"]["CallbackURL"] == CALLBACK_URL
+
+
+def test_image_create_answers_in_vods_names(runner: Runner) -> None:
+    event = _event("http/create_image.json")
+    status, answer = runner.run("upload_credentials", "event", event=event).http()
+    assert status == 200, answer
+    assert {"ImageId", "ImageURL", "FileURL", "UploadAddress", "UploadAuth"} <= set(answer)
+    call = runner.vod.actions("CreateUploadImage")[0]
+    assert (call["params"]["ImageType"], call["params"]["ImageExt"]) == ("cover", "jpg")
 
 
 def test_signed_callback_is_accepted(runner: Runner, created: Created) -> None:

@@ -26,6 +26,10 @@ HTTP_FUNCTIONS = ("upload_credentials", "vod_callback")
 ROUTES = {
     "/uploads": "upload_credentials",
     "/uploads/*": "upload_credentials",
+    "/images": "upload_credentials",
+    "/images/*": "upload_credentials",
+    "/attached-media": "upload_credentials",
+    "/attached-media/*": "upload_credentials",
     "/callbacks/vod": "vod_callback",
 }
 SECRET_PARAMETERS = {
@@ -108,9 +112,10 @@ def _domains(template: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _vod_actions_called() -> set[str]:
-    """The VOD OpenAPI actions shared/vod.py sends (``self._call("Action", ...)``)."""
+    """The VOD OpenAPI actions shared/vod.py sends (``self._call("Action", ...)``, or
+    ``self._create("Action", ...)`` for the creates)."""
     source = (ROOT / "shared" / "vod.py").read_text(encoding="utf-8")
-    actions = set(re.findall(r"_call\(\s*\"([A-Z][A-Za-z]+)\"", source))
+    actions = set(re.findall(r"_(?:call|create)\(\s*\"([A-Z][A-Za-z]+)\"", source))
     assert actions, "no VOD actions found in shared/vod.py"
     return actions
 
@@ -276,7 +281,8 @@ def test_credentials_and_callback_share_the_binding_key(template: dict[str, Any]
 def test_shared_settings_agree_across_functions(template: dict[str, Any]) -> None:
     functions = _functions(template)
     for name in ("VOD_REGION", "VOD_SIGNATURE_VERSION", "DATABASE_URL", "CALLBACK_URL", "CALLBACK_AUTH_KEY",
-                 "MAX_FILE_SIZE", *WEBHOOK_SETTINGS):  # fmt: skip
+                 "MAX_FILE_SIZE", "MAX_IMAGE_SIZE", "MAX_ATTACHED_MEDIA_SIZE",
+                 *WEBHOOK_SETTINGS):  # fmt: skip
         values = {json.dumps(fn["Properties"]["EnvironmentVariables"][name]) for fn in functions.values()
                   if name in fn["Properties"]["EnvironmentVariables"]}  # fmt: skip
         assert len(values) <= 1, f"{name} differs between functions: {values}"

@@ -1,4 +1,5 @@
-"""End to end: ``vodfc serve`` as a process, the real oss2 client, callbacks, refresh, cleanup."""
+"""End to end: ``vodfc serve`` as a process, the real oss2 client, callbacks, refresh, cleanup, for
+videos, images and attached media."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import oss2
 import pytest
 
 from devkit.upload import Client, decode, make_bucket, upload_file, wait_until_final
+from devkit.upload.api import ATTACHED, IMAGE, MediaKind
 
 pytestmark = pytest.mark.e2e
 
@@ -221,3 +223,55 @@ def test_invoke_against_a_running_serve_uses_its_emulator_and_database(
     video_id = json.loads(answer["body"])["VideoId"]
     assert httpx.get(f"{served.api}/uploads/{video_id}", timeout=5).json()["Status"] == "created"
     assert httpx.post(f"{served.api}/uploads/{video_id}/refresh", timeout=5).status_code == 200
+
+
+def _wait_status(
+    client: Client, media_id: str, kind: MediaKind, want: str, timeout: float = 20
+) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = client.status(media_id, kind)
+        if record["Status"] == want:
+            break
+        time.sleep(0.2)
+    return record
+
+
+def test_an_image_and_a_subtitle_put_with_oss2_reach_ready(served: Served) -> None:
+    with Client(served.api, None) as client:
+        # an image: POST /images, then one PutObject with oss2
+        image = client.create_media(IMAGE, {"ImageType": "cover", "ImageExt": "jpg", "Title": "e2e cover"})
+        bucket, key = make_bucket(image)
+        assert (
+            key.endswith(".jpg") and bucket.put_object(key, b"\xff\xd8\xff" + os.urandom(2048)).status == 200
+        )
+        # a subtitle: POST /attached-media, the extension taken from FileName
+        vtt = b"WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n"
+        body = {
+            "BusinessType": "subtitle",
+            "FileName": "english.vtt",
+            "FileSize": len(vtt),
+            "Title": "English",
+        }
+        subtitle = client.create_media(ATTACHED, body)
+        bucket, key = make_bucket(subtitle)
+        assert key.endswith(".vtt") and bucket.put_object(key, vtt).status == 200
+
+        image_record = _wait_status(client, image["ImageId"], IMAGE, "ready")
+        subtitle_record = _wait_status(client, subtitle["MediaId"], ATTACHED, "ready")
+    assert image_record["Status"] == "ready" and image_record["Size"] == 2051
+    assert image_record["LastEvent"] == "ImageUploadComplete"
+    assert subtitle_record["Status"] == "ready" and subtitle_record["Size"] == subtitle_record["FileSize"]
+    # VOD (emulated) has both as Normal: the callbacks were confirmed against it
+    state = json.dumps(httpx.get(f"{served.emulator_url()}/_emulator/state", timeout=5).json())
+    assert image["ImageId"] in state and subtitle["MediaId"] in state
+
+
+def test_cleanup_expires_an_abandoned_image_and_deletes_it_at_vod(served: Served) -> None:
+    with Client(served.api, None) as client:
+        image_id = client.create_media(IMAGE, {"ImageType": "default"})["ImageId"]  # never uploaded
+        record = _wait_status(client, image_id, IMAGE, "expired")
+    assert record["Status"] == "expired", record
+    state = httpx.get(f"{served.emulator_url()}/_emulator/state", timeout=5).json()
+    assert image_id not in json.dumps(state.get("images", state))

@@ -1,10 +1,9 @@
-"""``vodfc upload`` driven as a user would: a process against ``vodfc serve`` (JWT mode) or a fake API.
+"""``vodfc upload`` driven as a user would: a process against ``vodfc serve`` (JWT mode).
 
 The stack runs once per module with short emulator delays; every upload is a fresh
 ``python -m devkit.cli upload`` process with its own ``--state-dir``, an environment without the
 developer's ``VODFC_TOKEN`` or proxies, and stderr on a pipe (so: plain progress lines).
-Images and attached media go to a fake API (their routes are not served yet) backed by the
-emulator's real OSS, with credentials from its CreateUploadVideo.
+Images and attached media go through ``POST /images`` and ``POST /attached-media`` of the same stack.
 """
 
 from __future__ import annotations
@@ -16,21 +15,18 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import jwt
 import pytest
 
 if TYPE_CHECKING:
-    from devkit.emulator import Emulator
-    from tests.e2e.conftest import OfficialVodClient
+    pass
 
 pytestmark = pytest.mark.e2e
 
@@ -404,160 +400,88 @@ def test_a_storage_fault_is_a_storage_error_naming_the_oss_code_and_request_id(
     _clean(run.stderr)
 
 
-# --- images and attached media, against a fake API ----------------------------------------------
+# --- images and attached media ----------------------------------------------------------------
 
 
-@dataclass
-class FakeMediaApi:
-    """POST /images and /attached-media with VOD's answers; OSS credentials from the emulator."""
-
-    emulator: Emulator
-    vod: OfficialVodClient
-    expire_on_issue: bool = False
-    received: list[tuple[str, str, Any]] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
-
-    ROUTES: ClassVar[dict[str, tuple[str, str]]] = {
-        "/images": ("ImageId", "ImageURL"),
-        "/attached-media": ("MediaId", "MediaURL"),
-    }
-
-    def create(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
-        id_field, url_field = self.ROUTES[route]
-        # The emulator has only CreateUploadVideo, which wants a video's extension.
-        made = self.vod.call("CreateUploadVideo", {"Title": body.get("Title", "x"), "FileName": "m.mp4"})
-        if self.expire_on_issue:
-            self.emulator.expire_upload_credentials(made["VideoId"])
-        return {
-            "RequestId": made["RequestId"],
-            id_field: made["VideoId"],
-            url_field: f"{self.emulator.oss_url}/{made['VideoId']}",
-            "FileURL": f"{self.emulator.oss_url}/{made['VideoId']}",
-            "UploadAddress": made["UploadAddress"],
-            "UploadAuth": made["UploadAuth"],
-        }
-
-    def status(self, media_id: str) -> dict[str, Any]:
-        media = self.emulator.media(media_id)
-        uploaded = media is not None and media.status != "Uploading"
-        return {"Status": "ready" if uploaded else "created"}
-
-    def start(self) -> FakeMediaApi:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                fake.received.append(("POST", self.path, body))
-                if self.path in fake.ROUTES:
-                    return self._send(200, fake.create(self.path, body))
-                return self._send(404, {"Code": "InvalidApi.NotFound", "Message": "No route."})
-
-            def do_GET(self) -> None:
-                fake.received.append(("GET", self.path, None))
-                route, _, media_id = self.path.rpartition("/")
-                if route in fake.ROUTES:
-                    return self._send(200, {fake.ROUTES[route][0]: media_id, **fake.status(media_id)})
-                return self._send(404, {"Code": "InvalidApi.NotFound", "Message": "No route."})
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+def _media_id(line: str, id_field: str) -> str:
+    found = re.fullmatch(rf"{id_field} ([0-9a-f]{{32}})", line.strip())
+    assert found, line
+    return found.group(1)
 
 
-@pytest.fixture
-def media_api(emulator: Emulator, vod: OfficialVodClient) -> Iterator[FakeMediaApi]:
-    fake = FakeMediaApi(emulator, vod).start()
-    yield fake
-    fake.stop()
+def _emulated(stack: Stack, collection: str, media_id: str) -> dict[str, Any]:
+    state = httpx.get(f"{stack.emulator}/_emulator/state", timeout=5).json()
+    found: list[dict[str, Any]] = [m for m in state[collection] if media_id in json.dumps(m)]
+    assert len(found) == 1, state[collection]
+    return found[0]
 
 
-@pytest.fixture
-def media_uploader(media_api: FakeMediaApi, tmp_path: Path) -> Uploader:
-    return Uploader(api=media_api.url, home=tmp_path / "home", state_dir=tmp_path / "state", token=None)
-
-
-def test_an_image_is_created_with_its_type_and_extension_and_polled_until_ready(
-    media_api: FakeMediaApi, media_uploader: Uploader, tmp_path: Path
+def test_an_image_is_uploaded_as_a_cover_and_reaches_ready(
+    stack: Stack, uploader: Uploader, tmp_path: Path
 ) -> None:
+    # given an image of three parts
     path = _file(tmp_path, "poster.png", 300 * KiB)
-    run = media_uploader.run(path, "--image", "--image-type", "cover", "--part-size", "100K")
+
+    # when it is uploaded as a cover
+    run = uploader.run(path, "--image", "--image-type", "cover", "--part-size", "100K")
+
+    # then POST /images made a cover image at VOD, and the record reached ready with its size
     assert run.code == 0, run.stderr
-    image_id = run.first_line.removeprefix("ImageId ")
-    assert re.fullmatch(r"[0-9a-f]{32}", image_id), run.first_line
-    assert media_api.received[0] == (
-        "POST",
-        "/images",
-        {"Title": "poster", "ImageType": "cover", "ImageExt": "png", "OriginalFileName": "poster.png"},
-    )
-    assert ("GET", f"/images/{image_id}", None) in media_api.received
-    assert run.record()["Status"] == "ready"
+    image_id = _media_id(run.first_line, "ImageId")
+    record = run.record()
+    assert (record["ImageId"], record["Status"], record["ImageType"]) == (image_id, "ready", "cover")
+    assert record["Size"] == 300 * KiB and record["OriginalFileName"] == "poster.png"
+    assert record["LastEvent"] == "ImageUploadComplete"
+    image = _emulated(stack, "images", image_id)
+    assert image["Status"] == "Normal" and "cover" in json.dumps(image)
     assert "3/3 parts" in run.stderr
     _clean(run.stderr)
+    assert uploader.states() == []
 
 
-def test_attached_media_is_created_with_its_business_type_and_polled_until_ready(
-    media_api: FakeMediaApi, media_uploader: Uploader, tmp_path: Path
+def test_a_subtitle_file_is_uploaded_as_attached_media_and_reaches_ready(
+    stack: Stack, uploader: Uploader, tmp_path: Path
 ) -> None:
-    path = _file(tmp_path, "subs.vtt", 2 * KiB)
-    run = media_uploader.run(path, "--attached", "subtitle", "--title", "English")
+    path = tmp_path / "english.vtt"
+    path.write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n" * 50)
+    run = uploader.run(path, "--attached", "subtitle", "--title", "English")
     assert run.code == 0, run.stderr
-    media_id = run.first_line.removeprefix("MediaId ")
-    assert media_api.received[0] == (
-        "POST",
-        "/attached-media",
-        {
-            "BusinessType": "subtitle",
-            "MediaExt": "vtt",
-            "Title": "English",
-            "FileName": "subs.vtt",
-            "FileSize": 2 * KiB,
-        },
-    )
-    assert ("GET", f"/attached-media/{media_id}", None) in media_api.received
+    media_id = _media_id(run.first_line, "MediaId")
+    record = run.record()
+    assert (record["MediaId"], record["Status"], record["BusinessType"]) == (media_id, "ready", "subtitle")
+    assert record["Title"] == "English" and record["FileSize"] == record["Size"] == path.stat().st_size
+    assert _emulated(stack, "attached_media", media_id)["Status"] == "Normal"
     _clean(run.stderr)
 
 
 def test_an_expired_image_credential_is_not_refreshed_but_reported(
-    media_api: FakeMediaApi, media_uploader: Uploader, tmp_path: Path
+    stack: Stack, uploader: Uploader, tmp_path: Path
 ) -> None:
-    media_api.expire_on_issue = True
-    path = _file(tmp_path, "logo.png", 10 * KiB)
-    run = media_uploader.run(path, "--image")
-    assert run.code == 6, run.stderr
-    image_id = run.first_line.removeprefix("ImageId ")
-    assert "vodfc upload: the image credential expired (SecurityTokenExpired" in run.stderr
-    assert "and cannot be refreshed" in run.stderr
-    assert f"ImageId {image_id} is not uploaded; upload anew: " in run.stderr and "--restart" in run.stderr
-    assert f"curl -X DELETE {media_api.url}/images/{image_id}" in run.stderr
-    assert [path for method, path, _ in media_api.received if method == "POST"] == ["/images"]
-    _clean(run.stderr)
+    # given an image upload in progress
+    path = _file(tmp_path, "logo.png", 8 * 100 * KiB)
+    proc = uploader.start(path, "--image", "--part-size", "100K", "--limit-rate", "400K")
+    assert proc.stdout is not None
+    image_id = _media_id(proc.stdout.readline(), "ImageId")
+    _wait_for(lambda: len(stack.parts(image_id)) >= 2, what="two parts")
 
-    # a plain --resume starts over under a new ImageId (there is no refresh for images)
-    media_api.expire_on_issue = False
-    again = media_uploader.run(path, "--image", "--resume")
+    # when its credential expires: VOD offers no refresh for images
+    assert stack.admin("expire", {"ImageId": image_id})["expired"] >= 1
+    out, err = proc.communicate(timeout=30)
+
+    # then the client says so and names the way out (no record on stdout: it did not finish)
+    assert proc.returncode == 6, err
+    assert out == ""
+    assert "vodfc upload: the image credential expired (SecurityTokenExpired" in err
+    assert "and cannot be refreshed" in err
+    assert f"ImageId {image_id} is not uploaded; upload anew: " in err and "--restart" in err
+    assert f'curl -X DELETE -H "Authorization: Bearer $VODFC_TOKEN" {stack.api}/images/{image_id}' in err
+    _clean(err)
+
+    # and a plain --resume starts over under a new ImageId (the old record stays for cleanup)
+    again = uploader.run(path, "--image", "--resume")
     assert again.code == 0, again.stderr
-    assert again.first_line.startswith("ImageId ") and again.first_line != run.first_line
+    new_id = _media_id(again.first_line, "ImageId")
+    assert new_id != image_id and again.record()["Status"] == "ready"
     assert f"the earlier ImageId {image_id} is left as it is" in again.stderr
+    old = httpx.get(f"{stack.api}/images/{image_id}", headers={"Authorization": f"Bearer {uploader.token}"})
+    assert old.json()["Status"] == "created"

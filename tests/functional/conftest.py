@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,25 +53,38 @@ def b64json(obj: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(obj).encode()).decode()
 
 
+OSS_URL = "https://outin-test.oss-cn-shanghai.aliyuncs.com"
+
+
 @dataclass
 class FakeVod:
-    """VOD's OpenAPI in memory: media records with VOD's statuses and error bodies."""
+    """VOD's OpenAPI in memory: media records (videos, images, attached media) with VOD's
+    statuses and error bodies."""
 
     videos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    images: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attached: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    #: Answers (or exceptions) to give instead, per action, first in first out; a callable is called
+    #: with the parameters (something happening meanwhile) and the action then answered as usual.
+    faults: dict[str, list[httpx.Response | Exception | Callable[[dict[str, str]], None]]] = field(
+        default_factory=dict
+    )
 
     def action_calls(self, action: str) -> list[dict[str, str]]:
         return [params for name, params in self.calls if name == action]
 
-    def credentials(self, video_id: str, request_id: str) -> dict[str, Any]:
+    def credentials(
+        self, video_id: str, request_id: str, *, id_field: str = "VideoId", key: str | None = None
+    ) -> dict[str, Any]:
         return {
             "RequestId": request_id,
-            "VideoId": video_id,
+            id_field: video_id,
             "UploadAddress": b64json(
                 {
                     "Endpoint": "https://oss-cn-shanghai.aliyuncs.com",
                     "Bucket": "outin-test",
-                    "FileName": f"sv/{video_id[:8]}/{video_id}.mp4",
+                    "FileName": key or f"sv/{video_id[:8]}/{video_id}.mp4",
                 }
             ),
             "UploadAuth": b64json(
@@ -100,6 +113,13 @@ class FakeVod:
         action = request.headers.get("x-acs-action", "")
         params = dict(parse_qsl(request.url.query.decode(), keep_blank_values=True))
         self.calls.append((action, params))
+        if self.faults.get(action):
+            fault = self.faults[action].pop(0)
+            if isinstance(fault, Exception):
+                raise fault
+            if isinstance(fault, httpx.Response):
+                return fault
+            fault(params)
         rid = str(uuid.uuid4()).upper()
         if action == "CreateUploadVideo":
             ref = params.get("ReferenceId")
@@ -144,6 +164,89 @@ class FakeVod:
             for vid in [v for v, rec in self.videos.items() if rec.get("ReferenceId") in refs]:
                 self.videos.pop(vid)
             return httpx.Response(200, json={"RequestId": rid})
+        return self.media_action(action, params, rid)
+
+    def new_image(self, params: dict[str, str]) -> dict[str, Any]:
+        image_id = uuid.uuid4().hex
+        key = f"image/{params['ImageType']}/{image_id.upper()}.{params.get('ImageExt', 'png')}"
+        self.images[image_id] = {
+            "ImageId": image_id,
+            "Title": params.get("Title"),
+            "ImageType": params["ImageType"],
+            "Status": "Uploading",
+            "CreationTime": "2026-11-25T10:00:00Z",
+            "UserData": params.get("UserData"),
+            "URL": f"{OSS_URL}/{key}",
+        }
+        answer = self.credentials(image_id, str(uuid.uuid4()).upper(), id_field="ImageId", key=key)
+        return {**answer, "ImageURL": f"{OSS_URL}/{key}", "FileURL": f"{OSS_URL}/{key}"}
+
+    def new_attached(self, params: dict[str, str]) -> dict[str, Any]:
+        media_id = uuid.uuid4().hex
+        key = f"attached/{params['BusinessType']}/{media_id}.{params['MediaExt']}"
+        self.attached[media_id] = {
+            "MediaId": media_id,
+            "Type": params["BusinessType"],
+            "Title": params.get("Title"),
+            "Status": "Uploading",
+            "CreationTime": "2026-11-25T10:00:00Z",
+            "UserData": params.get("UserData"),
+            "URL": f"{OSS_URL}/{key}",
+        }
+        answer = self.credentials(media_id, str(uuid.uuid4()).upper(), id_field="MediaId", key=key)
+        return {**answer, "MediaURL": f"{OSS_URL}/{key}", "FileURL": f"{OSS_URL}/{key}"}
+
+    def image_info(self, image: dict[str, Any]) -> dict[str, Any]:
+        info = {k: v for k, v in image.items() if k not in ("UserData", "Size")}
+        if image.get("Size") is not None:
+            info["Mezzanine"] = {"FileSize": str(image["Size"]), "FileURL": image["URL"]}
+        return info
+
+    def media_action(self, action: str, params: dict[str, str], rid: str) -> httpx.Response:
+        """The image and attached-media actions (shapes of VOD's reference and the SDK models)."""
+        if action == "CreateUploadImage":
+            if params.get("ImageType") not in ("default", "cover"):
+                return self.error(400, "InvalidParameter", "The specified parameter ImageType is not valid.")
+            return httpx.Response(200, json=self.new_image(params))
+        if action == "CreateUploadAttachedMedia":
+            if not params.get("BusinessType") or not params.get("MediaExt"):
+                return self.error(400, "MissingParameter", "BusinessType and MediaExt are required.")
+            return httpx.Response(200, json=self.new_attached(params))
+        if action == "GetImageInfo":
+            image = self.images.get(params["ImageId"])
+            if image is None:
+                return self.error(404, "NoSuchResource", "The specified resource does not exist.")
+            return httpx.Response(200, json={"RequestId": rid, "ImageInfo": self.image_info(image)})
+        if action == "GetImageInfos":
+            ids = params["ImageIds"].split(",")
+            found = [self.image_info(self.images[i]) for i in ids if i in self.images]
+            missing = [i for i in ids if i not in self.images]
+            return httpx.Response(
+                200, json={"RequestId": rid, "ImageInfo": found, "NonExistImageIds": missing}
+            )
+        if action == "DeleteImage":
+            assert params["DeleteImageType"] == "ImageId", params
+            ids = params["ImageIds"].split(",")
+            if not any(i in self.images for i in ids):
+                return self.error(404, "NoSuchResource", "The specified resource does not exist.")
+            for image_id in ids:
+                self.images.pop(image_id, None)
+            return httpx.Response(200, json={"RequestId": rid})
+        if action == "GetAttachedMediaInfo":
+            ids = params["MediaIds"].split(",")
+            found = [
+                {k: v for k, v in self.attached[i].items() if k not in ("UserData", "Size")}
+                for i in ids
+                if i in self.attached
+            ]
+            missing = [i for i in ids if i not in self.attached]
+            return httpx.Response(
+                200, json={"RequestId": rid, "AttachedMediaList": found, "NonExistMediaIds": missing}
+            )
+        if action == "DeleteAttachedMedia":
+            ids = params["MediaIds"].split(",")
+            missing = [i for i in ids if self.attached.pop(i, None) is None]
+            return httpx.Response(200, json={"RequestId": rid, "NonExistMediaIds": missing})
         return self.error(400, "InvalidParameter", f"Unknown action {action}.")
 
 
@@ -195,6 +298,18 @@ class Stack:
         assert status == 200, answer
         return answer
 
+    def create_image(self, owner: str = "alice", **fields: Any) -> dict[str, Any]:
+        body = {"ImageType": "cover", "ImageExt": "jpg", "Title": "Poster", **fields}
+        status, answer, _ = self.http("upload_credentials", "POST", "/images", body=body, owner=owner)
+        assert status == 200, answer
+        return answer
+
+    def create_attached(self, owner: str = "alice", **fields: Any) -> dict[str, Any]:
+        body = {"BusinessType": "subtitle", "FileName": "subs.en.vtt", "FileSize": 2048, **fields}
+        status, answer, _ = self.http("upload_credentials", "POST", "/attached-media", body=body, owner=owner)
+        assert status == 200, answer
+        return answer
+
     def callback(
         self, body: dict[str, Any], *, ts: int | None = None, key: str = CALLBACK_KEY, url: str = CALLBACK_URL
     ) -> tuple[int, dict[str, Any]]:
@@ -211,14 +326,23 @@ class Stack:
         """A sample VOD event body for ``video_id``, echoing the Extend VOD stored for it.
 
         A genuine upload event means the file did arrive: VOD's record says ``UploadSucc`` from
-        then on (as the real VOD's does), unless the test says the event is forged.
+        then on (``Normal`` for an image or attached media, with the event's Size), as the real
+        VOD's does, unless the test says the event is forged.
         """
         body = load_event(f"vod/{name}.json")
-        body["VideoId"] = video_id
-        video = self.vod.videos.get(video_id)
-        if genuine and video is not None and name == "FileUploadComplete" and video["Status"] == "Uploading":
-            video["Status"] = "UploadSucc"
-        user_data = self.vod.videos.get(video_id, {}).get("UserData")
+        id_field, records, arrived = {
+            "ImageUploadComplete": ("ImageId", self.vod.images, "Normal"),
+            "AttachedMediaUploadComplete": ("AttachedMediaId", self.vod.attached, "Normal"),
+        }.get(name, ("VideoId", self.vod.videos, "UploadSucc"))
+        body[id_field] = video_id
+        body.update(fields)
+        video = records.get(video_id)
+        upload_event = name in ("FileUploadComplete", "ImageUploadComplete", "AttachedMediaUploadComplete")
+        if genuine and video is not None and upload_event and video["Status"] == "Uploading":
+            video["Status"] = arrived
+            if id_field != "VideoId":
+                video["Size"] = body.get("Size")
+        user_data = records.get(video_id, {}).get("UserData")
         if user_data:
             body["Extend"] = json.dumps(json.loads(user_data)["Extend"])
         else:
@@ -234,6 +358,23 @@ class Stack:
         )
         summary: dict[str, Any] = json.loads(result)
         return summary
+
+
+def age(video_ids: list[str], seconds: int) -> None:
+    """Pretend these uploads were created ``seconds`` ago (the store is the test's own SQLite)."""
+    import sqlite3
+    from datetime import datetime, timedelta, timezone
+
+    url = get_settings().database_url.get_secret_value()
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    when = (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat()
+    with conn:
+        for vid in video_ids:
+            conn.execute(
+                "UPDATE uploads SET created_at = ?, credential_expires_at = ? WHERE video_id = ?",
+                (when, when, vid),
+            )
+    conn.close()
 
 
 def reset_instance_state() -> None:

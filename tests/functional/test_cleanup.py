@@ -9,22 +9,7 @@ from shared.services.deps import get_deps, set_deps
 from shared.settings import get_settings
 from shared.store import get_store
 from tests.functional.conftest import Stack
-
-
-def _age(video_ids: list[str], seconds: int) -> None:
-    """Pretend these uploads were created ``seconds`` ago (the store is the test's own SQLite)."""
-    import sqlite3
-
-    url = get_settings().database_url.get_secret_value()
-    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-    when = (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat()
-    with conn:
-        for vid in video_ids:
-            conn.execute(
-                "UPDATE uploads SET created_at = ?, credential_expires_at = ? WHERE video_id = ?",
-                (when, when, vid),
-            )
-    conn.close()
+from tests.functional.conftest import age as _age
 
 
 def _due(video_ids: list[str]) -> None:

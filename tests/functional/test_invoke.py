@@ -60,10 +60,13 @@ def test_every_sample_is_answered_without_any_environment(
         assert sum(answer.values()) == (2 if "batch" in path.name else 1), answer
         return
     assert answer["statusCode"] < 500, body
-    if path.parent.name == "vod" or path.stem in {"vod_callback", "create_upload", "list_uploads"}:
+    succeed = {"vod_callback", "create_upload", "list_uploads", "create_image", "list_images"}
+    succeed |= {"create_attached_media", "list_attached_media"}
+    if path.parent.name == "vod" or path.stem in succeed:
         assert answer["statusCode"] == 200, body
-    if path.stem == "create_upload":
-        assert body["VideoId"] and body["UploadAddress"] and body["UploadAuth"]
+    id_fields = {"create_upload": "VideoId", "create_image": "ImageId", "create_attached_media": "MediaId"}
+    if path.stem in id_fields:
+        assert body[id_fields[path.stem]] and body["UploadAddress"] and body["UploadAuth"]
 
 
 def test_a_5xx_answer_exits_1_and_its_log_line_says_what_is_wrong(

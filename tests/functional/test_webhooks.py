@@ -313,3 +313,24 @@ def test_an_event_from_the_mns_queue_is_notified_too(hooks: Hooks) -> None:
     )
     assert json.loads(answer) == {"applied": 1}
     assert hooks.receiver.types(video_id) == ["upload.created", "upload.uploaded"]
+
+
+def test_images_and_attached_media_are_notified_under_their_own_types(hooks: Hooks) -> None:
+    stack = hooks.stack
+    image_id = stack.create_image(UserData={"Extend": {"cover": True}})["ImageId"]
+    media_id = stack.create_attached()["MediaId"]
+    hooks.callback("ImageUploadComplete", image_id, Size=2048)
+    status, _, _ = stack.http("upload_credentials", "DELETE", f"/attached-media/{media_id}")
+    assert status == 200
+
+    by_type = {d.type: d.body["data"] for d in hooks.receiver.accepted()}
+    assert list(by_type) == [
+        "image.created",
+        "attached_media.created",
+        "image.ready",
+        "attached_media.deleted",
+    ]
+    ready = by_type["image.ready"]
+    assert ready["ImageId"] == image_id and ready["Status"] == "ready" and ready["Size"] == 2048
+    assert ready["Extend"] == {"cover": True} and "VideoId" not in ready
+    assert by_type["attached_media.deleted"]["MediaId"] == media_id

@@ -333,6 +333,112 @@ def test_operator_policy_refuses_without_calling_vod(probe: Probe) -> None:
         assert answer["Code"] == f"Forbidden.{field}"
 
 
+# --- POST /images and POST /attached-media -------------------------------------------------------
+IMAGE_BODY: dict[str, Any] = {"ImageType": "cover"}
+ATTACHED_BODY: dict[str, Any] = {"BusinessType": "subtitle", "MediaExt": "vtt"}
+MEDIA_FIELDS = {
+    "/images": (
+        IMAGE_BODY,
+        ("ImageType", "ImageExt", "Title", "OriginalFileName", "Description", "CateId", "Tags", "UserData",
+         "StorageLocation", "AppId"),
+    ),
+    "/attached-media": (
+        ATTACHED_BODY,
+        ("BusinessType", "MediaExt", "Title", "FileName", "FileSize", "Description", "CateIds", "Tags",
+         "UserData", "StorageLocation", "AppId"),
+    ),
+}  # fmt: skip
+
+
+@FAST
+@given(
+    route=st.sampled_from(list(MEDIA_FIELDS)),
+    data=st.data(),
+)
+def test_media_bodies_with_any_values_are_never_a_5xx(probe: Probe, route: str, data: st.DataObject) -> None:
+    ok, fields = MEDIA_FIELDS[route]
+    extra = data.draw(st.dictionaries(st.sampled_from(fields), json_values, min_size=1, max_size=4))
+    status, _ = probe.send({**ok, **extra}, path=route)
+    if status == 200:  # whatever got through is within VOD's rules
+        sent = probe.stack.vod.calls[-1][1]
+        assert len(sent.get("Title", "").encode()) <= 128 and "/" not in sent.get("FileName", "")
+
+
+@FAST
+@given(route=st.sampled_from(list(MEDIA_FIELDS)), body=json_values)
+def test_any_json_body_on_the_media_routes_is_never_a_5xx(probe: Probe, route: str, body: Any) -> None:
+    probe.send(raw=json.dumps(body), path=route)
+
+
+# (route, field, value at the limit, value one past it); the body is the route's minimal valid one.
+MEDIA_LIMITS = [
+    ("/images", "ImageType", "default", "thumbnail"),
+    ("/images", "ImageType", "cover", ""),
+    ("/images", "ImageExt", "gif", "webp"),
+    ("/images", "ImageExt", "JPEG", "heic"),
+    ("/images", "OriginalFileName", "a" * 251 + ".png", "a" * 252 + ".png"),
+    ("/images", "OriginalFileName", "poster.png", "poster"),
+    ("/images", "OriginalFileName", "../../x.png", "x\u202egnp.png"),
+    ("/images", "CateId", None, 2**63),  # any other id is the policy's (below)
+    ("/images", "Title", "a" * 128, "a" * 129),
+    ("/images", "Title", "中" * 42 + "ab", "中" * 43),
+    ("/images", "Title", "ok", "emoji \U0001f600"),
+    ("/images", "Description", "d" * 1024, "d" * 1025),
+    ("/images", "Tags", ",".join(f"t{i}" for i in range(16)), ",".join(f"t{i}" for i in range(17))),
+    ("/images", "Tags", "t" * 32, "t" * 33),
+    ("/images", "UserData", {"Extend": {"k": "v" * 248}}, {"Extend": {"k": "v" * 249}}),
+    ("/images", "UserData", {"Extend": {"app": "x"}}, {"Extend": {"vodfc_uid": "x"}}),
+    ("/images", "StorageLocation", None, "a" * 129),
+    ("/images", "AppId", None, "app 1"),
+    ("/attached-media", "BusinessType", "subtitle", "subtitles"),
+    ("/attached-media", "MediaExt", "srt", "png"),
+    ("/attached-media", "MediaExt", "TTML", "txt"),
+    ("/attached-media", "FileName", "a" * 255, "a" * 256),
+    ("/attached-media", "FileSize", 0, -1),
+    ("/attached-media", "FileSize", 1024**3, 1024**3 + 1),  # MAX_ATTACHED_MEDIA_SIZE
+    ("/attached-media", "FileSize", 1, "1"),
+    ("/attached-media", "CateIds", None, "1,2,3,4,5,6"),
+    ("/attached-media", "CateIds", None, "0"),
+    ("/attached-media", "Title", "a" * 128, "a" * 129),
+    ("/attached-media", "Description", "d" * 1024, "d" * 1025),
+    ("/attached-media", "Tags", ["x"] * 16, ["x"] * 17),
+    ("/attached-media", "UserData", {"Extend": {"k": "v" * 248}}, {"Extend": {"k": "v" * 249}}),
+    ("/attached-media", "UserData", None, {"MessageCallback": {"CallbackURL": "https://evil.example/cb"}}),
+]
+
+
+@pytest.mark.parametrize(
+    ("route", "field", "ok", "too_far"),
+    MEDIA_LIMITS,
+    ids=[f"{r.strip('/')}-{f}-{i}" for i, (r, f, _, _) in enumerate(MEDIA_LIMITS)],
+)
+def test_every_media_rule_holds_exactly(probe: Probe, route: str, field: str, ok: Any, too_far: Any) -> None:
+    base = MEDIA_FIELDS[route][0]
+    if ok is not None:
+        status, answer = probe.send({**base, field: ok}, path=route)
+        assert status == 200, answer
+    answer = probe.refused({**base, field: too_far}, path=route)
+    assert answer["Field"].split(".")[0] == field
+
+
+def test_the_media_policy_refuses_without_calling_vod(probe: Probe) -> None:
+    for route, field, value in [("/images", "StorageLocation", "x.oss"), ("/images", "AppId", "app-2"),
+                                ("/images", "CateId", 7), ("/attached-media", "CateIds", "7"),
+                                ("/attached-media", "StorageLocation", "x.oss")]:  # fmt: skip
+        body = {**MEDIA_FIELDS[route][0], field: value}
+        assert probe.refused(body, path=route)["Code"] == f"Forbidden.{field}"
+
+
+@pytest.mark.parametrize("route", ["/images", "/attached-media"])
+@pytest.mark.parametrize(
+    "media_id", ["..", "%00", "a" * 65, "abc%0d%0aX-Injected:1", "1 OR 1=1", "ä" * 4], ids=lambda v: v[:12]
+)
+def test_path_tricks_in_media_ids_are_404(probe: Probe, route: str, media_id: str) -> None:
+    for method in ("GET", "DELETE"):
+        status, _ = probe.send(method=method, path=f"{route}/{media_id}")
+        assert status == 404
+
+
 # --- bodies, encodings, content types, headers ---------------------------------------------------
 @pytest.mark.parametrize(
     "raw",

@@ -145,6 +145,26 @@ def test_no_secret_in_any_log_line_error_body_or_header(
         rec.http("POST", "/uploads", body=body)
         rec.http("POST", f"/uploads/{video_id}/refresh")
     vod.always.clear()
+    # --- images and attached media: create, replay (a new credential), read, events, delete
+    image_body, media_body = {"ImageType": "cover"}, {"BusinessType": "subtitle", "MediaExt": "vtt"}
+    replay = {"Idempotency-Key": "secrets-1"}
+    image_id = rec.http("POST", "/images", body=image_body, headers=dict(replay))[1]["ImageId"]
+    image_id = rec.http("POST", "/images", body=image_body, headers=dict(replay))[1]["ImageId"]
+    media_id = rec.http("POST", "/attached-media", body=media_body)[1]["MediaId"]
+    rec.http("GET", f"/images/{image_id}")
+    rec.http("GET", "/attached-media")
+    rec.callback(stack.vod_event("ImageUploadComplete", image_id))
+    rec.callback(stack.vod_event("AttachedMediaUploadComplete", media_id))
+    rec.http("DELETE", f"/images/{image_id}")
+    for fault in (
+        vod_error(400, "InvalidParameter", f"bad {AK_SECRET} {STS_TOKEN}"),
+        httpx.Response(200, json={"RequestId": "r", "ImageId": 7, "UploadAuth": created["UploadAuth"]}),
+        unavailable(500),
+    ):
+        vod.always["*"] = fault
+        rec.http("POST", "/images", body=image_body)
+        rec.http("POST", "/attached-media", body=media_body)
+    vod.always.clear()
     with_refresh = rec.http("POST", "/uploads", body=body)[1]["VideoId"]
     vod.fail("RefreshUploadVideo", httpx.ReadTimeout("timed out"))
     rec.http("POST", f"/uploads/{with_refresh}/refresh")

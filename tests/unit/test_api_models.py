@@ -18,12 +18,14 @@ from hypothesis import strategies as st
 from shared import errors
 from shared.api_models import (
     AccelerateConfig,
+    CreateUploadAttachedMediaRequest,
+    CreateUploadImageRequest,
     CreateUploadVideoRequest,
     MessageCallback,
     UserData,
     parse_request,
 )
-from shared.settings import DEFAULT_EXTENSIONS
+from shared.settings import ATTACHED_MEDIA_EXTENSIONS, DEFAULT_EXTENSIONS
 from shared.validation import find_emoji
 
 DROP = object()  # sentinel: remove the key from the request
@@ -548,6 +550,226 @@ class TestParseRequest:
 
 
 # --- import cost --------------------------------------------------------------------------------
+
+
+# --- CreateUploadImage and CreateUploadAttachedMedia ---------------------------------------------
+
+IMAGE: dict[str, Any] = {"ImageType": "cover"}
+ATTACHED: dict[str, Any] = {"BusinessType": "subtitle", "MediaExt": "vtt"}
+
+
+def image(**changes: Any) -> CreateUploadImageRequest:
+    body = {**IMAGE, **changes}
+    return parse_request(CreateUploadImageRequest, {k: v for k, v in body.items() if v is not DROP})
+
+
+def attached(**changes: Any) -> CreateUploadAttachedMediaRequest:
+    body = {**ATTACHED, **changes}
+    return parse_request(CreateUploadAttachedMediaRequest, {k: v for k, v in body.items() if v is not DROP})
+
+
+def refused_by(make: Any, field: str, code: str, **changes: Any) -> str:
+    with pytest.raises(errors.InvalidParameter) as info:
+        make(**changes)
+    assert (info.value.field, info.value.code) == (field, code)
+    assert_plain(info.value.message)
+    return info.value.message
+
+
+# The rules both share with CreateUploadVideo: (field, at the limit, one past it, VOD's code).
+SHARED_LIMITS = [
+    ("Title", "a" * 128, "a" * 129, "LengthExceededMax"),
+    ("Title", CJK * 42 + "ab", CJK * 43, "LengthExceededMax"),
+    ("Title", "plain", "emoji \U0001f600", "IllegalCharacters"),
+    ("Title", "plain", "bell\x07", "IllegalCharacters"),
+    ("Description", "d" * 1024, "d" * 1025, "LengthExceededMax"),
+    ("Description", "two\nlines", "bidi \u202e", "IllegalCharacters"),
+    ("Tags", ",".join(f"t{i}" for i in range(16)), ",".join(f"t{i}" for i in range(17)), "TagsExceededMax"),
+    ("Tags", "t" * 32, "t" * 33, "LengthExceededMax"),
+    ("Tags", ["a", "b"], ["a", ""], "InvalidParameter"),
+    ("StorageLocation", "outin-x.oss-cn-shanghai.aliyuncs.com", "a" * 129, "InvalidParameter"),
+    ("StorageLocation", "outin-x.oss-cn-shanghai.aliyuncs.com", "outin/x", "InvalidParameter"),
+    ("AppId", "app-" + "1" * 60, "app-" + "1" * 61, "InvalidParameter"),
+    ("UserData", {"Extend": {"k": "v" * 504}}, {"Extend": {"k": "v" * 505}}, "LengthExceededMax"),
+    ("UserData", {"Extend": {"k": "v"}}, {"Extend": "not json"}, "InvalidParameter"),
+]
+
+
+@pytest.mark.parametrize("make", [image, attached], ids=["image", "attached"])
+@pytest.mark.parametrize(
+    ("field", "ok", "too_far", "code"),
+    SHARED_LIMITS,
+    ids=[f"{f}-{i}" for i, (f, *_) in enumerate(SHARED_LIMITS)],
+)
+def test_media_requests_hold_every_shared_limit_exactly(
+    make: Any, field: str, ok: Any, too_far: Any, code: str
+) -> None:
+    make(**{field: ok})
+    refused_by(make, field, code, **{field: too_far})
+
+
+@pytest.mark.parametrize("make", [image, attached], ids=["image", "attached"])
+def test_media_titles_are_optional_and_blank_means_absent(make: Any) -> None:
+    assert make().Title is None and make(Title="").Title is None and make(Description="").Description is None
+
+
+@pytest.mark.parametrize("make", [image, attached], ids=["image", "attached"])
+@pytest.mark.parametrize("field", ["CoverURL", "TemplateGroupId", "ReferenceId", "Extra"])
+def test_media_requests_refuse_unknown_and_video_only_parameters(make: Any, field: str) -> None:
+    message = refused_by(make, field, "InvalidParameter", **{field: "x"})
+    assert "not a known parameter" in message
+
+
+class TestImageType:
+    @pytest.mark.parametrize("value", ["default", "cover"])
+    def test_vods_two_values_are_accepted(self, value: str) -> None:
+        assert image(ImageType=value).ImageType == value
+
+    @pytest.mark.parametrize("value", [DROP, None, "", "  "])
+    def test_it_is_required(self, value: Any) -> None:
+        with pytest.raises(errors.MissingParameter) as info:
+            image(ImageType=value)
+        assert info.value.field == "ImageType"
+
+    @pytest.mark.parametrize("value", ["Cover", "thumbnail", "CoverSnapshot", 1, ["cover"]])
+    def test_anything_else_is_refused(self, value: Any) -> None:
+        refused_by(image, "ImageType", "InvalidParameter", ImageType=value)
+
+
+class TestImageExt:
+    @pytest.mark.parametrize(
+        ("value", "sent"), [("png", "png"), ("jpg", "jpg"), ("JPEG", "jpeg"), ("gif", "gif")]
+    )
+    def test_vods_four_values_are_accepted_without_case(self, value: str, sent: str) -> None:
+        assert image(ImageExt=value).extension == sent
+
+    @pytest.mark.parametrize("value", [DROP, None, ""])
+    def test_absent_is_vods_default_png(self, value: Any) -> None:
+        assert image(ImageExt=value).ImageExt == "png"
+
+    @pytest.mark.parametrize("value", ["webp", "heic", "bmp", ".png", "png ", 5])
+    def test_other_types_are_refused(self, value: Any) -> None:
+        refused_by(image, "ImageExt", "InvalidParameter", ImageExt=value)
+
+
+class TestOriginalFileName:
+    def test_a_path_is_reduced_to_its_basename_with_its_extension(self) -> None:
+        assert image(OriginalFileName="C:\\Users\\bob\\Pictures\\Cover.JPG").OriginalFileName == "Cover.JPG"
+        assert image(OriginalFileName="../../a.png").OriginalFileName == "a.png"
+
+    @pytest.mark.parametrize("value", ["cover", "cover.", ".png", "dir/", "a.png/"])
+    def test_it_needs_a_name_and_an_extension(self, value: str) -> None:
+        refused_by(image, "OriginalFileName", "InvalidFileName.Extension", OriginalFileName=value)
+
+    def test_its_basename_holds_255_bytes_at_most(self) -> None:
+        assert image(OriginalFileName="a" * 251 + ".png").OriginalFileName is not None
+        refused_by(image, "OriginalFileName", "LengthExceededMax", OriginalFileName="a" * 252 + ".png")
+        refused_by(image, "OriginalFileName", "LengthExceededMax", OriginalFileName="d/" * 511 + "a.png")
+
+    @pytest.mark.parametrize("value", ["a\x00.png", "evil\u202egnp.png", "a\r\n.png"])
+    def test_control_characters_are_refused(self, value: str) -> None:
+        refused_by(image, "OriginalFileName", "IllegalCharacters", OriginalFileName=value)
+
+
+class TestImageCateId:
+    def test_a_positive_64_bit_integer(self) -> None:
+        assert image(CateId=1).CateId == 1 and image(CateId=2**63 - 1).CateId == 2**63 - 1
+        for value in (0, -1, 2**63, "7", 1.0, True):
+            refused_by(image, "CateId", "InvalidParameter", CateId=value)
+
+
+def test_an_image_request_takes_no_file_size() -> None:
+    refused_by(image, "FileSize", "InvalidParameter", FileSize=1024)
+
+
+class TestBusinessType:
+    @pytest.mark.parametrize("value", list(ATTACHED_MEDIA_EXTENSIONS))
+    def test_vods_three_values_are_accepted(self, value: str) -> None:
+        ext = ATTACHED_MEDIA_EXTENSIONS[value][0]
+        assert attached(BusinessType=value, MediaExt=ext).BusinessType == value
+
+    @pytest.mark.parametrize("value", [DROP, None, ""])
+    def test_it_is_required(self, value: Any) -> None:
+        with pytest.raises(errors.MissingParameter) as info:
+            attached(BusinessType=value)
+        assert info.value.field == "BusinessType"
+
+    @pytest.mark.parametrize("value", ["subtitles", "Subtitle", "watermarks", "video", 3])
+    def test_anything_else_is_refused(self, value: Any) -> None:
+        refused_by(attached, "BusinessType", "InvalidParameter", BusinessType=value)
+
+
+class TestMediaExt:
+    @pytest.mark.parametrize(
+        ("business_type", "ext"), [(t, e) for t, exts in ATTACHED_MEDIA_EXTENSIONS.items() for e in exts]
+    )
+    def test_every_extension_of_its_business_type_is_accepted(self, business_type: str, ext: str) -> None:
+        assert attached(BusinessType=business_type, MediaExt=ext.upper()).extension == ext
+
+    @pytest.mark.parametrize(
+        ("business_type", "ext"),
+        [
+            ("subtitle", "png"),
+            ("watermark", "srt"),
+            ("material", "mov"),
+            ("watermark", "jpg"),
+            ("subtitle", "txt"),
+        ],
+    )
+    def test_an_extension_of_another_business_type_is_refused(self, business_type: str, ext: str) -> None:
+        message = refused_by(
+            attached, "MediaExt", "InvalidParameter", BusinessType=business_type, MediaExt=ext
+        )
+        assert business_type in message
+
+    def test_absent_it_is_taken_from_file_name(self) -> None:
+        assert attached(MediaExt=DROP, FileName="English.SRT").MediaExt == "srt"
+        message = refused_by(attached, "MediaExt", "InvalidParameter", MediaExt=DROP, FileName="a.png")
+        assert "FileName" in message
+
+    def test_given_it_wins_over_the_file_names_extension(self) -> None:
+        req = attached(MediaExt="vtt", FileName="subs.srt")
+        assert (req.MediaExt, req.FileName) == ("vtt", "subs.srt")
+
+    @pytest.mark.parametrize("file_name", [DROP, "subs", ".vtt", "subs."])
+    def test_one_of_the_two_is_needed(self, file_name: Any) -> None:
+        with pytest.raises(errors.MissingParameter) as info:
+            attached(MediaExt=DROP, FileName=file_name)
+        assert info.value.field == "MediaExt"
+
+
+class TestAttachedFileNameAndSize:
+    def test_file_name_is_a_basename_without_a_required_extension(self) -> None:
+        assert attached(FileName="D:\\test\\subs").FileName == "subs"
+        assert attached(FileName="a" * 255).FileName == "a" * 255
+        refused_by(attached, "FileName", "LengthExceededMax", FileName="a" * 256)
+        refused_by(attached, "FileName", "InvalidParameter", FileName="dir/")
+
+    def test_file_size_is_a_non_negative_64_bit_integer(self) -> None:
+        # no upper bound in the model: the operator's MAX_ATTACHED_MEDIA_SIZE is what a client is told
+        assert attached(FileSize=0).FileSize == 0 and attached(FileSize=2**63).FileSize == 2**63
+        for value in (-1, "2048", 1.5, True):
+            refused_by(attached, "FileSize", "InvalidParameter", FileSize=value)
+
+
+class TestCateIds:
+    @pytest.mark.parametrize("value", ["1,2,3,4,5", " 1, 2 ,3,4,5", [1, 2, 3, 4, 5]])
+    def test_five_ids_as_a_string_or_a_list(self, value: Any) -> None:
+        assert attached(CateIds=value).CateIds == (1, 2, 3, 4, 5)
+
+    @pytest.mark.parametrize("value", ["1,2,3,4,5,6", [1, 2, 3, 4, 5, 6]])
+    def test_six_are_too_many(self, value: Any) -> None:
+        assert "at most 5" in refused_by(attached, "CateIds", "InvalidParameter", CateIds=value)
+
+    @pytest.mark.parametrize("value", ["", [], None])
+    def test_empty_means_absent(self, value: Any) -> None:
+        assert attached(CateIds=value).CateIds is None
+
+    @pytest.mark.parametrize(
+        "value", ["0", "1,,2", "a", "-1", "1.5", [0], [True], ["1"], 7, {"a": 1}, "9" * 20, [2**63]]
+    )
+    def test_each_must_be_a_positive_integer(self, value: Any) -> None:
+        refused_by(attached, "CateIds", "InvalidParameter", CateIds=value)
 
 
 def test_import_builds_no_validators_or_regexes() -> None:

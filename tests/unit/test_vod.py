@@ -1050,3 +1050,204 @@ def test_request_url_is_parsed_once_and_carries_the_canonical_query(
     assert query == canonical_query_string(dict(parse_qsl(query, keep_blank_values=True)))
     assert request.headers["accept"] == "application/json"
     assert request.headers["user-agent"] == "vodfc"
+
+
+# --- images and attached media ----------------------------------------------------------------
+
+
+def image_credentials_body(image_id: str = "img0001") -> dict[str, Any]:
+    body = credentials_body(request_id="req-image")
+    del body["VideoId"]
+    url = f"https://outin-x.oss-cn-shanghai.aliyuncs.com/image/cover/{image_id}.png"
+    return {**body, "ImageId": image_id, "ImageURL": url, "FileURL": url}
+
+
+def attached_credentials_body(media_id: str = "att0001") -> dict[str, Any]:
+    body = credentials_body(request_id="req-attached")
+    del body["VideoId"]
+    url = f"https://outin-x.oss-cn-shanghai.aliyuncs.com/attached/subtitle/{media_id}.vtt"
+    return {**body, "MediaId": media_id, "MediaURL": url, "FileURL": url}
+
+
+IMAGE_PARAMS = {"ImageType": "cover", "ImageExt": "png", "Title": "封面 cover"}
+ATTACHED_PARAMS = {"BusinessType": "subtitle", "MediaExt": "vtt", "FileSize": "2048"}
+CREATES = [
+    ("CreateUploadImage", "create_upload_image", IMAGE_PARAMS, image_credentials_body, "ImageId"),
+    (
+        "CreateUploadAttachedMedia",
+        "create_upload_attached_media",
+        ATTACHED_PARAMS,
+        attached_credentials_body,
+        "MediaId",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "method", "params", "body", "id_field"), CREATES, ids=["image", "attached"])
+def test_media_creates_send_a_v3_signed_post_and_answer_in_vods_names(
+    vod: respx.MockRouter,
+    client_factory: Callable[..., VodClient],
+    name: str,
+    method: str,
+    params: dict[str, str],
+    body: Callable[[], dict[str, Any]],
+    id_field: str,
+) -> None:
+    route = vod.post(ENDPOINT).respond(200, json=body())
+    creds = getattr(client_factory(), method)(params)
+    assert assert_v3_signed(route.calls.last.request, name) == params
+    assert creds.media_id == body()[id_field]
+    public = creds.to_public_dict()
+    assert public == {k: body()[k] for k in public} and set(public) == set(body())
+    assert "UploadSecretValue" not in repr(creds)
+
+
+@pytest.mark.parametrize(("name", "method", "params", "body", "id_field"), CREATES, ids=["image", "attached"])
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ReadTimeout("lost"), httpx.ReadError("reset"), vod_error(500, "InternalError")],
+    ids=["read-timeout", "read-error", "500"],
+)
+def test_media_creates_are_never_retried_after_an_ambiguous_failure(
+    vod: respx.MockRouter,
+    client_factory: Callable[..., VodClient],
+    failure: httpx.Response | Exception,
+    name: str,
+    method: str,
+    params: dict[str, str],
+    body: Callable[[], dict[str, Any]],
+    id_field: str,
+) -> None:
+    # CreateUploadImage and CreateUploadAttachedMedia take no ReferenceId: a second create after a
+    # lost answer could leave an untracked media, so the caller learns VOD may have acted instead.
+    route = vod.post(ENDPOINT).mock(side_effect=[failure])
+    with pytest.raises((errors.GatewayTimeout, errors.VodUnavailable)) as info:
+        getattr(client_factory(), method)(params)
+    assert route.call_count == 1
+    assert isinstance(info.value, errors.VodError) and info.value.may_have_acted
+
+
+@pytest.mark.parametrize(("name", "method", "params", "body", "id_field"), CREATES, ids=["image", "attached"])
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ConnectError("refused"), httpx.ConnectTimeout("dial"), vod_error(400, "Throttling.User")],
+    ids=["connect-error", "connect-timeout", "throttled"],
+)
+def test_media_creates_are_retried_when_vod_surely_did_nothing(
+    vod: respx.MockRouter,
+    client_factory: Callable[..., VodClient],
+    failure: httpx.Response | Exception,
+    name: str,
+    method: str,
+    params: dict[str, str],
+    body: Callable[[], dict[str, Any]],
+    id_field: str,
+) -> None:
+    route = vod.post(ENDPOINT).mock(side_effect=[failure, httpx.Response(200, json=body())])
+    assert getattr(client_factory(), method)(params).media_id == body()[id_field]
+    assert route.call_count == 2
+
+
+def test_a_refused_media_create_says_vod_did_not_act(
+    vod: respx.MockRouter, client_factory: Callable[..., VodClient]
+) -> None:
+    vod.post(ENDPOINT).mock(side_effect=[vod_error(400, "InvalidParameter", "bad ImageType")])
+    with pytest.raises(errors.VodApiError) as info:
+        client_factory().create_upload_image(IMAGE_PARAMS)
+    assert info.value.status == 400 and not info.value.may_have_acted
+
+
+def test_the_wrapped_create_upload_image_answer_of_the_2021_docs_is_read(
+    vod: respx.MockRouter, client_factory: Callable[..., VodClient]
+) -> None:
+    wrapped = {"CreateUploadImageResponse": image_credentials_body()}
+    vod.post(ENDPOINT).respond(200, json=wrapped)
+    creds = client_factory().create_upload_image(IMAGE_PARAMS)
+    assert creds.ImageId == "img0001" and creds.RequestId == "req-image" and creds.ImageURL
+
+
+def test_get_image_info_and_a_missing_image(
+    vod: respx.MockRouter, client_factory: Callable[..., VodClient]
+) -> None:
+    info = {"ImageId": "img1", "Status": "Normal", "Mezzanine": {"FileSize": "105520", "Width": 640}}
+    route = vod.post(ENDPOINT).mock(
+        side_effect=[
+            httpx.Response(200, json={"RequestId": "r", "ImageInfo": info}),
+            vod_error(404, "NoSuchResource", "The specified resource does not exist."),
+        ]
+    )
+    client = client_factory()
+    image = client.get_image_info("img1")
+    assert image.Status == "Normal" and image.Mezzanine is not None and image.Mezzanine.FileSize == 105520
+    assert assert_v3_signed(route.calls.last.request, "GetImageInfo") == {"ImageId": "img1"}
+    with pytest.raises(errors.NotFound) as missing:
+        client.get_image_info("img2")
+    assert missing.value.code == "NoSuchResource" and missing.value.status == 404
+    assert route.call_count == 2  # a 404 is VOD's verdict: not retried
+
+
+def test_get_image_infos(vod: respx.MockRouter, client_factory: Callable[..., VodClient]) -> None:
+    body = {
+        "RequestId": "r",
+        "ImageInfo": [{"ImageId": "a", "Status": "Uploading"}],
+        "NonExistImageIds": ["b"],
+    }
+    route = vod.post(ENDPOINT).respond(200, json=body)
+    answer = client_factory().get_image_infos(["a", "b"])
+    assert [i.ImageId for i in answer.ImageInfo] == ["a"] and answer.NonExistImageIds == ["b"]
+    assert assert_v3_signed(route.calls.last.request, "GetImageInfos") == {"ImageIds": "a,b"}
+
+
+def test_get_attached_media_info(vod: respx.MockRouter, client_factory: Callable[..., VodClient]) -> None:
+    body = {
+        "RequestId": "r",
+        "AttachedMediaList": [{"MediaId": "a", "Type": "subtitle", "Status": "Normal"}],
+        "NonExistMediaIds": ["b"],
+    }
+    route = vod.post(ENDPOINT).respond(200, json=body)
+    answer = client_factory().get_attached_media_info(["a", "b"])
+    assert [(m.MediaId, m.Type) for m in answer.AttachedMediaList] == [("a", "subtitle")]
+    assert answer.NonExistMediaIds == ["b"]
+    assert assert_v3_signed(route.calls.last.request, "GetAttachedMediaInfo") == {"MediaIds": "a,b"}
+
+
+def test_delete_images_and_attached_media(
+    vod: respx.MockRouter, client_factory: Callable[..., VodClient]
+) -> None:
+    images = vod.post(ENDPOINT, headers=action("DeleteImage")).respond(200, json={"RequestId": "del-1"})
+    attached = vod.post(ENDPOINT, headers=action("DeleteAttachedMedia")).respond(
+        200, json={"RequestId": "del-2", "NonExistMediaIds": "x"}
+    )
+    client = client_factory()
+    assert client.delete_images(["a", "b"]) == "del-1"
+    assert assert_v3_signed(images.calls.last.request, "DeleteImage") == {
+        "DeleteImageType": "ImageId",
+        "ImageIds": "a,b",
+    }
+    assert client.delete_attached_media(["x", "y"]).NonExistMediaIds == ["x"]
+    assert assert_v3_signed(attached.calls.last.request, "DeleteAttachedMedia") == {"MediaIds": "x,y"}
+
+
+def test_image_and_attached_media_ids_are_limited_to_20_before_vod_is_called(
+    vod: respx.MockRouter, client_factory: Callable[..., VodClient]
+) -> None:
+    client = client_factory()
+    ids = [f"id{i}" for i in range(MAX_IDS + 1)]
+    for call in (
+        client.get_image_infos,
+        client.get_attached_media_info,
+        client.delete_images,
+        client.delete_attached_media,
+    ):
+        with pytest.raises(errors.InvalidParameter) as info:
+            call(ids)
+        assert info.value.code == "ExceededMax"
+    for call in (client.delete_images, client.delete_attached_media):
+        with pytest.raises(errors.InvalidParameter):
+            call([])
+    assert (
+        client.get_image_infos([]).ImageInfo == []
+        and client.get_attached_media_info([]).AttachedMediaList == []
+    )
+    with pytest.raises(errors.InvalidParameter):
+        client.get_image_info("a,b")

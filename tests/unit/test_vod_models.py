@@ -15,10 +15,17 @@ from pydantic import ValidationError
 from shared import errors
 from shared.vod_models import (
     DEFAULT_CREDENTIAL_SECONDS,
+    AttachedMediaUploadCredentials,
+    DeleteAttachedMediaResponse,
+    DeleteImageResponse,
     DeleteVideoResponse,
+    GetAttachedMediaInfoResponse,
+    GetImageInfoResponse,
+    GetImageInfosResponse,
     GetMezzanineInfoResponse,
     GetVideoInfoResponse,
     GetVideoInfosResponse,
+    ImageUploadCredentials,
     SearchMediaResponse,
     UploadAddress,
     UploadAuth,
@@ -296,6 +303,124 @@ class TestReadModels:
 
 
 # --- import cost --------------------------------------------------------------------------------
+
+
+# --- images and attached media ------------------------------------------------------------------
+
+IMAGE_ANSWER = {  # CreateUploadImage's sample (current doc), flat
+    "RequestId": "25818875-5F78-4AF6-04D5-D7393642CAC7",
+    "ImageId": "cc3308ac5006aed55a54328bc3443****",
+    "ImageURL": "https://example.aliyundoc.com/image/default/41AE7ADABBE*****.png",
+    "FileURL": "https://outin-3f5a7c9e1b2d11ee.oss-cn-shanghai.aliyuncs.com/image/default/41AE7ADABBE.png",
+    "UploadAddress": b64(ADDRESS),
+    "UploadAuth": b64(AUTH),
+}
+
+
+class TestMediaCredentials:
+    def test_create_upload_image_answer_is_read_flat(self) -> None:
+        creds = ImageUploadCredentials.model_validate(IMAGE_ANSWER)
+        assert creds.media_id == IMAGE_ANSWER["ImageId"]
+        assert creds.to_public_dict() == IMAGE_ANSWER
+        assert "TOP-SECRET" not in repr(creds) + str(creds) and creds.UploadAuth not in repr(creds)
+        assert creds.expires_at(ISSUED) == datetime(2024, 5, 20, 8, 39, 17, tzinfo=timezone.utc)
+
+    def test_the_2021_docs_envelope_is_tolerated(self) -> None:
+        wrapped = {"CreateUploadImageResponse": IMAGE_ANSWER}
+        assert ImageUploadCredentials.model_validate(wrapped).to_public_dict() == IMAGE_ANSWER
+        # a RequestId beside the envelope is kept, the inner one wins
+        outer = {"RequestId": "outer", "CreateUploadImageResponse": {**IMAGE_ANSWER, "RequestId": "inner"}}
+        assert ImageUploadCredentials.model_validate(outer).RequestId == "inner"
+
+    def test_an_answer_without_its_id_is_refused(self) -> None:
+        broken_answers: list[dict[str, Any]] = [
+            {k: v for k, v in IMAGE_ANSWER.items() if k != "ImageId"},
+            {"AResponse": {}, "BResponse": {}},
+        ]
+        for broken in broken_answers:
+            with pytest.raises(ValidationError):
+                ImageUploadCredentials.model_validate(broken)
+
+    def test_create_upload_attached_media_answer(self) -> None:
+        body = {**{k: v for k, v in IMAGE_ANSWER.items() if not k.startswith("Image")}, "MediaId": "m1"}
+        creds = AttachedMediaUploadCredentials.model_validate({**body, "MediaURL": "https://e.com/m1.vtt"})
+        assert creds.media_id == "m1"
+        assert set(creds.to_public_dict()) == {
+            "RequestId",
+            "MediaId",
+            "MediaURL",
+            "FileURL",
+            "UploadAddress",
+            "UploadAuth",
+        }
+
+
+class TestMediaReadModels:
+    def test_get_image_info_is_tolerant(self) -> None:
+        body = {
+            "RequestId": "r",
+            "ImageInfo": {
+                "ImageId": "img",
+                "Status": "Normal",
+                "ImageType": "CoverSnapshot",
+                "CreationTime": "2024-04-10T01:37:14:627Z",
+                "CateId": "7",
+                "Mezzanine": {
+                    "FileSize": "105520",
+                    "Width": "640",
+                    "Height": "x",
+                    "OriginalFileName": "a.png",
+                },
+                "Unknown": 1,
+            },
+        }
+        image = GetImageInfoResponse.model_validate(body).ImageInfo
+        assert image.CateId == 7 and image.CreationTime is not None and image.ImageType == "CoverSnapshot"
+        assert image.Mezzanine is not None
+        assert (image.Mezzanine.FileSize, image.Mezzanine.Width, image.Mezzanine.Height) == (
+            105520,
+            640,
+            None,
+        )
+
+    @pytest.mark.parametrize(
+        "missing",
+        [["b", "c"], "b,c", {"ImageId": ["b", "c"]}, None],
+        ids=["list", "string", "wrapped", "absent"],
+    )
+    def test_get_image_infos_takes_every_shape_of_missing_ids(self, missing: Any) -> None:
+        body = {"ImageInfo": {"ImageInfo": [{"ImageId": "a"}]}, "NonExistImageIds": missing}
+        answer = GetImageInfosResponse.model_validate(body)
+        assert [i.ImageId for i in answer.ImageInfo] == ["a"]
+        assert answer.NonExistImageIds == ([] if missing is None else ["b", "c"])
+
+    def test_get_attached_media_info_survives_the_2021_sample(self) -> None:
+        # The 2021 sample splits one item into two elements and gives NonExistMediaIds as a string.
+        body = {
+            "RequestId": "221BCB57",
+            "NonExistMediaIds": "eb1861d2c9a8",
+            "AttachedMediaList": [
+                {"MediaId": "0222e203cf80", "Type": "subtitle", "Status": "Normal", "Tags": "tag1,tag2"},
+                {"Categories": [{"CateId": 198673, "CateName": "Test", "Level": 0, "ParentId": -1}]},
+            ],
+        }
+        answer = GetAttachedMediaInfoResponse.model_validate(body)
+        assert [m.MediaId for m in answer.AttachedMediaList] == ["0222e203cf80"]
+        assert answer.NonExistMediaIds == ["eb1861d2c9a8"]
+        wrapped = GetAttachedMediaInfoResponse.model_validate(
+            {
+                "AttachedMediaList": {
+                    "AttachedMedia": {"MediaId": "m", "Categories": {"Category": [{"CateId": 1}]}}
+                }
+            }
+        )
+        assert wrapped.AttachedMediaList[0].Categories == [{"CateId": 1}]
+
+    def test_delete_answers(self) -> None:
+        assert DeleteImageResponse.model_validate({"RequestId": "r"}).RequestId == "r"
+        answer = DeleteAttachedMediaResponse.model_validate({"RequestId": "r", "NonExistMediaIds": ["x"]})
+        assert answer.NonExistMediaIds == ["x"]
+        assert DeleteAttachedMediaResponse.model_validate({}).NonExistMediaIds == []
 
 
 def test_import_builds_no_validators_or_regexes() -> None:
