@@ -146,12 +146,17 @@ def _handle_stale(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> N
     reservations = [u for u in batch if u.video_id is None]
     if reservations and not summary.dry_run:
         _drop_reservations(deps, reservations, summary)
+    for kind, by_id in _by_kind(batch).items():
+        _handle_stale_kind(deps, kind, by_id, summary)
+
+
+def _by_kind(batch: list[Upload]) -> dict[str, dict[str, Upload]]:
+    """The batch's uploads that have a media, by kind, then by media id."""
     by_kind: dict[str, dict[str, Upload]] = {}
     for u in batch:
         if u.video_id:
             by_kind.setdefault(u.kind, {})[u.video_id] = u
-    for kind, by_id in by_kind.items():
-        _handle_stale_kind(deps, kind, by_id, summary)
+    return by_kind
 
 
 def _handle_stale_kind(deps: Deps, kind: str, by_id: dict[str, Upload], summary: CleanupSummary) -> None:
@@ -177,11 +182,7 @@ def _handle_stale_kind(deps: Deps, kind: str, by_id: dict[str, Upload], summary:
 def _handle_due(deps: Deps, batch: list[Upload], summary: CleanupSummary) -> None:
     """Uploads due for a check: VOD's status decides; still working → the next check is scheduled
     (each kind asked with its own operation)."""
-    by_kind: dict[str, dict[str, Upload]] = {}
-    for u in batch:
-        if u.video_id:
-            by_kind.setdefault(u.kind, {})[u.video_id] = u
-    for kind, by_id in by_kind.items():
+    for kind, by_id in _by_kind(batch).items():
         _handle_due_kind(deps, kind, by_id, summary)
 
 
