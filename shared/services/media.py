@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from shared import errors
 from shared.services.uploads import (
     Issue,
+    check_allowed,
     check_file_size,
     choose,
     client_user_data,
@@ -96,13 +97,13 @@ def _placement(
 
 def apply_image_policy(req: CreateUploadImageRequest, settings: Settings) -> MediaPolicy:
     """The operator's policy over a valid CreateUploadImage request (``ALLOWED_IMAGE_EXTENSIONS``)."""
-    if req.extension not in settings.allowed_image_extensions:
-        raise errors.InvalidParameter(
-            f"Images of type .{req.extension} are not accepted here. Allowed: "
-            + ", ".join(settings.allowed_image_extensions),
-            code="InvalidParameter.ImageExt",
-            field="ImageExt",
-        )
+    check_allowed(
+        f"Images of type .{req.extension}",
+        req.extension,
+        settings.allowed_image_extensions,
+        code="InvalidParameter.ImageExt",
+        field="ImageExt",
+    )
     cate_ids = (req.CateId,) if req.CateId is not None else ()
     return _placement(req.UserData, req.StorageLocation, req.AppId, "CateId", cate_ids, settings)
 
@@ -110,13 +111,14 @@ def apply_image_policy(req: CreateUploadImageRequest, settings: Settings) -> Med
 def apply_attached_media_policy(req: CreateUploadAttachedMediaRequest, settings: Settings) -> MediaPolicy:
     """The operator's policy over a valid CreateUploadAttachedMedia request
     (``ALLOWED_ATTACHED_BUSINESS_TYPES``, ``MAX_ATTACHED_MEDIA_SIZE`` on the declared ``FileSize``)."""
-    if req.BusinessType not in settings.allowed_attached_business_types:
-        raise errors.Forbidden(
-            f"Attached media of type {req.BusinessType} are not accepted here. Allowed: "
-            + ", ".join(settings.allowed_attached_business_types),
-            code="Forbidden.BusinessType",
-            field="BusinessType",
-        )
+    check_allowed(
+        f"Attached media of type {req.BusinessType}",
+        req.BusinessType,
+        settings.allowed_attached_business_types,
+        code="Forbidden.BusinessType",
+        field="BusinessType",
+        error=errors.Forbidden,
+    )
     check_file_size(req.FileSize, settings.max_attached_media_size)
     return _placement(req.UserData, req.StorageLocation, req.AppId, "CateIds", req.CateIds or (), settings)
 

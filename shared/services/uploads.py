@@ -23,7 +23,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,7 @@ __all__ = [
     "Issue",
     "Policy",
     "apply_policy",
+    "check_allowed",
     "check_file_size",
     "choose",
     "client_user_data",
@@ -106,14 +107,13 @@ def choose(field: str, requested: Any, default: Any, allowed: tuple[Any, ...]) -
 
 def apply_policy(req: CreateUploadVideoRequest, settings: Settings) -> Policy:
     """The operator's policy over a valid request: what is actually sent to VOD (minus ids)."""
-    ext = req.extension
-    if ext not in settings.allowed_extensions:
-        raise errors.InvalidParameter(
-            f"Files of type .{ext} are not accepted here. Allowed: "
-            + ", ".join(sorted(settings.allowed_extensions)),
-            code="InvalidFileName.Extension",
-            field="FileName",
-        )
+    check_allowed(
+        f"Files of type .{req.extension}",
+        req.extension,
+        sorted(settings.allowed_extensions),
+        code="InvalidFileName.Extension",
+        field="FileName",
+    )
     check_file_size(req.FileSize, settings.max_file_size)
     if req.ReferenceId is not None:
         raise errors.Forbidden(
@@ -144,6 +144,21 @@ def apply_policy(req: CreateUploadVideoRequest, settings: Settings) -> Policy:
         extend=extend,
         accelerate=accelerate,
     )
+
+
+def check_allowed(
+    what: str,
+    value: str,
+    allowed: Collection[str],
+    *,
+    code: str,
+    field: str,
+    error: type[errors.ClientError] = errors.InvalidParameter,
+) -> None:
+    """Refuse ``value`` (``what`` names it in the message) unless the operator's ``allowed`` holds
+    it; the message lists ``allowed`` in its order."""
+    if value not in allowed:
+        raise error(f"{what} are not accepted here. Allowed: " + ", ".join(allowed), code=code, field=field)
 
 
 def check_file_size(file_size: int | None, limit: int) -> None:

@@ -603,29 +603,15 @@ def create_store(
     raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:// or postgresql://)")
 
 
-def open_store(
-    database_url: str | SecretStr,
-    *,
-    connect_timeout: float = 3.0,
-    statement_timeout: float = 10.0,
-    notify_types: frozenset[str] | None = None,
-    first_check_seconds: float = 600.0,
-    prepare: bool = True,
-) -> Store:
-    """The instance's store for ``database_url``: built once, reused across warm invocations."""
+def open_store(database_url: str | SecretStr, **options: Any) -> Store:
+    """The instance's store for ``database_url`` and :func:`create_store`'s ``options``: built
+    once, reused across warm invocations."""
     url = _plain(database_url)
-    key = (url, connect_timeout, statement_timeout, notify_types, first_check_seconds, prepare)
+    key = (url, *sorted(options.items()))
     with _stores_lock:
         store = _stores.get(key)
         if store is None:
-            store = _stores[key] = create_store(
-                url,
-                connect_timeout=connect_timeout,
-                statement_timeout=statement_timeout,
-                notify_types=notify_types,
-                first_check_seconds=first_check_seconds,
-                prepare=prepare,
-            )
+            store = _stores[key] = create_store(url, **options)
         return store
 
 

@@ -36,10 +36,6 @@ from shared.store import UPLOAD_COLUMNS, ApplyResult, InboxEvent, Upload
 from shared.store.base import (
     CHECKED_STATUSES,
     EVENT_COLUMNS,
-    Claim,
-    Cursor,
-    EventApply,
-    EventRecord,
     SqlStore,
     conflict,
     redact_url,
@@ -47,6 +43,8 @@ from shared.store.base import (
 
 if TYPE_CHECKING:
     import psycopg
+
+    from shared.store.base import Claim, Cursor, EventApply, EventRecord
 
 __all__ = ["PostgresStore"]
 

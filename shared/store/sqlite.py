@@ -19,22 +19,21 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from shared import errors
 from shared.store import ApplyResult, InboxEvent, Upload
 from shared.store.base import (
     COLUMNS,
     EVENT_COLUMNS,
-    Claim,
-    Cursor,
-    EventApply,
-    EventRecord,
     SqlStore,
     conflict,
     marks,
     plan_event,
 )
+
+if TYPE_CHECKING:
+    from shared.store.base import Claim, Cursor, EventApply, EventRecord
 
 __all__ = ["SqliteStore", "parse_sqlite_url"]
 
