@@ -12,7 +12,7 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check
 DEVKIT_STAMP := $(VENV)/.installed-devkit
 STAMP        := $(VENV)/.installed-test
 
-.PHONY: install serve test lint typecheck pytest test-load test-browser test-py310 test-newcomer bench package clean
+.PHONY: install pgbouncer serve test lint typecheck pytest test-load test-browser test-py310 test-newcomer bench package clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,25 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# PgBouncer for the pooler tests (tests/pgbouncer.py starts private ones): Debian's package,
+# installed when missing and apt is usable (root, or sudo without a password). Under CI=true a
+# PgBouncer that cannot be installed fails the run; elsewhere those tests are skipped.
+HAVE_PGBOUNCER = command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]
+pgbouncer:
+	@if $(HAVE_PGBOUNCER); then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=none; fi; \
+	if [ "$$sudo" != none ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "pgbouncer: installing Debian's package"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$sudo apt-get install -y -q pgbouncer >/dev/null 2>&1 || \
+		{ $$sudo apt-get update -q >/dev/null && $$sudo apt-get install -y -q pgbouncer >/dev/null; }; \
+	fi; \
+	if $(HAVE_PGBOUNCER); then exit 0; fi; \
+	if [ "$$CI" = "true" ]; then echo "pgbouncer: not installed and apt cannot install it (CI=true)" >&2; exit 1; fi; \
+	echo "pgbouncer: not installed (apt unusable); the PgBouncer tests will be skipped"
+
 # The suite with the coverage gate of pyproject.toml ([tool.coverage.report] fail_under).
-pytest: $(STAMP)
+pytest: $(STAMP) pgbouncer
 	$(PY) -m pytest -q --cov --cov-report=term $(PYTEST_ARGS)
 
 test: lint typecheck pytest

@@ -62,11 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(opts)
     errors: dict[str, str] = {}
     try:
-        from bench import sec_callbacks, sec_cleanup, sec_cold, sec_package, sec_warm
+        from bench import sec_callbacks, sec_cleanup, sec_cold, sec_package, sec_scale, sec_tls, sec_warm
 
         # The packages are built first in any case: the "package" runtime runs from them.
         runners = {"package": sec_package.run, "cold": sec_cold.run, "warm": sec_warm.run,
-                   "callbacks": sec_callbacks.run, "cleanup": sec_cleanup.run}  # fmt: skip
+                   "callbacks": sec_callbacks.run, "cleanup": sec_cleanup.run,
+                   "scale": sec_scale.run, "tls": sec_tls.run}  # fmt: skip
         for section in SECTIONS:
             if section != "package" and section not in opts.sections:
                 continue

@@ -20,7 +20,7 @@ from bench.tls import make_tls
 
 __all__ = ["Bench", "ChildFailed", "Options"]
 
-SECTIONS = ("package", "cold", "warm", "callbacks", "cleanup")
+SECTIONS = ("package", "cold", "warm", "callbacks", "cleanup", "scale", "tls")
 
 
 class ChildFailed(RuntimeError):
@@ -67,11 +67,14 @@ class Bench:
     def vodfc_env(
         self, function: str, database_url: str, *, no_pyc: bool = False, **extra: str
     ) -> dict[str, str]:
+        # A PostgreSQL deployment attaches the driver's layer; a SQLite one needs none.
+        layer = self.runtime.code_dir("vodfc-postgres-layer") if database_url.startswith("postgres") else ""
         return vodfc_env(
             stub_endpoint=self.stub.endpoint,
             tls=self.tls,
             database_url=database_url,
             code_dir=self.runtime.code_dir(function, no_pyc=no_pyc),
+            layer_dir=layer,
             function=function,
             **extra,
         )

@@ -22,10 +22,11 @@ from typing import Any
 
 from devkit.package import build_packages, strip_tree
 
-__all__ = ["FUNCTIONS", "SDKS", "Package", "build_sdk", "build_vodfc", "compile_tree", "unpack"]
+__all__ = ["FUNCTIONS", "LAYER", "SDKS", "Package", "build_sdk", "build_vodfc", "compile_tree", "unpack"]
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ("upload_credentials", "vod_callback", "cleanup")
+LAYER = "vodfc-postgres-layer"  # the PostgreSQL driver's FC layer (vodfc package builds it too)
 # The SDKs as a developer would add them; versions pinned to what the bench environment has.
 SDKS: dict[str, tuple[str, ...]] = {
     "sdk-current": ("alibabacloud-vod20170321",),
@@ -104,7 +105,8 @@ def build_sdk(name: str, out: Path, *, pip_python: str) -> tuple[Package, Path]:
 
 
 def build_vodfc(out: Path, *, log: Callable[[str], None]) -> list[Package]:
-    """Each function's deployment zip, from ``vodfc package`` (devkit.package)."""
+    """Each function's deployment zip and the layer's (named :data:`LAYER`), from ``vodfc
+    package`` (devkit.package)."""
     out.mkdir(parents=True, exist_ok=True)
     # Like for like with the SDK closures (sources only): the bench compiles .pyc itself for
     # every runtime tree. Deployed zips also carry CPython 3.10 bytecode (about +1.8 MiB).

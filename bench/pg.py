@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["PgServer"]
+__all__ = ["PgServer", "dbname"]
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -34,16 +35,38 @@ class PgServer:
         with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5) as conn:
             conn.execute(sql)
 
-    def create(self) -> str:
-        """A new empty database; returns its URL."""
+    def create(self, *, template: str | None = None) -> str:
+        """A new database (empty, or a copy of the database of URL ``template``); returns its URL.
+
+        A copy is PostgreSQL's ``CREATE DATABASE ... TEMPLATE`` (a file copy: nobody may be
+        connected to the template meanwhile)."""
         name = f"vodfc_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        self._exec(f'CREATE DATABASE "{name}"')
+        copy = f' TEMPLATE "{dbname(template)}"' if template else ""
+        self._exec(f'CREATE DATABASE "{name}"{copy}')
         self.created.append(name)
         parts = urlsplit(self.admin_url)
         return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+    def query(self, url: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one query on the database of ``url``."""
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            return list(conn.execute(sql, params).fetchall())
+
+    def settings(self, *names: str) -> dict[str, str]:
+        """The server's values of ``names`` (``SHOW``)."""
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5) as conn:
+            return {n: str((conn.execute(f"SHOW {n}").fetchone() or ("?",))[0]) for n in names}
 
     def close(self) -> None:
         while self.created:
             name = self.created.pop()
             with contextlib.suppress(Exception):  # best effort at exit
                 self._exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def dbname(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")

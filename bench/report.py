@@ -155,8 +155,9 @@ def _package(pkg: dict[str, Any]) -> list[str]:
     for name, p in pkg["packages"].items():
         top = ", ".join(f"{k} {v / 1024:.0f}" for k, v in p["top"][:4])
         mib = 2**20
+        label = f"{name} (FC layer, shared)" if name == pkg.get("layer") else name
         rows.append(
-            [name, f"{p['zip_bytes'] / mib:.2f}", f"{p['unpacked_bytes'] / mib:.2f}", str(p["files"]), top]
+            [label, f"{p['zip_bytes'] / mib:.2f}", f"{p['unpacked_bytes'] / mib:.2f}", str(p["files"]), top]
         )
     out += _table(["package", "zip MiB", "unpacked MiB", "files", "biggest entries (KiB in the zip)"], rows)
     return out + _ratios_and_goals(pkg)
@@ -245,6 +246,65 @@ def _cleanup(cl: dict[str, Any]) -> list[str]:
     return out + _ratios_and_goals(cl)
 
 
+def _scale(sc: dict[str, Any]) -> list[str]:
+    if sc.get("skipped"):
+        return [f"6. SCALE-OUT  skipped: {sc['skipped']}"]
+    srv = sc["server"]
+    cb = sc["callbacks"]
+    version = srv.get("server_version", "?")
+    out = [
+        f"6. SCALE-OUT  N warm instances (processes) at once on one PostgreSQL {version}"
+        f" (fsync={srv.get('fsync')}, synchronous_commit={srv.get('synchronous_commit')})",
+        f"  callbacks: {cb['uploads']} uploads x 2 events + {cb['duplicates']} duplicates, by VideoId",
+    ]
+    head = ["instances", "events", "ev/s", "p50 ms", "p99 ms", "CPU ms/ev", "PG CPU", "stub CPU"]
+    head.append("PG trips/ev")
+    head += ["server xacts/ev", "exact"]
+    rows = []
+    for n, r in cb["by_instances"].items():
+        c = r["check"]
+        ok = c["all_processing"] and c["inbox_exact"] and c.get("duplicates_answered", True)
+        rows.append([n, str(r["events"]), _f(r["events_per_s"], "{:.0f}"), f"{r['p50_ms']:.2f}",
+                     f"{r['p99_ms']:.2f}", _f(r.get("cpu_ms_per_event"), "{:.2f}"),
+                     _f(r.get("server_cpu_ms_per_event"), "{:.2f}"),
+                     _f(r.get("stub_cpu_ms_per_event"), "{:.2f}"), _f(r["round_trips_per_event"], "{:.2f}"),
+                     _f(r.get("server_xacts_per_event"), "{:.2f}"), "yes" if ok else f"NO {c}"])  # fmt: skip
+    out += _table(head, rows)
+    cr = sc["creates"]
+    out.append(f"  creates: {cr['per_instance']} per instance through the credentials handler, HTTPS stub")
+    rows = []
+    for n, r in cr["by_instances"].items():
+        rows.append([n, str(r["events"]), _f(r["events_per_s"], "{:.0f}"), f"{r['p50_ms']:.2f}",
+                     f"{r['p99_ms']:.2f}", _f(r.get("cpu_ms_per_event"), "{:.2f}"),
+                     _f(r.get("server_cpu_ms_per_event"), "{:.2f}"), "",
+                     _f(r["round_trips_per_event"], "{:.2f}"), "",
+                     "yes" if r["check"]["exact"] else f"NO {r['check']}"])  # fmt: skip
+    out += _table(["instances", "creates", "req/s", *head[3:]], rows)
+    prof = (cb.get("profile") or {}).get("self_time_pct", {})
+    if prof:
+        items = ", ".join(f"{k} {v}" for k, v in list(prof.items())[:10])
+        out.append(f"  where one instance's callback time goes (self %): {items}")
+    return out + _ratios_and_goals(sc)
+
+
+def _tls(tls: dict[str, Any]) -> list[str]:
+    if tls.get("skipped"):
+        return [f"7. TLS TRUST  skipped: {tls['skipped']}"]
+    out = [
+        f"7. TLS TRUST  a fresh interpreter builds its SSL context, one verified request; {tls['runs']} runs"
+    ]
+    rows = []
+    for mode, m in tls["modes"].items():
+        rows.append([mode + (" (vodfc)" if mode == tls["vodfc_uses"] else ""),
+                     f"{m['context_ms']['median']:.1f}", f"{m['request_ms']['median']:.1f}",
+                     f"{m['in_process_ms']['median']:.1f}", str(m["certificates_loaded"])])  # fmt: skip
+    out += _table(["trust", "context ms", "1st request ms", "in-process ms", "certs loaded"], rows)
+    out.append(
+        f"  vodfc's choice saves {tls['saved_ms_vs_bundle']:.1f} ms of a cold start against the bundle"
+    )
+    return out
+
+
 def render(results: dict[str, Any]) -> str:
     m = results["machine"]
     load = f"load {m['loadavg_start'][0]:.2f}->{m.get('loadavg_end', [0])[0]:.2f}"
@@ -253,7 +313,7 @@ def render(results: dict[str, Any]) -> str:
     if results.get("quick"):
         out.append("QUICK RUN (--quick): fewer runs, smaller workloads; indicative numbers only")
     for key, fn in (("cold", _cold), ("package", _package), ("warm", _warm), ("callbacks", _callbacks),
-                    ("cleanup", _cleanup)):  # fmt: skip
+                    ("cleanup", _cleanup), ("scale", _scale), ("tls", _tls)):  # fmt: skip
         if results.get(key):
             out += ["", *fn(results[key])]
     errors = results.get("errors")

@@ -64,15 +64,24 @@ def base_env() -> dict[str, str]:
 
 
 def vodfc_env(
-    *, stub_endpoint: str, tls: TlsFiles, database_url: str, code_dir: str, function: str, **extra: str
+    *,
+    stub_endpoint: str,
+    tls: TlsFiles,
+    database_url: str,
+    code_dir: str,
+    function: str,
+    layer_dir: str = "",
+    **extra: str,
 ) -> dict[str, str]:
     env = base_env()
     env.update(
         {
             "BENCH_CODE_DIR": code_dir,
+            "BENCH_LAYER_DIR": layer_dir,
             "BENCH_FUNCTION": function,
-            # httpx (trust_env) reads SSL_CERT_FILE: our roots = certifi's + the test CA.
-            "SSL_CERT_FILE": str(tls.bundle),
+            # vodfc trusts what OpenSSL finds (shared/vod.py): the system's hashed directory
+            # plus the test CA (SSL_CERT_DIR), read lazily; without one, the full bundle.
+            **({"SSL_CERT_DIR": str(tls.store)} if tls.store else {"SSL_CERT_FILE": str(tls.bundle)}),
             "VOD_ENDPOINT": stub_endpoint,
             "VOD_REGION": "cn-shanghai",
             "VOD_SIGNATURE_VERSION": "v3",

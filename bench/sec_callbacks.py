@@ -21,7 +21,7 @@ from bench.core import Bench
 from bench.sec_warm import create_events
 from bench.stats import percentile
 
-__all__ = ["run"]
+__all__ = ["callback_stream", "run", "seed_uploads", "signed"]
 
 DUPLICATE_SHARE = 0.30
 EPOCH = time.time()
@@ -31,13 +31,15 @@ def _iso(offset: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(EPOCH + offset))
 
 
-def _signed(event_type: str, video_id: str, extend: str, offset: float) -> bytes:
+def signed(event_type: str, video_id: str, extend: str, offset: float) -> bytes:
+    """One signed callback of ``event_type`` for ``video_id``, its EventTime ``offset`` s after EPOCH."""
     return events.callback_event(
         events.vod_event_body(event_type, video_id, extend=extend, event_time=_iso(offset))
     )
 
 
-def _seed(bench: Bench, db: str, n: int) -> list[tuple[str, str]]:
+def seed_uploads(bench: Bench, db: str, n: int) -> list[tuple[str, str]]:
+    """``n`` uploads created through the credentials handler: (VideoId, the Extend VOD echoes)."""
     data = bench.replay("upload_credentials", create_events(n, "cb"), db, keep_bodies=True)
     ids = []
     for body in data["bodies"]:
@@ -57,7 +59,9 @@ def _seed(bench: Bench, db: str, n: int) -> list[tuple[str, str]]:
     return out
 
 
-def _stream(uploads: list[tuple[str, str]], rng: random.Random) -> tuple[list[bytes], int]:
+def callback_stream(uploads: list[tuple[str, str]], rng: random.Random) -> tuple[list[bytes], int]:
+    """FileUploadComplete then StreamTranscodeComplete for every upload, signed, with duplicates
+    after their originals (``DUPLICATE_SHARE`` of the deliveries); and how many duplicates."""
     first = [("FileUploadComplete", vid, ext, _iso(0)) for vid, ext in uploads]
     second = [("StreamTranscodeComplete", vid, ext, _iso(60)) for vid, ext in uploads]
     rng.shuffle(first)
@@ -111,15 +115,15 @@ def run(bench: Bench) -> dict[str, Any]:
         label = "PostgreSQL" if kind == "postgres" else "SQLite"
         db = bench.new_db(kind)
         bench.log(f"callbacks ({label}): creating {n + warm} uploads through the credentials handler ...")
-        uploads = _seed(bench, db, n + warm)
-        warm_events = [_signed("FileUploadComplete", v, e, 0) for v, e in uploads[:warm]]
-        stream, n_dup = _stream(uploads[warm:], rng)
+        uploads = seed_uploads(bench, db, n + warm)
+        warm_events = [signed("FileUploadComplete", v, e, 0) for v, e in uploads[:warm]]
+        stream, n_dup = callback_stream(uploads[warm:], rng)
         bench.log(f"callbacks ({label}): {len(stream)} events ({n_dup} duplicates) ...")
         data = bench.replay("vod_callback", warm_events + stream, db, warmup=warm, keep_bodies=True)
         row = _rate(data)
         row["duplicates_sent"] = n_dup
         final_n = min(n, 500)
-        final = [_signed("TranscodeComplete", v, e, 120) for v, e in uploads[warm : warm + final_n]]
+        final = [signed("TranscodeComplete", v, e, 120) for v, e in uploads[warm : warm + final_n]]
         bench.log(f"callbacks ({label}): {final_n} final events (TranscodeComplete, confirmed with VOD) ...")
         fdata = bench.replay("vod_callback", warm_events[:10] + final, db, warmup=10, keep_bodies=True)
         row["final_confirmed"] = _rate(fdata)

@@ -22,7 +22,7 @@ from bench.core import Bench
 from bench.importtime import importtime
 from bench.stats import ratio, summary
 
-__all__ = ["run"]
+__all__ = ["run", "spawn"]
 
 Prepare = Callable[[int], tuple[list[str], dict[str, str]]]
 
@@ -38,7 +38,7 @@ class Variant:
     errors: list[str] = field(default_factory=list)
 
 
-def _spawn(argv: list[str], env: dict[str, str], *, timeout: float = 120) -> dict[str, Any]:
+def spawn(argv: list[str], env: dict[str, str], *, timeout: float = 120) -> dict[str, Any]:
     started = time.perf_counter()
     proc = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
@@ -104,9 +104,10 @@ def _variants(bench: Bench, runs: int, prep_errors: dict[str, str]) -> list[Vari
     ok200 = _ok200
 
     variants.append(Variant("vodfc credentials (SQLite)", "vodfc", cred(cred_db), runs, ok200))
-    if bench.pg_ok:
-        pg = bench.new_db("postgres")
+    pg = bench.new_db("postgres") if bench.pg_ok else None
+    if pg is not None:
         variants.append(Variant("vodfc credentials (PostgreSQL)", "vodfc", cred(pg, copy=False), runs, ok200))
+    variants += _floor_variants(bench, runs, cred_db, pg)
     if rt.nopyc:
         variants.append(
             Variant(
@@ -115,18 +116,19 @@ def _variants(bench: Bench, runs: int, prep_errors: dict[str, str]) -> list[Vari
         )
 
     # --- vodfc callback: one signed TranscodeComplete for an upload we created (confirmed with VOD)
-    try:
-        variants.append(_callback_variant(bench, runs))
-    except Exception as exc:
-        bench.log(f"cold start: callback variant not prepared: {exc}")
-        prep_errors["vodfc callback (SQLite)"] = str(exc)[-1500:]
-
     # --- vodfc cleanup: one timer run over 20 abandoned uploads (GetVideoInfos + DeleteVideo)
-    try:
-        variants.append(_cleanup_variant(bench, runs))
-    except Exception as exc:
-        bench.log(f"cold start: cleanup variant not prepared: {exc}")
-        prep_errors["vodfc cleanup (SQLite, 20 abandoned)"] = str(exc)[-1500:]
+    for kind in ("sqlite", "postgres") if bench.pg_ok else ("sqlite",):
+        label = "PostgreSQL" if kind == "postgres" else "SQLite"
+        try:
+            variants.append(_callback_variant(bench, runs, kind))
+        except Exception as exc:
+            bench.log(f"cold start: callback variant not prepared: {exc}")
+            prep_errors[f"vodfc callback ({label})"] = str(exc)[-1500:]
+        try:
+            variants.append(_cleanup_variant(bench, runs, kind))
+        except Exception as exc:
+            bench.log(f"cold start: cleanup variant not prepared: {exc}")
+            prep_errors[f"vodfc cleanup ({label}, 20 abandoned)"] = str(exc)[-1500:]
 
     # --- the SDKs: the same first calls
     calls = {"create": "CreateUploadVideo", "info": "GetVideoInfo", "cleanup": "GetVideoInfos+DeleteVideo"}
@@ -155,10 +157,18 @@ def _ok200(r: dict[str, Any]) -> bool:
     return r.get("status") == 200
 
 
-def _callback_variant(bench: Bench, runs: int) -> Variant:
+def _database(bench: Bench, kind: str) -> tuple[str, Callable[[], str]]:
+    """A migrated database of ``kind`` to seed, and a function giving a fresh copy of it per run."""
+    seeded = bench.new_db(kind)
+    if kind == "sqlite":
+        seed.migrate(seeded)
+        return seeded, lambda: bench.copy_sqlite(seeded)
+    return seeded, lambda: bench.pg.create(template=seeded)
+
+
+def _callback_variant(bench: Bench, runs: int, kind: str) -> Variant:
     rt = bench.runtime
-    cb_db = bench.new_db()
-    seed.migrate(cb_db)
+    cb_db, fresh = _database(bench, kind)
     seeded = bench.replay(
         "upload_credentials",
         [events.create_event(events.jwt_token("cold-callback-owner"))],
@@ -175,29 +185,56 @@ def _callback_variant(bench: Bench, runs: int) -> Variant:
     def callback(i: int) -> tuple[list[str], dict[str, str]]:
         body = events.vod_event_body("TranscodeComplete", video_id, extend=extend, event_time=_now_iso())
         path = bench.write_events([events.callback_event(body)])
-        env = bench.vodfc_env("vod_callback", bench.copy_sqlite(cb_db))
+        env = bench.vodfc_env("vod_callback", fresh())
         return rt.argv("vodfc.py", "cold", str(path)), env
 
+    label = "PostgreSQL" if kind == "postgres" else "SQLite"
     return Variant(
-        "vodfc callback (SQLite)", "vodfc", callback, runs, lambda r: _ok200(r) and "applied" in r["answer"]
+        f"vodfc callback ({label})", "vodfc", callback, runs, lambda r: _ok200(r) and "applied" in r["answer"]
     )
 
 
-def _cleanup_variant(bench: Bench, runs: int) -> Variant:
+def _cleanup_variant(bench: Bench, runs: int, kind: str) -> Variant:
     rt = bench.runtime
-    clean_db = bench.new_db()
-    seed.migrate(clean_db)
+    clean_db, fresh = _database(bench, kind)
     seed.seed_abandoned(clean_db, 20)
 
     def cleanup(i: int) -> tuple[list[str], dict[str, str]]:
         path = bench.write_events([events.timer_event()])
-        env = bench.vodfc_env("cleanup", bench.copy_sqlite(clean_db))
+        env = bench.vodfc_env("cleanup", fresh())
         return rt.argv("vodfc.py", "cold", str(path)), env
 
+    label = "PostgreSQL" if kind == "postgres" else "SQLite"
     return Variant(
-        "vodfc cleanup (SQLite, 20 abandoned)", "vodfc", cleanup, runs,
+        f"vodfc cleanup ({label}, 20 abandoned)", "vodfc", cleanup, runs,
         lambda r: _ok200(r) and '"deleted":20' in r["answer"].replace(" ", ""),
     )  # fmt: skip
+
+
+def _floor_variants(bench: Bench, runs: int, sqlite_db: str, pg_db: str | None) -> list[Variant]:
+    """The floor of each function's first call on the same stack (``children/floor.py``)."""
+    rt = bench.runtime
+    first_events = {
+        "credentials": ("upload_credentials", lambda: events.create_event(events.jwt_token("floor"))),
+        "callback": ("vod_callback", lambda: events.callback_event(
+            events.vod_event_body("TranscodeComplete", uuid.uuid4().hex, extend=None, event_time=_now_iso())
+        )),
+        "cleanup": ("cleanup", events.timer_event),
+    }  # fmt: skip
+    out = []
+    for mode, (function, make) in first_events.items():
+        for label, url in (("SQLite", sqlite_db), ("PostgreSQL", pg_db)):
+            if url is None:
+                continue
+
+            def prepare(
+                i: int, mode: str = mode, function: str = function, make: Any = make, url: str = url
+            ) -> tuple[list[str], dict[str, str]]:
+                path = bench.write_events([make()])
+                return rt.argv("floor.py", mode, str(path)), bench.vodfc_env(function, url)
+
+            out.append(Variant(f"floor {mode} ({label})", "floor", prepare, runs, _ok200))
+    return out
 
 
 def _now_iso() -> str:
@@ -241,7 +278,7 @@ def run(bench: Bench) -> dict[str, Any]:
     bench.stub.reset()
     for v in variants:  # one untimed warm-up each
         try:
-            _spawn(*v.prepare(-1))
+            spawn(*v.prepare(-1))
         except Exception as exc:
             v.errors.append(f"warm-up: {exc}")
     max_runs = max(v.runs for v in variants)
@@ -251,7 +288,7 @@ def run(bench: Bench) -> dict[str, Any]:
         for v in order:
             argv, env = v.prepare(r)
             try:
-                data = _spawn(argv, env)
+                data = spawn(argv, env)
             except Exception as exc:
                 v.errors.append(str(exc)[-800:])
                 continue
@@ -284,11 +321,22 @@ def run(bench: Bench) -> dict[str, Any]:
         return None if m is None else m - floor
 
     pairs = {
+        "credentials_vs_floor": ("vodfc credentials (SQLite)", "floor credentials (SQLite)"),
+        "credentials_pg_vs_floor": ("vodfc credentials (PostgreSQL)", "floor credentials (PostgreSQL)"),
+        "callback_vs_floor": ("vodfc callback (SQLite)", "floor callback (SQLite)"),
+        "callback_pg_vs_floor": ("vodfc callback (PostgreSQL)", "floor callback (PostgreSQL)"),
+        "cleanup_vs_floor": ("vodfc cleanup (SQLite, 20 abandoned)", "floor cleanup (SQLite)"),
+        "cleanup_pg_vs_floor": ("vodfc cleanup (PostgreSQL, 20 abandoned)", "floor cleanup (PostgreSQL)"),
         "credentials_vs_current": ("vodfc credentials (SQLite)", "sdk-current CreateUploadVideo"),
         "credentials_vs_legacy": ("vodfc credentials (SQLite)", "sdk-legacy CreateUploadVideo"),
         "credentials_pg_vs_current": ("vodfc credentials (PostgreSQL)", "sdk-current CreateUploadVideo"),
         "credentials_pg_vs_legacy": ("vodfc credentials (PostgreSQL)", "sdk-legacy CreateUploadVideo"),
         "callback_vs_current": ("vodfc callback (SQLite)", "sdk-current GetVideoInfo"),
+        "callback_pg_vs_current": ("vodfc callback (PostgreSQL)", "sdk-current GetVideoInfo"),
+        "cleanup_pg_vs_current": (
+            "vodfc cleanup (PostgreSQL, 20 abandoned)",
+            "sdk-current GetVideoInfos+DeleteVideo",
+        ),
         "callback_vs_legacy": ("vodfc callback (SQLite)", "sdk-legacy GetVideoInfo"),
         "cleanup_vs_current": (
             "vodfc cleanup (SQLite, 20 abandoned)",
@@ -306,9 +354,20 @@ def run(bench: Bench) -> dict[str, Any]:
     }
     ratios = {k: ratio(med(a), med(b)) for k, (a, b) in pairs.items() if med(a) and med(b)}
     net_ratios = {k: ratio(net(a), net(b)) for k, (a, b) in pairs.items() if med(a) and med(b)}
+
+    def le(key: str, limit: float) -> bool | None:
+        value = ratios.get(key)
+        return None if value is None else value <= limit
+
     goals = {
-        "credentials_le_0.30_current": (ratios.get("credentials_vs_current") or 99) <= 0.30,
-        "credentials_le_1.0_legacy": (ratios.get("credentials_vs_legacy") or 99) <= 1.0,
+        "credentials_le_1.2_floor": le("credentials_vs_floor", 1.2),
+        "credentials_pg_le_1.2_floor": le("credentials_pg_vs_floor", 1.2),
+        "callback_le_1.2_floor": le("callback_vs_floor", 1.2),
+        "callback_pg_le_1.2_floor": le("callback_pg_vs_floor", 1.2),
+        "cleanup_le_1.2_floor": le("cleanup_vs_floor", 1.2),
+        "cleanup_pg_le_1.2_floor": le("cleanup_pg_vs_floor", 1.2),
+        "credentials_le_0.45_current": le("credentials_vs_current", 0.45),
+        "credentials_pg_le_0.45_current": le("credentials_pg_vs_current", 0.45),
     }
     return {
         "runtime": bench.runtime.kind,

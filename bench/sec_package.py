@@ -7,7 +7,16 @@ import sys
 from typing import Any
 
 from bench.core import Bench
-from bench.packages import FUNCTIONS, SDKS, build_sdk, build_vodfc, compile_tree, python_for_packages, unpack
+from bench.packages import (
+    FUNCTIONS,
+    LAYER,
+    SDKS,
+    build_sdk,
+    build_vodfc,
+    compile_tree,
+    python_for_packages,
+    unpack,
+)
 from bench.runtime import Runtime
 from bench.stats import ratio
 
@@ -39,6 +48,9 @@ def run(bench: Bench) -> dict[str, Any]:
         code, nopyc = {}, {}
         for function in FUNCTIONS:
             code[function] = unpack(packages[function].zip_path, bench.tmp / "code" / function)
+        # FC unpacks a layer into /opt and searches /opt/python: the PostgreSQL runs get it.
+        opt = unpack(packages[LAYER].zip_path, bench.tmp / "code" / "opt")
+        code[LAYER] = opt / "python"
         for sdk, tree in trees.items():
             code[sdk] = tree
         for name in NOPYC:
@@ -52,18 +64,23 @@ def run(bench: Bench) -> dict[str, Any]:
         bench.log(f"venv runtime: {sys.executable}")
         bench.runtime = Runtime.venv()
 
-    cred = packages["upload_credentials"].zip_bytes
     cur = packages["sdk-current"].zip_bytes
     leg = packages["sdk-legacy"].zip_bytes
+    largest = max(packages[f].zip_bytes for f in FUNCTIONS)
+    ratios = {}
+    for function in FUNCTIONS:
+        ratios[f"{function}_vs_current"] = ratio(packages[function].zip_bytes, cur)
+        ratios[f"{function}_vs_legacy"] = ratio(packages[function].zip_bytes, leg)
+    # The layer is deployed once and shared by the three functions; it is reported beside them,
+    # not added to each (the SDK closures carry no database driver at all).
+    ratios["layer_vs_current"] = ratio(packages[LAYER].zip_bytes, cur)
     result = {
         "packages": {name: p.to_dict() for name, p in packages.items()},
-        "ratios": {
-            "credentials_vs_current": ratio(cred, cur),
-            "credentials_vs_legacy": ratio(cred, leg),
-        },
+        "layer": LAYER,
+        "ratios": ratios,
         "goals": {
-            "credentials_le_0.5_current": (ratio(cred, cur) or 99) <= 0.5,
-            "credentials_le_1.0_legacy": (ratio(cred, leg) or 99) <= 1.0,
+            "every_function_le_0.5_current": (ratio(largest, cur) or 99) <= 0.5,
+            "every_function_le_1.0_legacy": (ratio(largest, leg) or 99) <= 1.0,
         },
         "pip_python": pip_python,
     }

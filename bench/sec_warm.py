@@ -58,6 +58,9 @@ def _bucket(filename: str, func: str) -> str:
     m = re.search(r"/(shared|functions)/(.+?)\.py$", filename)
     if m:
         return f"{m.group(1)}/{m.group(2)}"
+    m = re.search(r"/opt/python/([A-Za-z0-9_]+)", filename)  # the PostgreSQL layer (package runtime)
+    if m:
+        return m.group(1)
     m = re.search(r"(?:site-packages|code/[a-z_-]+|sdk-[a-z]+)/([A-Za-z0-9_]+)", filename)
     if m:
         return m.group(1)

@@ -57,7 +57,10 @@ def seed_abandoned(database_url: str, n: int, *, age_hours: float = 3.0) -> int:
 
     now = datetime.now(timezone.utc)
     rows = _rows(n, age=timedelta(hours=age_hours), now=now)
-    cols = ", ".join(UPLOAD_COLUMNS)
+    # Only the columns a row sets: the others take the schema's defaults, as an insert through the
+    # store would (kind, notify_seq, checks: NOT NULL with defaults).
+    columns = [c for c in UPLOAD_COLUMNS if c in rows[0]]
+    cols = ", ".join(columns)
     if database_url.startswith("sqlite"):
         import sqlite3
 
@@ -69,11 +72,11 @@ def seed_abandoned(database_url: str, n: int, *, age_hours: float = 3.0) -> int:
             r = dict(row)
             for c in times:
                 r[c] = r[c].isoformat(timespec="microseconds")
-            flat.append(tuple(r.get(c) for c in UPLOAD_COLUMNS))
+            flat.append(tuple(r.get(c) for c in columns))
         conn = sqlite3.connect(parse_sqlite_url(database_url), isolation_level=None)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            marks = ", ".join("?" * len(UPLOAD_COLUMNS))
+            marks = ", ".join("?" * len(columns))
             conn.executemany(f"INSERT INTO uploads ({cols}) VALUES ({marks})", flat)  # noqa: S608
             conn.execute("COMMIT")
         finally:
@@ -84,9 +87,10 @@ def seed_abandoned(database_url: str, n: int, *, age_hours: float = 3.0) -> int:
         with psycopg.connect(database_url) as conn:
             with conn.cursor() as cur, cur.copy(f"COPY uploads ({cols}) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row(tuple(row.get(c) for c in UPLOAD_COLUMNS))
+                    copy.write_row(tuple(row.get(c) for c in columns))
             conn.execute("ANALYZE uploads")
-    probe = Upload(**{c: rows[n // 2].get(c) for c in UPLOAD_COLUMNS})
+    defaults = Upload.__dataclass_fields__
+    probe = Upload(**{c: rows[n // 2][c] if c in rows[0] else defaults[c].default for c in UPLOAD_COLUMNS})
     # The store must read back exactly what we wrote.
     store = create_store(database_url)
     try:

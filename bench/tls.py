@@ -1,15 +1,17 @@
 """A throw-away test CA and a server certificate for the loopback HTTPS stub.
 
-Made fresh at every run into a temporary directory (never committed). The trust bundle handed to
-the measured processes is certifi's bundle *plus* the test CA, so every client pays for loading a
-full production-sized CA bundle, as it would against the real VOD endpoint.
+Made fresh at every run into a temporary directory (never committed). Two ways to trust it, each
+as large as production's: ``bundle``, certifi's bundle *plus* the test CA (a client loading it
+parses every certificate, as it would certifi's against the real VOD endpoint), and ``store``, the
+system's hashed certificate directory plus the test CA under its subject hash (what vodfc trusts
+on a runtime with such a directory, ``SSL_CERT_DIR``; OpenSSL reads only the issuer it needs).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 __all__ = ["TlsFiles", "make_tls"]
@@ -20,7 +22,8 @@ class TlsFiles:
     ca_cert: Path  # the test CA alone
     server_cert: Path  # leaf + CA chain
     server_key: Path
-    bundle: Path  # certifi's roots + the test CA: what clients trust
+    bundle: Path  # certifi's roots + the test CA: what the SDKs trust
+    store: Path | None  # the system's hashed directory + the test CA (None: no openssl CLI)
 
 
 def make_tls(directory: Path, *, host: str = "127.0.0.1") -> TlsFiles:
@@ -93,6 +96,7 @@ def make_tls(directory: Path, *, host: str = "127.0.0.1") -> TlsFiles:
         server_cert=directory / "server.pem",
         server_key=directory / "server.key",
         bundle=directory / "bundle.pem",
+        store=None,
     )
     files.ca_cert.write_bytes(ca_pem)
     files.server_cert.write_bytes(cert.public_bytes(pem) + ca_pem)
@@ -101,4 +105,36 @@ def make_tls(directory: Path, *, host: str = "127.0.0.1") -> TlsFiles:
     )
     files.server_key.chmod(0o600)
     files.bundle.write_bytes(Path(certifi.where()).read_bytes().rstrip(b"\n") + b"\n" + ca_pem)
-    return files
+    return replace(files, store=_hashed_store(directory / "store", files.ca_cert))
+
+
+def _hashed_store(store: Path, ca_cert: Path) -> Path | None:
+    """The system's certificate directory (links to its hashed entries) plus ``ca_cert`` named by
+    its subject hash (``openssl x509 -subject_hash``), as ``openssl rehash`` would lay it out."""
+    import os
+    import shutil
+    import ssl
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    out = subprocess.run(
+        [openssl, "x509", "-subject_hash", "-noout", "-in", str(ca_cert)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    digest = out.stdout.strip()
+    if out.returncode != 0 or len(digest) != 8:
+        return None
+    store.mkdir(parents=True, exist_ok=True)
+    system = ssl.get_default_verify_paths().capath
+    if system and os.path.isdir(system):
+        for entry in os.scandir(system):
+            stem, dot, suffix = entry.name.partition(".")
+            if dot and suffix.isdigit() and len(stem) == 8:
+                (store / entry.name).symlink_to(os.path.realpath(entry.path))
+    n = 0
+    while (store / f"{digest}.{n}").exists():
+        n += 1
+    shutil.copyfile(ca_cert, store / f"{digest}.{n}")
+    return store

@@ -1,8 +1,16 @@
-"""``vodfc package``: one deployment zip per function, for FC's ``python3.10`` runtime (Linux x86_64).
+"""``vodfc package``: one deployment zip per function and the PostgreSQL driver's layer, for FC's
+``python3.10`` runtime (Linux x86_64).
 
-Each zip holds, at its root, the function's ``index.py``, the ``shared/`` package (``.py`` files
-only) and the runtime dependencies that function imports, built for CPython 3.10 on
-``manylinux2014_x86_64`` whatever the machine that packages them.
+Each function zip holds, at its root, the function's ``index.py``, the ``shared/`` package
+(``.py`` files only) and the runtime dependencies that function imports, built for CPython 3.10
+on ``manylinux2014_x86_64`` whatever the machine that packages them. The PostgreSQL driver
+(psycopg with its bundled libpq, more than half of what a function zip would weigh) is built once,
+as an FC layer: ``vodfc-postgres-layer.zip`` holds it under ``python/``, which FC unpacks into
+``/opt`` and puts ``/opt/python`` on Python's module search path
+(https://www.alibabacloud.com/help/en/functioncompute/fc-3-0/user-guide/create-a-custom-layer-1).
+The layer holds only what no function zip has, and shares no file with them, so the order of the
+two on the path never matters; a SQLite-only deployment attaches no layer (psycopg is imported
+only for a ``postgresql://`` URL).
 
 How the dependencies are chosen:
 
@@ -13,9 +21,10 @@ How the dependencies are chosen:
    which anyio needs on 3.10). We therefore walk each function's dependency closure ourselves,
    from the wheels' ``Requires-Dist`` with markers evaluated for the target, and download again
    whatever pip left out.
-3. Each function's closure is installed with ``pip install --no-deps --target``, then stripped
-   (caches, type stubs, tests, docs, install bookkeeping) and zipped deterministically (sorted
-   entries, fixed timestamps and modes), so the same inputs give byte-identical zips.
+3. Each function's closure (and the layer's, less what every function has) is installed with
+   ``pip install --no-deps --target``, then stripped (caches, type stubs, tests, docs, install
+   bookkeeping) and zipped deterministically (sorted entries, fixed timestamps and modes), so the
+   same inputs give byte-identical zips.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ from pathlib import Path
 
 __all__ = [
     "FUNCTION_DEPS",
+    "LAYER_DEPS",
+    "LAYER_NAME",
     "OPTIONAL_DEPS",
     "PackageInfo",
     "build_packages",
@@ -46,13 +57,18 @@ __all__ = [
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ("upload_credentials", "vod_callback", "cleanup")
 
-# What each function imports (distribution names as spelled in pyproject.toml). PostgreSQL is
-# the production store, so psycopg is in all three; only the credentials function checks JWTs.
+# What each function imports (distribution names as spelled in pyproject.toml); only the
+# credentials function checks JWTs. The PostgreSQL driver, which all three use in production, is
+# the layer's (LAYER_DEPS).
 FUNCTION_DEPS: dict[str, tuple[str, ...]] = {
-    "upload_credentials": ("httpx", "pydantic", "PyJWT", "psycopg[binary]"),
-    "vod_callback": ("httpx", "pydantic", "psycopg[binary]"),
-    "cleanup": ("httpx", "pydantic", "psycopg[binary]"),
+    "upload_credentials": ("httpx", "pydantic", "PyJWT"),
+    "vod_callback": ("httpx", "pydantic"),
+    "cleanup": ("httpx", "pydantic"),
 }
+# The layer: its name in FC (``s layer publish --layer-name``) and zip, and what it holds.
+LAYER_NAME = "vodfc-postgres"
+LAYER_DEPS: tuple[str, ...] = ("psycopg[binary]",)
+LAYER_ROOT = "python"  # FC's Python runtimes search /opt/python
 # Optional extras (pyproject [project.optional-dependencies]) and the functions that take them;
 # chosen with VODFC_PACKAGE_EXTRAS=jwt-asymmetric (RS256/ES256 JWTs need cryptography).
 OPTIONAL_DEPS: dict[str, tuple[str, ...]] = {"jwt-asymmetric": ("upload_credentials",)}
@@ -85,13 +101,14 @@ MAX_ROUNDS = 5
 
 @dataclass(frozen=True)
 class PackageInfo:
-    """One built zip."""
+    """One built zip: a function's, or the layer's (``function`` is then :data:`LAYER_NAME`)."""
 
     function: str
     path: Path
     size: int
     files: int
     distributions: tuple[str, ...]
+    layer: bool = False
 
 
 class PackagingError(RuntimeError):
@@ -163,17 +180,16 @@ def _read_dependencies_fallback(text: str) -> tuple[list[str], dict[str, list[st
 def function_requirements(
     extras: Iterable[str] = (), pyproject: Path = ROOT / "pyproject.toml"
 ) -> dict[str, list[str]]:
-    """The requirement strings (with pyproject's specifiers) each function is built from."""
+    """The requirement strings (with pyproject's specifiers) each function, and the layer
+    (:data:`LAYER_NAME`), are built from."""
     specs = project_requirements(pyproject)
     result: dict[str, list[str]] = {}
-    for function, names in FUNCTION_DEPS.items():
+    for function, names in {**FUNCTION_DEPS, LAYER_NAME: LAYER_DEPS}.items():
         reqs = []
         for name in names:
             key = _canon(re.split(r"\[", name, maxsplit=1)[0])
             if key not in specs:
-                raise PackagingError(
-                    f"{name} (FUNCTION_DEPS[{function!r}]) is not a dependency in pyproject.toml"
-                )
+                raise PackagingError(f"{name} (of {function}) is not a dependency in pyproject.toml")
             reqs.append(specs[key])
         result[function] = reqs
     for extra in extras:
@@ -368,28 +384,31 @@ def build_packages(
     functions: Iterable[str] = FUNCTIONS,
     extras: Iterable[str] = (),
     root: Path = ROOT,
+    layer: bool = True,
     log: Callable[[str], None] = print,
 ) -> list[PackageInfo]:
-    """Build ``<out>/<function>.zip`` for each function; return what was built."""
+    """Build ``<out>/<function>.zip`` for each function and, with ``layer``,
+    ``<out>/vodfc-postgres-layer.zip``; return what was built (the functions, then the layer)."""
     functions = list(functions)
     unknown = [f for f in functions if f not in FUNCTION_DEPS]
     if unknown:
         raise PackagingError(f"unknown functions: {', '.join(unknown)}")
     out.mkdir(parents=True, exist_ok=True)
-    per_function = {
-        f: reqs
-        for f, reqs in function_requirements(extras, root / "pyproject.toml").items()
-        if f in functions
-    }
+    # Every closure is resolved, whatever is built: what the layer leaves out depends on them all.
+    per_function = function_requirements(extras, root / "pyproject.toml")
     with tempfile.TemporaryDirectory(prefix="vodfc-package-") as tmp:
         workdir = Path(tmp)
         wheels, closures = _resolve(per_function, workdir)
-        # pip installs and compression of the three packages are independent: run them together.
-        with ThreadPoolExecutor(max_workers=len(functions) or 1) as pool:
+        contents = _split_layer(closures, FUNCTION_DEPS)
+        jobs = [*functions, *([LAYER_NAME] if layer else [])]
+        # pip installs and compression of the packages are independent: run them together.
+        with ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
             built = list(
                 pool.map(
-                    lambda fn: _build_one(fn, [wheels[n] for n in sorted(closures[fn])], out, workdir, root),
-                    functions,
+                    lambda name: _build_one(
+                        name, [wheels[n] for n in sorted(contents[name])], out, workdir, root
+                    ),
+                    jobs,
                 )
             )
     for info in built:
@@ -436,7 +455,40 @@ def _precompile(tree: Path, python: str) -> None:
     )
 
 
+def _split_layer(closures: Mapping[str, set[str]], functions: Iterable[str]) -> dict[str, set[str]]:
+    """What each zip holds: a function its own closure (it must run without the layer on SQLite);
+    the layer its closure less what every function zip holds anyway (typing-extensions, which
+    pydantic needs too). A distribution in the layer and in some function zips only would be on
+    the path twice: refused, so that the layer and a function never share a file."""
+    everywhere = set.intersection(*(closures[f] for f in FUNCTION_DEPS))
+    layer = closures[LAYER_NAME] - everywhere
+    contents = {f: set(closures[f]) for f in functions}
+    shared = sorted(layer & set().union(*(closures[f] for f in FUNCTION_DEPS)))
+    if shared:
+        raise PackagingError(f"{shared} would be in the layer and in some function zips, not all")
+    contents[LAYER_NAME] = layer
+    return contents
+
+
+def _build_layer(wheels: list[_Wheel], out: Path, workdir: Path) -> PackageInfo:
+    tree = workdir / "site" / LAYER_NAME
+    deps_dir = tree / LAYER_ROOT
+    _install(wheels, deps_dir)
+    strip_tree(deps_dir)
+    python = None if os.environ.get("VODFC_PACKAGE_NO_PYC") else find_python310()
+    if python is not None:
+        _precompile(deps_dir, python)
+    files = _tree_files(tree)
+    path = out / f"{LAYER_NAME}-layer.zip"
+    _write_zip(path, files)
+    return PackageInfo(
+        LAYER_NAME, path, path.stat().st_size, len(files), tuple(w.name for w in wheels), layer=True
+    )
+
+
 def _build_one(function: str, wheels: list[_Wheel], out: Path, workdir: Path, root: Path) -> PackageInfo:
+    if function == LAYER_NAME:
+        return _build_layer(wheels, out, workdir)
     deps_dir = workdir / "site" / function
     _install(wheels, deps_dir)
     strip_tree(deps_dir)

@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from shared import errors
-from shared.validation import Invalid, bad_text, loads_json, parse_vod_time, too_deep
+from shared.validation import MAX_DEPTH, Invalid, bad_text, loads_json, parse_vod_time, too_deep
 from shared.vod_models import LooseFloat, LooseInt, LooseTime
 
 __all__ = [
@@ -70,6 +70,11 @@ MEDIA_ID_FIELDS: tuple[str, ...] = ("VideoId", "MediaId", "ImageId", "AttachedMe
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _stripped(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``' object hook: keys without the whitespace around them, as they are decoded."""
+    return {k.strip(): v for k, v in pairs}
 
 
 def _strip_keys(value: Any) -> Any:
@@ -601,21 +606,28 @@ def parse_event(raw: bytes | str) -> VodEvent:
     Raises :class:`errors.MalformedBody` when the body is not UTF-8 JSON holding an object, and
     :class:`errors.InvalidParameter` (``field`` = the VOD field) when a known event is unusable.
     """
+    decoded = not isinstance(raw, str)
     try:
-        text = raw.decode("utf-8-sig") if isinstance(raw, (bytes, bytearray)) else raw
-        data = json.loads(text, parse_constant=_reject_constant)
+        text = raw if isinstance(raw, str) else raw.decode("utf-8-sig")
+        # Keys are stripped (a documented sample has "SourceURL ") as each object is decoded.
+        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_stripped)
     except UnicodeDecodeError as exc:
         raise errors.MalformedBody("The event body is not valid UTF-8.") from exc
     except (ValueError, RecursionError) as exc:
         raise errors.MalformedBody("The event body is not valid JSON.") from exc
     if not isinstance(data, dict):
         raise errors.MalformedBody("The event body must be a JSON object.")
-    if too_deep(data):  # _strip_keys and validation recurse
+    # Nesting deeper than MAX_DEPTH takes more than MAX_DEPTH brackets: with fewer in the whole
+    # text (VOD's bodies have a handful), the walk cannot find any and is skipped.
+    if text.count("{") + text.count("[") > MAX_DEPTH and too_deep(data):  # validation recurses
         raise errors.MalformedBody("The event body is nested too deeply.")
-    found = bad_text(data)
+    # A NUL or a lone surrogate can reach a decoded string only through a \u escape: JSON escapes
+    # control characters (RFC 8259, section 7; json.loads refuses them raw) and text decoded
+    # from UTF-8 holds no surrogates. Without one (at any level: nested JSON in a string escapes
+    # its own backslashes), the walk cannot find any and is skipped.
+    found = bad_text(data) if "\\u" in text or not decoded else None
     if found is not None:
         raise errors.MalformedBody(f"The event body holds {found[0]}.")
-    data = _strip_keys(data)
     event_type = data.get("EventType")
     if not isinstance(event_type, str) or not event_type.strip():
         raise errors.MissingParameter("The event has no EventType.", field="EventType")

@@ -9,10 +9,16 @@ Store fixtures:
 
 - ``postgres_url`` (session): a private PostgreSQL database for this run (see ``tests/pg.py``);
   skips without PostgreSQL, fails under ``CI=true``.
-- ``store_url``: parametrised over ``sqlite`` (a file in ``tmp_path``) and ``postgres``
-  (marked ``postgres``; tables emptied before each test); ``make_store()`` builds fresh,
-  uncached store instances on it (closed at teardown); ``store`` is one migrated instance.
-  A test that asks for any of them runs once per backend.
+- ``pgbouncer_url`` (session): the same database through a private PgBouncer in transaction
+  pooling mode (``tests/pgbouncer.py``), with fewer server connections than the tests' clients;
+  skips without a ``pgbouncer`` binary, fails under ``CI=true``.
+- ``store_url``: parametrised by ``store_backend`` over ``STORE_BACKENDS``: ``sqlite`` (a file in
+  ``tmp_path``) and ``postgres`` (marked ``postgres``; tables emptied before each test);
+  ``tests/store/conftest.py`` adds ``pgbouncer`` for the store's own suites. ``store_options``
+  are the keyword arguments a deployment on that backend would pass (``prepare=False`` through
+  the pooler: ``DB_PREPARED_STATEMENTS=false``). ``make_store()`` builds fresh, uncached store
+  instances with them (closed at teardown); ``store`` is one migrated instance. A test that asks
+  for any of them runs once per backend.
 - ``sqlite_store``: a migrated SQLite store in ``tmp_path``, for tests that need just one store.
 """
 
@@ -23,7 +29,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -31,7 +37,7 @@ from shared.services.deps import reset_deps
 from shared.settings import ENV_NAMES, get_settings
 from shared.store import Store, create_store, reset_stores
 from shared.vod import reset_vod_client
-from tests import pg
+from tests import pg, pgbouncer
 
 
 def _under_ci() -> bool:
@@ -86,28 +92,71 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture(scope="session")
+def pgbouncer_url(postgres_url: str) -> Iterator[str]:
+    """``postgres_url``'s database through a private PgBouncer (transaction pooling, 3 server
+    connections for many clients)."""
+    if "options" in postgres_url:
+        # A schema chosen with ``options=-csearch_path``: PgBouncer before 1.20 refuses the
+        # ``options`` startup parameter, so the session's database cannot be reached through it.
+        _unavailable("the test database is a schema chosen with options=, which PgBouncer refuses")
+    try:
+        bouncer = pgbouncer.start(pgbouncer.server_url_of(postgres_url), pool_size=3)
+    except pgbouncer.Unavailable as exc:
+        _unavailable(str(exc))
+    try:
+        yield bouncer.url(pgbouncer.dbname_of(postgres_url))
+    finally:
+        bouncer.stop()
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if _under_ci():
+        pytest.fail(f"PgBouncer is required under CI=true: {reason}")
+    pytest.skip(f"no PgBouncer ({reason}); `make test` installs Debian's pgbouncer when apt is usable")
+
+
+STORE_BACKENDS: list[Any] = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+PGBOUNCER_BACKEND = pytest.param("pgbouncer", marks=[pytest.mark.postgres, pytest.mark.pgbouncer])
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """Which database the store tests run on (``sqlite``, ``postgres``, ``pgbouncer``)."""
+    backend: str = request.param
+    return backend
+
+
+@pytest.fixture
+def store_url(store_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A store URL per backend, with an empty, migrated schema."""
-    if request.param == "sqlite":
+    if store_backend == "sqlite":
         return f"sqlite:///{tmp_path / 'vodfc.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    setup = create_store(url)
+    direct: str = request.getfixturevalue("postgres_url")
+    setup = create_store(direct)
     try:
         setup.migrate()
     finally:
         setup.close()
-    pg.truncate(url)
+    pg.truncate(direct)
+    url: str = request.getfixturevalue("pgbouncer_url") if store_backend == "pgbouncer" else direct
     return url
 
 
 @pytest.fixture
-def make_store(store_url: str) -> Iterator[Callable[..., Store]]:
+def store_options(store_backend: str) -> dict[str, Any]:
+    """What a deployment on ``store_backend`` passes to the store: through a transaction pooler,
+    no server-side prepared statements (``DB_PREPARED_STATEMENTS=false``)."""
+    return {"prepare": False} if store_backend == "pgbouncer" else {}
+
+
+@pytest.fixture
+def make_store(store_url: str, store_options: dict[str, Any]) -> Iterator[Callable[..., Store]]:
     """Factory of fresh (uncached, not yet connected) stores on ``store_url``."""
     made: list[Store] = []
 
     def make(**kwargs: Any) -> Store:
-        store = create_store(store_url, **kwargs)
+        store = create_store(store_url, **{**store_options, **kwargs})
         made.append(store)
         return store
 

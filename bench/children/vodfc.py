@@ -2,11 +2,15 @@
 
 Run by path: ``python vodfc.py cold <events-file>`` or
 ``python vodfc.py replay <events-file> <result-file> [--warmup N] [--keep-bodies] [--profile F]
-[--phases module:attr,module:Class.method,...]``.
+[--phases module:attr,module:Class.method,...] [--ready-file F --start-file G]``.
 ``BENCH_CODE_DIR`` is the function's code directory (its ``index.py`` at the top, as FC loads it;
-in "package" runtime it is the unzipped deployment package). The events file holds one JSON
-event per line; ``cold`` serves the first one and prints ``BENCH {json}`` at once (the parent's
-clock stops on that line); ``replay`` serves them all and writes per-event latencies.
+in "package" runtime it is the unzipped deployment package); ``BENCH_LAYER_DIR``, when set, is the
+unzipped PostgreSQL layer's ``python/`` (FC's ``/opt/python``), searched after it. The events
+file holds one JSON event per line; ``cold`` serves the first one and prints ``BENCH {json}`` at
+once (the parent's clock stops on that line); ``replay`` serves them all and writes per-event
+latencies. With ``--ready-file``/``--start-file`` the instance writes the first file once warm and
+waits for the second before its measured events (instances measured together); with
+``BENCH_COUNT_PG=1`` it counts psycopg's round trips during the measured events.
 """
 
 import time
@@ -110,6 +114,70 @@ def _install_phase_timers(spec):
     return timers
 
 
+def _count_round_trips():
+    """Count psycopg's round trips (statements, the BEGIN psycopg sends before the first statement
+    of a transaction, COMMIT, ROLLBACK, connections) by wrapping its public classes; the store's
+    cursor class subclasses ``psycopg.Cursor``, so its statements pass through here."""
+    import psycopg
+
+    counts = {"statements": 0, "begin": 0, "commit": 0, "rollback": 0, "connect": 0}
+    _BACKENDS.clear()
+    idle = psycopg.pq.TransactionStatus.IDLE
+    execute, commit, rollback = psycopg.Cursor.execute, psycopg.Connection.commit, psycopg.Connection.rollback
+    connect = psycopg.Connection.connect.__func__
+
+    def counted_execute(self, *args, **kwargs):
+        conn = self.connection
+        if not conn.autocommit and conn.info.transaction_status == idle:
+            counts["begin"] += 1
+        counts["statements"] += 1
+        return execute(self, *args, **kwargs)
+
+    def counted_commit(self):
+        if self.info.transaction_status != idle:  # psycopg sends nothing outside a transaction
+            counts["commit"] += 1
+        return commit(self)
+
+    def counted_rollback(self):
+        if self.info.transaction_status != idle:
+            counts["rollback"] += 1
+        return rollback(self)
+
+    def counted_connect(cls, *args, **kwargs):
+        counts["connect"] += 1
+        conn = connect(cls, *args, **kwargs)
+        _BACKENDS.append(conn.info.backend_pid)
+        return conn
+
+    psycopg.Cursor.execute = counted_execute
+    psycopg.Connection.commit = counted_commit
+    psycopg.Connection.rollback = counted_rollback
+    psycopg.Connection.connect = classmethod(counted_connect)
+    psycopg.connect = psycopg.Connection.connect  # the module's alias, which the store calls
+    return counts
+
+
+_BACKENDS = []  # the server processes of the connections opened (a local server: their CPU is read)
+
+
+def _cpu_of(pids):
+    """User + system CPU seconds of processes ``pids`` (Linux /proc; 0 for one that is gone)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _wait_for(path):
+    while not os.path.exists(path):
+        time.sleep(0.0005)
+
+
 def _status(result):
     if isinstance(result, dict):
         return result.get("statusCode", 200), result.get("body")
@@ -121,6 +189,9 @@ def main():
     code_dir = os.environ.get("BENCH_CODE_DIR")
     if code_dir:
         sys.path.insert(0, code_dir)
+    layer_dir = os.environ.get("BENCH_LAYER_DIR")
+    if layer_dir:  # FC: /opt/python, after the code
+        sys.path.insert(1 if code_dir else 0, layer_dir)
     import index
 
     t_import = time.perf_counter()
@@ -160,6 +231,9 @@ def main():
     warmup = int(opts[opts.index("--warmup") + 1]) if "--warmup" in opts else 0
     profile_to = opts[opts.index("--profile") + 1] if "--profile" in opts else None
     phases = opts[opts.index("--phases") + 1] if "--phases" in opts else None
+    ready_file = opts[opts.index("--ready-file") + 1] if "--ready-file" in opts else None
+    start_file = opts[opts.index("--start-file") + 1] if "--start-file" in opts else None
+    pg_counts = _count_round_trips() if os.environ.get("BENCH_COUNT_PG") else None
     with open(events_file, "rb") as fh:
         events = [line.rstrip(b"\n") for line in fh if line.strip()]
     contexts = [_context(i) for i in range(len(events))]
@@ -173,6 +247,14 @@ def main():
         if keep or (status != 200 and len(bodies) < 5):
             bodies.append(body if isinstance(body, str) else str(body))
     rss_before = _peak_rss_kb()
+    if pg_counts is not None:
+        pg_counts.update(dict.fromkeys(pg_counts, 0))  # the measured events only
+    if ready_file:
+        with open(ready_file, "w") as fh:
+            fh.write(str(os.getpid()))
+    if start_file:  # instances started together: each waits for the parent's signal
+        _wait_for(start_file)
+    start_mono, start_cpu, start_server = time.monotonic(), time.process_time(), _cpu_of(_BACKENDS)
     timers = _install_phase_timers(phases) if phases else {}
     profiler = None
     if profile_to:
@@ -190,6 +272,8 @@ def main():
         if keep or (status != 200 and len(bodies) < 5):
             bodies.append(body if isinstance(body, str) else str(body))
     total = clock() - start
+    end_mono, cpu = time.monotonic(), time.process_time() - start_cpu
+    server_cpu = _cpu_of(_BACKENDS) - start_server
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile_to)
@@ -198,6 +282,11 @@ def main():
             {
                 "samples": samples,
                 "total_s": total,
+                "start_mono": start_mono,
+                "end_mono": end_mono,
+                "cpu_s": cpu,
+                "server_cpu_s": server_cpu if _BACKENDS else None,
+                "pg_round_trips": pg_counts,
                 "statuses": statuses,
                 "bodies": bodies,
                 "import_ms": (t_import - T0) * 1000,

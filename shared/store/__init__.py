@@ -575,8 +575,9 @@ def create_store(
     ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``, ``sqlite:///:memory:``,
     ``postgresql://…`` or ``postgres://…``. Raises ``ValueError`` for other schemes (the message
     names the scheme only, never the URL). ``notify_types``: the notification types written to
-    the outbox (``None``: notifications are off). ``prepare=False`` turns PostgreSQL's server-side
-    prepared statements off (for a transaction-pooling PgBouncer before 1.21).
+    the outbox (``None``: notifications are off). ``prepare=False`` says a transaction-pooling
+    proxy stands before PostgreSQL: no server-side prepared statements, no startup ``options``
+    (:mod:`shared.store.postgres`).
     """
     url = _plain(database_url)
     scheme = url.partition(":")[0].lower()

@@ -8,9 +8,30 @@ event path (``record_event``, ``apply_event``: each one statement made idempoten
 key and state), the statement alone in autocommit, which saves the BEGIN and COMMIT round trips:
 a callback costs two round trips. Threads share the connection under a lock.
 
-Server-side prepared statements (psycopg's automatic preparation of repeated statements) are on
-unless ``prepare=False`` (``DB_PREPARED_STATEMENTS=false``): a transaction-pooling PgBouncer
-before 1.21 cannot keep them across transactions.
+``prepare=False`` (``DB_PREPARED_STATEMENTS=false``) says that a transaction-pooling proxy
+(PgBouncer, a database proxy) stands between the instance and the server, so that consecutive
+transactions of one connection may run on different server sessions. Two things then stay off:
+
+- server-side prepared statements (psycopg prepares a statement once it has run 5 times on a
+  connection); a pooler that does not track them answers "prepared statement ... does not
+  exist" or "... already exists" (psycopg supports them only through PgBouncer >= 1.22 with
+  ``max_prepared_statements`` and libpq >= 17:
+  https://www.psycopg.org/psycopg3/docs/advanced/prepare.html#pgbouncer);
+- the ``options`` startup parameter that carries our ``statement_timeout``: PgBouncer refuses
+  startup parameters it does not track ("unsupported startup parameter: options", unless told
+  to ignore them: https://www.pgbouncer.org/config.html#ignore_startup_parameters), and a
+  session setting could not follow the client from one server session to the next anyway. The
+  statement timeout then comes from the server (``ALTER ROLE ... SET statement_timeout``) and
+  the pooler's own ``query_wait_timeout`` / ``query_timeout`` (docs/DEPLOY.md).
+
+Every round trip (each statement, ``COMMIT``, ``ROLLBACK``) runs under a client-side deadline,
+``statement_timeout`` + 1 s (:class:`_Deadline`): past it the connection's socket is shut down,
+so that whatever the round trip waits for ends at once in :class:`errors.StoreUnavailable` (a
+pooler's queue, which no statement timeout covers and a cancel request does not end; a server or
+a network that stopped answering) and an instance never hangs until FC's function timeout.
+Straight to the server, its own ``statement_timeout`` fires first and the connection is kept.
+With ``connect_timeout`` bounding the whole handshake (psycopg enforces it), an operation that
+cannot be served fails within ``connect_timeout`` + ``statement_timeout`` + 1 s.
 
 When the server drops the connection (RDS idle kill, failover, ``pg_terminate_backend``) the
 failure is a ``psycopg.OperationalError``: the connection is closed and forgotten, and if it
@@ -25,7 +46,9 @@ is why only reads and the idempotent event statements run that way). Otherwise
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -59,6 +82,103 @@ class _Replay(Exception):
     """Internal: the reused connection died before COMMIT; run the transaction again."""
 
 
+# What the server's own statement_timeout is given to fire first (it keeps the connection).
+_DEADLINE_GRACE: Final = 1.0
+
+
+class _Deadline:
+    """Shuts down the socket of an operation that overran ``seconds`` (see the module docstring).
+
+    ``arm(fd)`` before a round trip, ``disarm()`` after it, both under the store's lock; the
+    connection is never closed while armed, so the descriptor the watcher shuts down is the
+    connection's own (it shuts it down under the same lock ``disarm`` takes). The watcher is one
+    daemon thread, started by the first ``arm`` and ended after a period without one; it never
+    waits longer than ``seconds``, so arming needs no wake-up call (an armed deadline is at most
+    ``seconds`` away, and the watcher looks again by then).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._cond = threading.Condition(threading.Lock())
+        self._fd = -1
+        self._until = 0.0
+        self._arms = 0
+        self._watching = False
+
+    def arm(self, fd: int) -> None:
+        with self._cond:
+            self._fd, self._until, self.fired = fd, time.monotonic() + self.seconds, False
+            self._arms += 1
+            if not self._watching:
+                self._watching = True
+                threading.Thread(target=self._watch, name="vodfc-store-deadline", daemon=True).start()
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._fd = -1
+
+    def _watch(self) -> None:
+        with self._cond:
+            seen = -1
+            while True:
+                if self._fd < 0:
+                    if seen == self._arms:  # a whole period without an operation
+                        self._watching = False
+                        return
+                    seen = self._arms
+                    self._cond.wait(self.seconds)
+                    continue
+                left = self._until - time.monotonic()
+                if left > 0:
+                    seen = -1
+                    self._cond.wait(min(left, self.seconds))
+                    continue
+                self.fired = True  # before the shutdown: the operation may see it at once
+                _shutdown(self._fd)
+                self._fd = -1
+
+
+def _require_driver() -> None:
+    """Import psycopg (on first use); without it (a deployment without the vodfc-postgres layer,
+    docs/DEPLOY.md) every operation is a clear 503 ``MissingDatabaseDriver``, the cause logged."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        raise errors.ServiceUnavailable(
+            "The upload store is not configured on the server.",
+            code="MissingDatabaseDriver",
+            retry_after=None,
+        ) from exc
+
+
+def _guarded_cursor(deadline: _Deadline) -> type[psycopg.Cursor[Any]]:
+    """A psycopg cursor class whose every statement runs under ``deadline``."""
+    import psycopg
+
+    class _GuardedCursor(psycopg.Cursor[Any]):
+        def execute(self, *args: Any, **kwargs: Any) -> Any:
+            deadline.arm(self.connection.pgconn.socket)
+            try:
+                return super().execute(*args, **kwargs)
+            finally:
+                deadline.disarm()
+
+    return _GuardedCursor
+
+
+def _shutdown(fd: int) -> None:
+    """End the TCP connection under libpq's feet: its next read sees the end of the stream."""
+    import socket
+
+    with contextlib.suppress(OSError):
+        sock = socket.socket(fileno=os.dup(fd))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
+
+
 class PostgresStore(SqlStore):
     """:class:`shared.store.Store` on PostgreSQL; see the module docstring."""
 
@@ -86,6 +206,7 @@ class PostgresStore(SqlStore):
         self._lock = threading.RLock()
         self._prepare = prepare
         self._placeholders: dict[str, str] = {}
+        self._deadline = _Deadline(statement_timeout + _DEADLINE_GRACE)
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact_url(self._url)!r})"
@@ -93,29 +214,35 @@ class PostgresStore(SqlStore):
     # --- connection and transactions ---------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection[Any]:
+        _require_driver()
         import psycopg
         from psycopg.conninfo import conninfo_to_dict
 
         try:
-            # A keyword argument replaces the URL's parameter of the same name: the URL's own
-            # options (``?options=-csearch_path%3Dvodfc``) must be kept beside our timeout.
-            given = conninfo_to_dict(self._url).get("options")
-            timeout = f"-c statement_timeout={self._statement_timeout_ms}"
+            session: dict[str, Any] = {}
+            if self._prepare:
+                # Straight to the server (see the module docstring): a hung query (locks, an
+                # overloaded server) fails the statement instead of holding the invocation until
+                # FC's function timeout kills it; set in the startup packet, so it costs no round
+                # trip. A keyword argument replaces the URL's parameter of the same name: the URL's
+                # own options (``?options=-csearch_path%3Dvodfc``) are kept beside our timeout.
+                given = conninfo_to_dict(self._url).get("options")
+                timeout = f"-c statement_timeout={self._statement_timeout_ms}"
+                session["options"] = f"{given} {timeout}" if given else timeout
             return psycopg.connect(
                 self._url,
                 autocommit=False,
-                # libpq takes whole seconds (and treats 1 as 2).
+                # psycopg bounds the whole handshake with it, in whole seconds, 2 at least.
                 connect_timeout=max(1, round(self._connect_timeout)),
                 application_name=self._application_name,
-                # A hung query (locks, an overloaded server) fails the statement instead of
-                # holding the invocation until FC's function timeout kills it.
-                options=f"{given} {timeout}" if given else timeout,
                 keepalives=1,
                 keepalives_idle=30,
                 keepalives_interval=10,
                 keepalives_count=3,
                 # None: never prepare (transaction pooling); 5 is psycopg's default threshold.
                 prepare_threshold=5 if self._prepare else None,
+                cursor_factory=_guarded_cursor(self._deadline),
+                **session,
             )
         except psycopg.Error as exc:
             # libpq's message names host and port, never the password; we still keep it out.
@@ -141,16 +268,17 @@ class PostgresStore(SqlStore):
                 return self._attempt(fn, may_replay=False, autocommit=autocommit)
 
     def _attempt(self, fn: Callable[[Cursor], T], *, may_replay: bool, autocommit: bool) -> T:
-        import psycopg
-
         fresh = self._conn is None
         if self._conn is None or self._conn.closed:
             self._conn = self._connect()
         conn = self._conn
+        import psycopg  # loaded by _connect
+
+        deadline = self._deadline
         try:
             if conn.autocommit != autocommit:  # idle between calls: a local switch, no round trip
                 conn.autocommit = autocommit
-            with conn.cursor() as cur:
+            with conn.cursor() as cur:  # a _GuardedCursor: each statement under the deadline
                 result = fn(cur)
         except errors.VodfcError:
             self._rollback()
@@ -166,7 +294,8 @@ class PostgresStore(SqlStore):
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             if conn.closed or conn.broken:
                 self._drop()
-                if may_replay and not fresh:
+                # Past the deadline, the time is spent: no second attempt.
+                if may_replay and not fresh and not deadline.fired:
                     raise _Replay() from exc
             else:  # e.g. a statement or lock timeout: the connection itself is fine
                 self._rollback()
@@ -180,7 +309,11 @@ class PostgresStore(SqlStore):
         if autocommit:
             return result
         try:
-            conn.commit()
+            deadline.arm(conn.pgconn.socket)
+            try:
+                conn.commit()
+            finally:
+                deadline.disarm()
         except psycopg.Error as exc:
             self._drop()
             raise errors.StoreUnavailable() from exc
@@ -191,7 +324,11 @@ class PostgresStore(SqlStore):
         if conn is None:
             return
         try:
-            conn.rollback()
+            self._deadline.arm(conn.pgconn.socket)
+            try:
+                conn.rollback()
+            finally:
+                self._deadline.disarm()
         except Exception:
             self._drop()
         else:

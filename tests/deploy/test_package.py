@@ -4,7 +4,10 @@
 empty folder and its handler (``Handler`` in template.yml) is imported and invoked in a fresh,
 isolated CPython 3.10 (FC's ``python3.10``) whose ``sys.path`` is that folder plus the standard
 library, with the function's environment from template.yml, against a stand-in VOD on loopback.
-Every child run also reports any module it loaded from outside the folder (there must be none).
+The PostgreSQL driver's layer is unpacked as FC mounts it (into an ``opt`` folder, whose
+``python`` directory then joins ``sys.path`` after the code, as ``/opt/python`` does on FC) for
+the runs that use PostgreSQL; the SQLite runs go without it. Every child run also reports any
+module it loaded from outside those folders (there must be none).
 """
 
 from __future__ import annotations
@@ -44,8 +47,10 @@ COMMON = {
     "index.py", "shared",
     "httpx", "httpcore", "h11", "anyio", "sniffio", "idna", "certifi", "exceptiongroup",
     "pydantic", "pydantic_core", "annotated_types", "typing_inspection",
-    "typing_extensions.py", "psycopg", "psycopg_binary",
+    "typing_extensions.py",
 }  # fmt: skip
+# What the layer holds under python/ (besides *.dist-info): the driver and its bundled libraries.
+LAYER = {"psycopg", "psycopg_binary", "psycopg_binary.libs"}
 ALLOWED = {
     "upload_credentials": COMMON | {"jwt"},
     "vod_callback": COMMON,
@@ -236,6 +241,8 @@ class Built:
     dirs: dict[str, Path]
     output: str
     digests: dict[str, str | None]  # the sources as packaged (None: they changed during the build)
+    layer_zip: Path
+    layer_dir: Path  # the unpacked layer's python/ (FC: /opt/python)
 
 
 def _sources_digest(function: str) -> str:
@@ -268,7 +275,20 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
             zf.extractall(target)
         dirs[fn] = target
     digests = {fn: d if d == _sources_digest(fn) else None for fn, d in before.items()}
-    return Built(out=out, zips=zips, dirs=dirs, output=buffer.getvalue(), digests=digests)
+    layer_zip = out / "vodfc-postgres-layer.zip"
+    assert layer_zip.is_file(), f"{layer_zip} was not built"
+    opt = tmp_path_factory.mktemp("opt")
+    with zipfile.ZipFile(layer_zip) as zf:
+        zf.extractall(opt)
+    return Built(
+        out=out,
+        zips=zips,
+        dirs=dirs,
+        output=buffer.getvalue(),
+        digests=digests,
+        layer_zip=layer_zip,
+        layer_dir=opt / "python",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -297,14 +317,14 @@ CHILD = r"""
 import io, json, os, sys, traceback
 from types import SimpleNamespace
 
-pkg, spec_path = sys.argv[1], sys.argv[2]
+pkg, layer, spec_path = sys.argv[1], sys.argv[2], sys.argv[3]
 stdlib = list(sys.path)                      # -I -S: the standard library only
-sys.path[:] = [pkg] + stdlib
+sys.path[:] = [pkg] + ([layer] if layer else []) + stdlib   # FC: /code, then /opt/python
 spec = json.load(open(spec_path, encoding="utf-8"))
 MARK = spec["mark"]
 
 def report(**data):
-    pkg_real = os.path.realpath(pkg)
+    mine = [os.path.realpath(p) for p in (pkg, layer) if p]
     roots = [os.path.realpath(p) for p in stdlib]
     outside, from_pkg = [], set()
     for name, module in sorted(sys.modules.items()):
@@ -312,8 +332,9 @@ def report(**data):
         if not path or name == "__main__":  # this script
             continue
         real = os.path.realpath(path)
-        if real.startswith(pkg_real + os.sep):
-            from_pkg.add(os.path.relpath(real, pkg_real).split(os.sep)[0])
+        top = next((m for m in mine if real.startswith(m + os.sep)), None)
+        if top is not None:
+            from_pkg.add(os.path.relpath(real, top).split(os.sep)[0])
         elif "site-packages" in real or not any(real.startswith(r + os.sep) or real == r for r in roots):
             outside.append(f"{name}: {real}")
     data.update(outside=outside, from_pkg=sorted(from_pkg), sys_path=sys.path,
@@ -462,8 +483,15 @@ class Runner:
         return env
 
     def run(
-        self, function: str, mode: str, timeout: float = 60, env: dict[str, str] | None = None, **spec: Any
+        self,
+        function: str,
+        mode: str,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+        layer: bool = False,
+        **spec: Any,
     ) -> ChildRun:
+        """Run ``function`` in a fresh interpreter; ``layer``: with the PostgreSQL driver's layer."""
         self.counter += 1
         handler = _service(self.template)[function]["Properties"]["Handler"]
         spec_path = self.workdir / f"spec-{self.counter}.json"
@@ -474,8 +502,9 @@ class Runner:
         child = self.workdir / "child.py"
         if not child.exists():
             child.write_text(CHILD, encoding="utf-8")
+        layer_dir = str(self.built.layer_dir) if layer else ""
         proc = subprocess.run(
-            [self.python, "-I", "-S", str(child), str(self.built.dirs[function]), str(spec_path)],
+            [self.python, "-I", "-S", str(child), str(self.built.dirs[function]), layer_dir, str(spec_path)],
             capture_output=True,
             text=True,
             env=env if env is not None else self.env(function),
@@ -595,29 +624,65 @@ def test_zip_layout(built: Built, function: str) -> None:
     assert not [t for t in code if t.lower().startswith(FORBIDDEN_PREFIXES)]
     if function != "upload_credentials":
         assert "jwt" not in code, "only the credentials function checks JWTs"
-    for required in ("httpx", "pydantic", "pydantic_core", "psycopg", "psycopg_binary"):
+    for required in ("httpx", "pydantic", "pydantic_core"):
         assert required in code, f"{required} missing from {function}.zip"
+    assert not code & LAYER, "the PostgreSQL driver is the layer's, not the function's"
     # pydantic-core is a compiled extension: it must be the CPython 3.10 / x86_64 Linux build.
     assert [n for n in names if n.startswith("pydantic_core/_pydantic_core.cpython-310-x86_64-linux-gnu")]
 
 
+def test_layer_layout(built: Built) -> None:
+    """Everything under python/ (FC: /opt/python), the driver only, no file of any function zip."""
+    with zipfile.ZipFile(built.layer_zip) as zf:
+        infos = zf.infolist()
+    names = [i.filename for i in infos]
+    assert names == sorted(names) and {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert {n.split("/", 1)[0] for n in names} == {"python"}
+    tops = {n.split("/")[1] for n in names}
+    assert {t for t in tops if not t.endswith(".dist-info")} == LAYER
+    assert [n for n in names if n.startswith("python/psycopg_binary/pq.cpython-310-x86_64-linux-gnu")]
+    pycs = [n for n in names if n.endswith(".pyc")]
+    assert pycs and all(n.endswith(".cpython-310.pyc") for n in pycs)
+    inside = {n.removeprefix("python/") for n in names}
+    for function, path in built.zips.items():
+        with zipfile.ZipFile(path) as zf:
+            shared = inside & set(zf.namelist())
+        assert not shared, f"{function}.zip and the layer both hold {sorted(shared)[:5]}"
+
+
 def test_build_is_deterministic(built: Built, tmp_path: Path) -> None:
-    """Same sources, same bytes: a second build of one function equals the first."""
+    """Same sources, same bytes: a second build of one function and of the layer equals the first."""
     from devkit.package import build_packages
 
-    again = build_packages(tmp_path, functions=["cleanup"], log=lambda _: None)[0]
+    again, layer = build_packages(tmp_path, functions=["cleanup"], log=lambda _: None)
     if _sources_digest("cleanup") != built.digests["cleanup"]:
         pytest.skip("the work tree changed while the tests ran")
     assert again.path.read_bytes() == built.zips["cleanup"].read_bytes()
+    assert layer.layer and layer.path.read_bytes() == built.layer_zip.read_bytes()
 
 
 # --- FC 3.0: handler(event, context) ------------------------------------------------------------
 def test_dependencies_import_on_python310(runner: Runner) -> None:
     modules = ["httpx", "pydantic", "pydantic_core", "psycopg", "jwt"]
-    run = runner.run("upload_credentials", "probe", modules=modules)
+    run = runner.run("upload_credentials", "probe", modules=modules, layer=True)
     assert run.result["psycopg_impl"] == "binary"
-    for name in modules:
+    assert run.result["psycopg"].startswith(str(runner.built.layer_dir))
+    for name in ("httpx", "pydantic", "pydantic_core", "jwt"):
         assert run.result[name].startswith(str(runner.built.dirs["upload_credentials"]))
+
+
+def test_without_the_layer_postgres_is_a_clear_503(runner: Runner) -> None:
+    """A PostgreSQL URL and no layer attached: 503 MissingDatabaseDriver, the cause logged."""
+    env = runner.env("upload_credentials", DATABASE_URL="postgresql://vodfc:pw-not-logged@127.0.0.1:1/vodfc")
+    event = _event("http/create_upload.json")
+    event["headers"]["Idempotency-Key"] = str(uuid.uuid4())
+    run = runner.run("upload_credentials", "event", event=event, env=env)
+    answer = json.loads(run.result) if isinstance(run.result, str) else run.result
+    body = json.loads(answer["body"])
+    assert (answer["statusCode"], body["Code"]) == (503, "MissingDatabaseDriver")
+    logged = "\n".join(run.stdout_lines)
+    assert "No module named 'psycopg'" in logged and "pw-not-logged" not in logged + run.stderr
+    assert "psycopg" not in run.report["from_pkg"]
 
 
 def test_create_answers_credentials(runner: Runner, created: Created) -> None:
@@ -709,17 +774,34 @@ def test_wsgi_callback(runner: Runner, created: Created) -> None:
 # --- production store -----------------------------------------------------------------------------
 @pytest.mark.postgres
 def test_postgres_store_from_the_package(runner: Runner, postgres_url: str) -> None:
-    """The packaged psycopg (binary, cp310) drives the production store: migrate, create, cleanup."""
+    """The layer's psycopg (binary, cp310) drives the production store: migrate, create, callback,
+    cleanup, each function unpacked with the layer beside it as FC mounts them."""
     env = runner.env("upload_credentials", DATABASE_URL=postgres_url)
-    assert runner.run("upload_credentials", "migrate", env=env).result == "migrated"
+    assert runner.run("upload_credentials", "migrate", env=env, layer=True).result == "migrated"
     event = _event("http/create_upload.json")
     event["headers"]["Idempotency-Key"] = str(uuid.uuid4())
-    status, answer = runner.run("upload_credentials", "event", event=event, env=env).http()
+    created = runner.run("upload_credentials", "event", event=event, env=env, layer=True)
+    status, answer = created.http()
+    assert status == 200, answer
+    assert {"psycopg", "psycopg_binary"} <= set(created.report["from_pkg"])  # ... from the layer
+    video_id = answer["VideoId"]
+    sent = next(
+        c
+        for c in runner.vod.actions("CreateUploadVideo")
+        if runner.vod.videos.get(video_id, {}).get("ReferenceId") == c["params"].get("ReferenceId")
+    )
+    runner.vod.videos[video_id]["Status"] = "UploadSucc"
+    callback = _signed_callback(video_id, json.loads(sent["params"]["UserData"])["Extend"])
+    status, answer = runner.run(
+        "vod_callback", "event", event=callback, env=runner.env("vod_callback", DATABASE_URL=postgres_url),
+        layer=True,
+    ).http()  # fmt: skip
     assert status == 200, answer
     run = runner.run(
         "cleanup",
         "event",
         event=_event("timer/cleanup.json"),
         env=runner.env("cleanup", DATABASE_URL=postgres_url),
+        layer=True,
     )
     assert json.loads(run.result)["errors"] == 0

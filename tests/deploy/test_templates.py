@@ -214,10 +214,19 @@ def test_parameters(template: dict[str, Any]) -> None:
     params = template["Parameters"]
     envs = [fn["Properties"]["EnvironmentVariables"] for fn in _functions(template).values()]
     refs = {v["Ref"] for env in envs for v in env.values() if isinstance(v, dict)}
+    refs |= {layer["Ref"] for fn in _functions(template).values() for layer in fn["Properties"]["Layers"]}
     assert refs <= set(params), f"undeclared parameters: {refs - set(params)}"
     assert set(params) <= refs, f"unused parameters: {set(params) - refs}"
     for name in SECRET_PARAMETERS:
         assert params[name].get("NoEcho") is True, f"{name} is a secret"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_function_attaches_the_postgres_layer(template: dict[str, Any], function: str) -> None:
+    """The driver is not in the function zips: FC mounts the layer at /opt (docs/DEPLOY.md)."""
+    assert _functions(template)[function]["Properties"]["Layers"] == [{"Ref": "PostgresLayerArn"}]
+    assert "acs:fc:" in template["Parameters"]["PostgresLayerArn"]["Description"]
+    assert "Default" not in template["Parameters"]["PostgresLayerArn"], "the operator publishes it"
 
 
 # --- the code behind the templates ------------------------------------------------------------
@@ -365,6 +374,17 @@ def test_s_yaml_agrees_with_template(template: dict[str, Any], s_yaml: dict[str,
             assert config["cronExpression"] == event["Properties"]["CronExpression"]
             assert config["enable"] is event["Properties"]["Enable"]
             assert config["payload"] == event["Properties"]["Payload"]
+
+
+def test_s_yaml_functions_attach_the_published_layer(s_yaml: dict[str, Any]) -> None:
+    """``layers`` holds layer version ARNs (https://github.com/devsapp/fc3, src/schema.json)."""
+    from devkit.package import LAYER_NAME
+
+    layer = s_yaml["vars"]["postgresLayer"]
+    assert re.fullmatch(rf"{LAYER_NAME}/versions/[1-9][0-9]*", layer)
+    for name, props in _fc3(s_yaml).items():
+        (arn,) = props["layers"]
+        assert arn == "acs:fc:${vars.region}:${config('AccountID')}:layers/${vars.postgresLayer}", name
 
 
 def test_s_yaml_queue_trigger_never_blocks_the_stream(s_yaml: dict[str, Any]) -> None:

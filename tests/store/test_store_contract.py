@@ -2143,6 +2143,7 @@ def version_3_database(store_url: str, tmp_path: Path) -> Iterator[tuple[str, Di
             teardown.close()
 
 
+@pytest.mark.direct_postgres
 def test_migration_4_carries_version_3_data_over(store_url: str, tmp_path: Path) -> None:
     with version_3_database(store_url, tmp_path) as (url, direct):
         old_columns = ", ".join(
@@ -2238,6 +2239,7 @@ def test_migration_4_carries_version_3_data_over(store_url: str, tmp_path: Path)
 # --- failures and reconnection -----------------------------------------------------------------
 
 
+@pytest.mark.direct_postgres
 def test_the_store_recovers_after_its_connection_dies(store_url: str, make_store: MakeStore) -> None:
     if store_url.startswith("sqlite"):
         store = make_store()
