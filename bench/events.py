@@ -97,6 +97,17 @@ def callback_event(body: dict[str, Any] | str, *, timestamp: int | None = None) 
     return json.dumps(event, ensure_ascii=False).encode()
 
 
+def queue_event(body: dict[str, Any] | str, *, message_id: str | None = None) -> bytes:
+    """One FC 3.0 MNS queue-trigger invocation (CloudEvents, one message, the body as VOD sent it
+    to the queue), from ``events/mns/fc3_single.json``; a redelivery keeps its ``message_id``."""
+    event = json.loads(json.dumps(_sample("mns/fc3_single.json")))
+    mid = message_id or uuid.uuid4().hex.upper()
+    event["id"] = event["data"]["messageId"] = mid
+    event["data"]["requestId"] = uuid.uuid4().hex[:24].upper()
+    event["data"]["messageBody"] = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+    return json.dumps(event, ensure_ascii=False).encode()
+
+
 def timer_event() -> bytes:
     """The cleanup timer's event (``{"triggerTime", "triggerName", "payload"}``)."""
     event = dict(_sample("timer/cleanup.json"))

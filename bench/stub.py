@@ -7,7 +7,8 @@ blocking TLS sockets: the lowest-latency shape for one client sending one reques
 Control routes (same port): ``GET /__stats`` (calls per action), ``POST /__reset``,
 ``GET /__videos`` (what each CreateUploadVideo carried: ReferenceId, UserData), and
 ``POST /__config?infos_status=..&info_status=..`` (the Status that GetVideoInfos / GetVideoInfo
-report). Run: ``python -m bench.stub --cert C --key K [--port 0]``; it prints ``PORT <n>``.
+report), ``POST /__hook`` (a webhook receiver: 200, counted as the action ``webhook``; it does not
+verify: tests/ do that with the standardwebhooks package). Run: ``python -m bench.stub --cert C --key K [--port 0]``; it prints ``PORT <n>``.
 """
 
 from __future__ import annotations
@@ -168,6 +169,9 @@ def _control(method: str, path: str, query: dict[str, str]) -> tuple[int, dict[s
     if path == "/__videos":
         with STATE.lock:
             return 200, {"videos": dict(STATE.videos)}
+    if path == "/__hook" and method == "POST":
+        STATE.count("webhook")
+        return 200, {}
     if path == "/__config" and method == "POST":
         STATE.info_status = query.get("info_status", STATE.info_status)
         STATE.infos_status = query.get("infos_status", STATE.infos_status)

@@ -34,7 +34,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared import errors, states
-from shared.events import GenericEvent, TranscodeComplete, parse_event
 from shared.services import kinds
 from shared.services.notifications import deliver_pending
 from shared.signing import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_keys, verify_binding, verify_callback
@@ -154,6 +153,8 @@ def _body_fields(event: VodEvent) -> dict[str, Any]:
     """What an event's (unsigned) body says about its upload: written only when nothing better is
     known (confirmation off, or an informational event filling what the record does not have,
     the error excepted)."""
+    from shared.events import TranscodeComplete
+
     fields: dict[str, Any] = {}
     duration = event.duration if isinstance(event, TranscodeComplete) else _declared(event, "Duration")
     if duration is not None:
@@ -343,6 +344,8 @@ def _process(
     deps: Deps, raw: bytes, *, source: str, message_id: str | None, budget: Budget
 ) -> dict[str, Any]:
     """Parse, record and settle one event body; the answer's fields (``Result`` and what it names)."""
+    from shared.events import GenericEvent, parse_event  # not at import: cleanup seldom needs it
+
     try:
         event = parse_event(raw)
     except (errors.MalformedBody, errors.InvalidParameter) as exc:
@@ -453,6 +456,8 @@ def finish_pending_events(deps: Deps, budget: Budget, *, limit: int) -> dict[str
         )
         if not batch:
             break
+        from shared.events import parse_event  # only a run with pending events parses one
+
         for entry in batch:
             done += 1
             try:

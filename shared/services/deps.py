@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shared.clock import utcnow
@@ -32,27 +33,44 @@ def new_id() -> str:
 
 @dataclass(frozen=True)
 class Deps:
-    """What a service needs: settings, the store, the VOD client, a clock, an id source and the
-    sender of the app's notifications (``None`` when ``WEBHOOK_URL`` is not set)."""
+    """What a service needs: settings, the store, the VOD client (through ``vod_source``), a clock,
+    an id source and the sender of the app's notifications (``None`` when ``WEBHOOK_URL`` is not
+    set)."""
 
     settings: Settings
     store: Store
-    vod: VodClient
+    vod_source: Callable[[], VodClient]
     clock: Callable[[], datetime] = utcnow
     new_id: Callable[[], str] = field(default=new_id)
     webhooks: Deliverer | None = None
 
+    @property
+    def vod(self) -> VodClient:
+        """The VOD client. Only a service path that calls VOD asks for it, so a route that never
+        does (status, list, most callbacks) never imports :mod:`shared.vod` and httpx: about a
+        tenth of a cold start (tests/test_import_budget.py holds the line)."""
+        return self.vod_source()
+
 
 _cached: Deps | None = None
+_context: Any = None  # the newest invocation's FC context: its STS credentials are the ones used
+
+
+def _instance_vod(settings: Settings) -> VodClient:
+    from shared.vod import get_vod_client
+
+    return get_vod_client(settings, _context)
 
 
 def get_deps(context: Any = None) -> Deps:
     """The instance's dependencies; the store connects and the VOD client dials on first use."""
-    global _cached
+    global _cached, _context
+    if context is not None:
+        # FC hands each invocation the role's current STS credentials: the newest are used.
+        _context = context
     if _cached is None:
         from shared.settings import get_settings
         from shared.store import get_store
-        from shared.vod import get_vod_client
 
         settings = get_settings()
         webhooks = None
@@ -63,12 +81,9 @@ def get_deps(context: Any = None) -> Deps:
         _cached = Deps(
             settings=settings,
             store=get_store(settings),
-            vod=get_vod_client(settings, context),
+            vod_source=partial(_instance_vod, settings),
             webhooks=webhooks,
         )
-    elif context is not None:
-        # FC hands each invocation the role's current STS credentials: use the newest.
-        _cached.vod.use_context(context)
     return _cached
 
 

@@ -174,7 +174,7 @@ def faulty_stack(
             Deps(
                 settings=settings,
                 store=get_store(settings),
-                vod=get_vod_client(settings),
+                vod_source=lambda: get_vod_client(settings),
                 clock=clock,
                 webhooks=Deliverer(settings, random=lambda: 0.5),
             )

@@ -129,7 +129,7 @@ def enable_hooks(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable[...,
             Deps(
                 settings=settings,
                 store=get_store(settings),
-                vod=get_vod_client(settings),
+                vod_source=lambda: get_vod_client(settings),
                 clock=clock,
                 webhooks=Deliverer(settings, random=lambda: 0.5),
             )

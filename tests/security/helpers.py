@@ -155,7 +155,8 @@ def install(stack: Stack) -> tuple[ScriptedVod, FakeTime, Deps]:
     """Put a :class:`ScriptedVod` in front of the stack's FakeVod and a fake clock in its VOD client."""
     clock = FakeTime()
     deps = get_deps()
-    deps = replace(deps, vod=VodClient(deps.settings, clock=clock.monotonic, sleep=clock.sleep))
+    client = VodClient(deps.settings, clock=clock.monotonic, sleep=clock.sleep)
+    deps = replace(deps, vod_source=lambda: client)
     set_deps(deps)
     scripted = ScriptedVod(stack.vod, clock)
     route = stack.router.routes[0]

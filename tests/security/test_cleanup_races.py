@@ -95,7 +95,7 @@ def _deps(url: str, vod: SharedVod, make_store: Callable[..., Store]) -> Deps:
         transport=httpx.MockTransport(vod),
         sleep=lambda _: None,
     )
-    return Deps(settings=settings, store=make_store(), vod=client, clock=lambda: NOW)
+    return Deps(settings=settings, store=make_store(), vod_source=lambda: client, clock=lambda: NOW)
 
 
 def _seed(store: Store, vod: SharedVod) -> World:

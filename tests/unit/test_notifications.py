@@ -23,6 +23,7 @@ from shared.services.notifications import deliver_due, deliver_pending
 from shared.settings import Settings, get_settings
 from shared.states import NOTIFICATION_TYPES
 from shared.store import Notification, Store, create_store, new_reservation
+from shared.vod import VodClient
 from shared.webhooks import RETRY_DELAYS, Deliverer
 
 SECRET = "whsec_" + base64.b64encode(b"unit-test-webhook-secret-32byte!").decode()
@@ -67,10 +68,14 @@ def receiver() -> Iterator[respx.MockRouter]:
         yield router
 
 
+def _no_vod() -> VodClient:
+    raise AssertionError("delivering notifications never calls VOD")
+
+
 def make_deps(store: Store, clock: Clock, **settings: Any) -> Deps:
     s = Settings(webhook_url=URL, webhook_secret=SECRET, **settings)
     deliverer = Deliverer(s, monotonic=clock.monotonic, random=lambda: 0.5)
-    return Deps(settings=s, store=store, vod=None, clock=clock, webhooks=deliverer)  # type: ignore[arg-type]
+    return Deps(settings=s, store=store, vod_source=_no_vod, clock=clock, webhooks=deliverer)
 
 
 def upload(store: Store, *moves: str, now: datetime = T0) -> str:
@@ -98,7 +103,7 @@ def verified(request: httpx.Request) -> dict[str, Any]:
 
 
 def test_nothing_happens_when_notifications_are_off(store: Store, clock: Clock) -> None:
-    deps = Deps(settings=Settings(), store=store, vod=None, clock=clock)  # type: ignore[arg-type]
+    deps = Deps(settings=Settings(), store=store, vod_source=_no_vod, clock=clock)
     assert deliver_pending(deps, seconds=5, upload_id="x").to_dict() == {
         "delivered": 0, "failed": 0, "dead": 0, "errors": 0, "disabled": None,
     }  # fmt: skip
