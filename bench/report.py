@@ -195,12 +195,18 @@ def _warm(warm: dict[str, Any]) -> list[str]:
 
 def _callbacks(cb: dict[str, Any]) -> list[str]:
     out = [
-        f"4. CALLBACK THROUGHPUT  {cb['uploads']} uploads x 2 events + {cb['duplicate_share']:.0%} duplicates;"
-        " http: VOD's signed callback, mns: one FC 3.0 queue-trigger message per invocation"
+        f"4. CALLBACK THROUGHPUT  {cb['uploads']} uploads x 2 events"
+        f" + {cb['duplicate_share']:.0%} duplicates",
+        "  http: VOD's signed callback; mns: one FC 3.0 queue-trigger message per invocation;"
+        " http+webhooks: http with the app's notifications on (sent to an HTTPS receiver)",
     ]
     rows = []
     for name, by_db in cb["databases"].items():
-        for mode, v in (("http", by_db), ("mns", by_db.get("mns")), ("http+webhooks", by_db.get("webhooks_on"))):
+        for mode, v in (
+            ("http", by_db),
+            ("mns", by_db.get("mns")),
+            ("http+webhooks", by_db.get("webhooks_on")),
+        ):
             if not v:
                 continue
             fin = v.get("final_confirmed", {})
@@ -219,7 +225,17 @@ def _callbacks(cb: dict[str, Any]) -> list[str]:
                 ]
             )
     out += _table(
-        ["database", "mode", "events", "ev/s", "p50 ms", "p99 ms", "final+confirm ev/s", "its p99 ms", "results"],
+        [
+            "database",
+            "mode",
+            "events",
+            "ev/s",
+            "p50 ms",
+            "p99 ms",
+            "final+confirm ev/s",
+            "its p99 ms",
+            "results",
+        ],
         rows,
     )
     return out + _ratios_and_goals(cb)

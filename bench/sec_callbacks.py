@@ -143,7 +143,9 @@ def _pass(
     final_n = min(n, 500)
     final = [wrap(events.vod_event_body("TranscodeComplete", v, extend=e, event_time=_iso(120)))
              for v, e in uploads[warm : warm + final_n]]  # fmt: skip
-    bench.log(f"callbacks ({label}, {mode}): {final_n} final events (TranscodeComplete, confirmed with VOD) ...")
+    bench.log(
+        f"callbacks ({label}, {mode}): {final_n} final events (TranscodeComplete, confirmed with VOD) ..."
+    )
     fdata = bench.replay("vod_callback", warm_events[:10] + final, db, warmup=10, keep_bodies=True)
     row["final_confirmed"] = _rate(fdata)
     return row

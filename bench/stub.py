@@ -8,7 +8,8 @@ Control routes (same port): ``GET /__stats`` (calls per action), ``POST /__reset
 ``GET /__videos`` (what each CreateUploadVideo carried: ReferenceId, UserData), and
 ``POST /__config?infos_status=..&info_status=..`` (the Status that GetVideoInfos / GetVideoInfo
 report), ``POST /__hook`` (a webhook receiver: 200, counted as the action ``webhook``; it does not
-verify: tests/ do that with the standardwebhooks package). Run: ``python -m bench.stub --cert C --key K [--port 0]``; it prints ``PORT <n>``.
+verify: tests/ do that with the standardwebhooks package).
+Run: ``python -m bench.stub --cert C --key K [--port 0]``; it prints ``PORT <n>``.
 """
 
 from __future__ import annotations

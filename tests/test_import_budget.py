@@ -183,7 +183,15 @@ NO_VOD = ("shared.api_models", "shared.vod", "httpx", "ssl")
         ("vod_callback", "events/http/vod_callback.json", 200, NO_VOD),
         ("cleanup", "events/timer/cleanup.json", 0, (*NO_VOD, "shared.events", "shared.vod_models")),
     ],
-    ids=["GET image", "GET attached-media", "GET uploads", "GET upload", "DELETE upload", "callback", "cleanup"],
+    ids=[
+        "GET image",
+        "GET attached-media",
+        "GET uploads",
+        "GET upload",
+        "DELETE upload",
+        "callback",
+        "cleanup",
+    ],
 )
 def test_routes_import_only_what_they_use(
     tmp_path: Path, function: str, sample: str, status: int, absent: tuple[str, ...]
