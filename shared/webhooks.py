@@ -68,11 +68,17 @@ SIGNATURE_TOLERANCE_SECONDS: Final = 300.0
 
 _PREFIX: Final = "whsec_"
 # How one attempt's timeout is shared: connecting (and waiting for a pooled connection),
-# sending the body, waiting for the answer's headers. The shares add up to 1, so an attempt
-# never outlives the timeout it was given.
+# sending the body, waiting for the answer's headers, then reading a small answer's body (so
+# that the connection goes back to the pool: closing a response with its body unread closes the
+# connection, and the next notification would pay a new TCP and TLS handshake). Each read waits
+# at most the read share, and the drain only starts a read that fits in the time left, so an
+# attempt never outlives the timeout it was given.
 _CONNECT_SHARE: Final = 0.3
 _WRITE_SHARE: Final = 0.2
-_READ_SHARE: Final = 0.5
+_READ_SHARE: Final = 0.25
+# A body longer than this is not read: the connection is dropped instead (a receiver cannot
+# make us download).
+_DRAIN_MAX_BYTES: Final = 16 * 1024
 # Answers after which the endpoint is sent nothing more for a while (spec: "throttle").
 _THROTTLE_STATUSES: Final = frozenset({429, 502, 503, 504})
 
@@ -308,6 +314,7 @@ class Deliverer:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         transport, url = self._connection()
+        started = self.monotonic()
         stamp = int(self._wall())
         request = httpx.Request(
             "POST",
@@ -324,8 +331,8 @@ class Deliverer:
             },
         )
         try:
-            # The transport answers with the headers and leaves the body unread (a receiver
-            # cannot make us download); a 3xx is an answer like any other, never followed.
+            # The transport answers with the headers and leaves the body unread; a 3xx is an
+            # answer like any other, never followed.
             response = transport.handle_request(request)
         except httpx.TimeoutException:
             return Outcome(delivered=False, error=f"timeout after {timeout:.1f} s", throttle=True)
@@ -333,9 +340,32 @@ class Deliverer:
             # Not the exception's text: it may quote the URL, whose path may hold a token.
             return Outcome(delivered=False, error=f"{type(exc).__name__}: no answer", throttle=True)
         try:
-            return classify(response.status_code, response.headers.get("retry-after"), now=self._wall())
+            outcome = classify(response.status_code, response.headers.get("retry-after"), now=self._wall())
+            self._drain(response, deadline=started + timeout - timeout * _READ_SHARE)
+            return outcome
         finally:
             response.close()
+
+    def _drain(self, response: httpx.Response, *, deadline: float) -> None:
+        """Read a small answer's body, so that its connection can serve the next attempt; give up
+        (the connection is then closed) on a body over ``_DRAIN_MAX_BYTES`` or when another read
+        could end after the attempt's timeout (``deadline``: the last moment one may start)."""
+        import httpx
+
+        declared = response.headers.get("content-length", "")
+        if declared and not (declared.isascii() and declared.isdigit() and int(declared) <= _DRAIN_MAX_BYTES):
+            return
+        read = 0
+        try:
+            stream = response.stream
+            if not isinstance(stream, httpx.SyncByteStream):
+                return
+            for chunk in stream:
+                read += len(chunk)
+                if read > _DRAIN_MAX_BYTES or self.monotonic() > deadline:
+                    return
+        except httpx.HTTPError:
+            return
 
     def next_attempt(self, attempts: int, retry_after: float | None = None) -> float | None:
         """:func:`retry_delay` with this deliverer's randomness."""

@@ -558,6 +558,14 @@ class SqlStore(ABC):
     def _read(self, fn: Callable[[Cursor], T]) -> T:
         """Run ``fn``, a single read statement (no transaction of its own needed)."""
 
+    def _write_one(self, fn: Callable[[Cursor], T]) -> T:
+        """Run ``fn``, a single write statement that may run twice: atomic on its own, so a
+        dialect may spare it an explicit transaction (PostgreSQL: autocommit, no BEGIN and COMMIT
+        round trips), and then replay it after a lost answer although it may have committed. Its
+        ``WHERE`` must make a second run a no-op (a state it moved out of; the same value set
+        again), or, for a claim, at worst keep its first rows leased until the lease ends."""
+        return self._write(fn)
+
     @abstractmethod
     def _lock_owner(self, cur: Cursor, owner: str) -> None:
         """Serialise the reservations of ``owner`` until the transaction ends (the quota's lock)."""
@@ -828,7 +836,7 @@ class SqlStore(ABC):
     def discard_reservation(self, upload_id: str) -> bool:
         """See :meth:`shared.store.Store.discard_reservation`."""
         sql = "DELETE FROM uploads WHERE upload_id = ? AND status = ?"
-        return self._write(lambda cur: self._exec(cur, sql, (upload_id, states.CREATING)).rowcount == 1)
+        return self._write_one(lambda cur: self._exec(cur, sql, (upload_id, states.CREATING)).rowcount == 1)
 
     def get(self, owner: str, video_id: str, *, kind: str = "video") -> Upload | None:
         """See :meth:`shared.store.Store.get`."""
@@ -876,7 +884,7 @@ class SqlStore(ABC):
         """See :meth:`shared.store.Store.set_credential_expiry`."""
         params = (self._time(utc(expires_at)), self._time(utc(now)), video_id, states.CREATED)
         sql = "UPDATE uploads SET credential_expires_at = ?, updated_at = ? WHERE video_id = ? AND status = ?"
-        return self._write(lambda cur: self._exec(cur, sql, params).rowcount == 1)
+        return self._write_one(lambda cur: self._exec(cur, sql, params).rowcount == 1)
 
     def transition(
         self,
@@ -990,7 +998,7 @@ class SqlStore(ABC):
             "last_error = coalesce(?, last_error) WHERE event_id = ? AND state = 'pending'"
         )
         params = (result, self._time(utc(now)), error, event_id)
-        return self._write(lambda cur: self._exec(cur, sql, params).rowcount == 1)
+        return self._write_one(lambda cur: self._exec(cur, sql, params).rowcount == 1)
 
     def claim_events(self, *, limit: int, lease_seconds: float, now: datetime) -> list[InboxEvent]:
         """See :meth:`shared.store.Store.claim_events`."""
@@ -1081,7 +1089,7 @@ class SqlStore(ABC):
     def release_claim(self, upload_id: str) -> bool:
         """See :meth:`shared.store.Store.release_claim`."""
         sql = "UPDATE uploads SET claimed_until = NULL WHERE upload_id = ?"
-        return self._write(lambda cur: self._exec(cur, sql, (upload_id,)).rowcount == 1)
+        return self._write_one(lambda cur: self._exec(cur, sql, (upload_id,)).rowcount == 1)
 
     def prune(
         self,
@@ -1165,7 +1173,7 @@ class SqlStore(ABC):
             "claimed_until = NULL, finished_at = ? WHERE notification_id = ? AND state = 'pending'"
         )
         params = (status, self._time(utc(now)), notification_id)
-        return self._write(lambda cur: self._exec(cur, sql, params).rowcount == 1)
+        return self._write_one(lambda cur: self._exec(cur, sql, params).rowcount == 1)
 
     def notification_failed(
         self,

@@ -3,10 +3,12 @@
 psycopg is imported when the first connection is made, never at import time. One connection per
 instance, opened on first use and reused across warm invocations. Every operation is one
 transaction, committed or rolled back before the call returns (no connection is ever left idle in
-a transaction): an explicit one, or, for single-statement reads and the two statements of the
+a transaction): an explicit one, or, for single-statement reads, the two statements of the
 event path (``record_event``, ``apply_event``: each one statement made idempotent by the event's
-key and state), the statement alone in autocommit, which saves the BEGIN and COMMIT round trips:
-a callback costs two round trips. Threads share the connection under a lock.
+key and state), the claims and the single writes whose second run is a no-op (``_write_one``),
+the statement alone in autocommit, which saves the BEGIN and COMMIT round trips: a callback
+costs two round trips, a notification delivered right after it two more. Threads share the
+connection under a lock.
 
 ``prepare=False`` (``DB_PREPARED_STATEMENTS=false``) says that a transaction-pooling proxy
 (PgBouncer, a database proxy) stands between the instance and the server, so that consecutive
@@ -37,7 +39,8 @@ When the server drops the connection (RDS idle kill, failover, ``pg_terminate_ba
 failure is a ``psycopg.OperationalError``: the connection is closed and forgotten, and if it
 happened on a reused connection before ``COMMIT`` was sent, the transaction is replayed once on
 a fresh connection (nothing of it was committed; an autocommit statement may have been, which
-is why only reads and the idempotent event statements run that way). Otherwise
+is why only statements whose second run is harmless run that way: a claim replayed after it
+committed leaves its first rows leased until the lease ends, delayed, never lost). Otherwise
 :class:`errors.StoreUnavailable` is raised and the next call reconnects. A failure during
 ``COMMIT`` is never replayed (its outcome is unknown). The schema is created by
 :meth:`PostgresStore.migrate` (``vodfc migrate`` at deploy time); it is not migrated implicitly.
@@ -346,6 +349,9 @@ class PostgresStore(SqlStore):
         # A single read in autocommit: no BEGIN and COMMIT round trips, and safe to replay.
         return self._run(fn, autocommit=True)
 
+    def _write_one(self, fn: Callable[[Cursor], T]) -> T:
+        return self._run(fn, autocommit=True)
+
     def _sql(self, sql: str) -> str:
         converted = self._placeholders.get(sql)
         if converted is None:
@@ -429,7 +435,7 @@ class PostgresStore(SqlStore):
             self._exec(cur, sql, (claim.until, *claim.params, claim.limit))
             return sorted(cur.fetchall(), key=lambda r: (r[order], r[key]))
 
-        return self._run(run)
+        return self._write_one(run)
 
 
 _EVENT_WIDTH: Final = len(EVENT_COLUMNS.split(", "))

@@ -4,10 +4,14 @@ our verifier, the retry schedule, answer classification, and one attempt on the 
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pydantic
@@ -350,8 +354,9 @@ def test_the_attempt_never_outlives_its_timeout(receiver: respx.MockRouter, time
     route = receiver.post(URL).mock(return_value=httpx.Response(200))
     _deliverer().attempt("msg_b_1", BODY, timeout=timeout)
     phases = route.calls.last.request.extensions["timeout"]
-    # Connecting (or waiting for a pooled connection), sending, waiting for the answer: in sequence.
-    assert max(phases["pool"], phases["connect"]) + phases["write"] + phases["read"] <= timeout + 1e-9
+    # Connecting (or waiting for a pooled connection), sending, waiting for the answer's headers,
+    # then at most one more read of its body: in sequence.
+    assert max(phases["pool"], phases["connect"]) + phases["write"] + 2 * phases["read"] <= timeout + 1e-9
     with pytest.raises(ValueError, match="positive"):
         _deliverer().attempt("msg_b_1", BODY, timeout=0)
 
@@ -415,3 +420,79 @@ def test_webhook_secrets_are_redacted_from_every_log_line(capsys: pytest.Capture
     line = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert line["message"] == f"leak {log.REDACTED} {log.REDACTED} end"
     assert line["detail"] == log.REDACTED
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    """A loopback receiver: answers 200 with ``server.body`` (declared ``server.declared`` long),
+    dripping one byte every ``server.drip`` seconds when that is set; counts connections."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections += 1  # type: ignore[attr-defined]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        srv: Any = self.server
+        self.send_response(200)
+        self.send_header("Content-Length", str(srv.declared if srv.declared is not None else len(srv.body)))
+        self.end_headers()
+        try:
+            if srv.drip:
+                for byte in srv.body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(srv.drip)
+            else:
+                self.wfile.write(srv.body)
+        except (BrokenPipeError, ConnectionResetError):  # the deliverer stopped reading: expected
+            self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def loopback() -> Iterator[Any]:
+    server: Any = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    server.daemon_threads = True
+    server.connections, server.body, server.declared, server.drip = 0, b"ok", None, 0.0
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _loopback_deliverer(server: Any) -> Deliverer:
+    url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    return Deliverer(Settings(webhook_url=url, webhook_secret=NEW))
+
+
+def test_a_small_answer_is_read_so_the_next_attempt_reuses_the_connection(loopback: Any) -> None:
+    deliverer = _loopback_deliverer(loopback)
+    for n in range(3):
+        assert deliverer.attempt(f"msg_keep_{n}", BODY, timeout=5).delivered
+    assert loopback.connections == 1  # one TCP (and, over HTTPS, TLS) handshake for all three
+    deliverer.close()
+
+
+@pytest.mark.parametrize("body", [b"x" * (16 * 1024 + 1), b"x" * 1_000_000])
+def test_a_large_answer_is_not_downloaded(loopback: Any, body: bytes) -> None:
+    loopback.body = body
+    deliverer = _loopback_deliverer(loopback)
+    for n in range(2):
+        assert deliverer.attempt(f"msg_big_{n}", BODY, timeout=5).delivered
+    assert loopback.connections == 2  # its connection was dropped, not read to the end
+    deliverer.close()
+
+
+def test_a_dripping_answer_never_holds_the_attempt_past_its_timeout(loopback: Any) -> None:
+    loopback.body, loopback.drip = b"x" * 50, 0.05  # 2.5 s for a body of 50 bytes
+    deliverer = _loopback_deliverer(loopback)
+    started = time.monotonic()
+    outcome = deliverer.attempt("msg_drip_1", BODY, timeout=0.6)
+    assert time.monotonic() - started <= 0.6 + 0.1
+    assert outcome.delivered  # the answer's status counts; its body never mattered
+    deliverer.close()
