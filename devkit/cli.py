@@ -204,8 +204,14 @@ state and log: $XDG_CACHE_HOME/vodfc/uploads (default ~/.cache/vodfc/uploads) or
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vodfc`` console script."""
+    from shared.errors import Misconfigured
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except Misconfigured as exc:  # an invalid environment variable: say which, no traceback
+        print(f"vodfc: {exc.detail} (see README.md, Settings)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ Tree (status in brackets)::
     │   ├── Conflict [409]                (idempotency key reused with another body, wrong state)
     │   ├── PayloadTooLarge [413]
     │   └── UnsupportedMediaType [415]
-    ├── Misconfigured [500 ServerMisconfigured] (VOD refused a value the operator configured)
+    ├── Misconfigured [500 ServerMisconfigured] (a value the operator configured is refused)
     ├── ServiceUnavailable [503]          (ours: a missing configuration, credentials)
     │   └── StoreUnavailable [503]        (the database is down or timed out)
     └── VodError [502]                    (a call to VOD failed; ``may_have_acted`` says whether
@@ -192,9 +192,11 @@ class UnsupportedMediaType(ClientError):
 
 
 class Misconfigured(VodfcError):
-    """VOD refused a parameter the server itself supplies (a callback URL VOD cannot reach, a
-    template group that does not exist): the operator's fault, never the caller's. The caller
-    gets a generic 500; ``detail`` (VOD's code and message) goes to the log only."""
+    """A value the operator configured is refused: by VOD (a parameter the server itself
+    supplies: a callback URL VOD cannot reach, a template group that does not exist), or by the
+    settings' own validation (an invalid environment variable). The operator's fault, never the
+    caller's: the caller gets a generic 500; ``detail`` (what was refused, and why) goes to the
+    log only."""
 
     status = 500
     code = "ServerMisconfigured"

@@ -5,7 +5,9 @@
 :class:`Response` (or any error) back into what that model expects::
 
     def handler(*args):
-        return serve(args, router, settings=get_settings(), function_name="upload_credentials")
+        settings, invalid = configured()  # invalid settings: every request answers a 500
+        route = router if invalid is None else refusing(invalid)
+        return serve(args, route, settings=settings, function_name="upload_credentials")
 
 Every :class:`~shared.errors.VodfcError` is rendered by :func:`shared.errors.render`; anything else
 becomes a fixed 500 body, with the traceback logged and never sent. Every response carries
@@ -51,6 +53,7 @@ __all__ = [
     "Route",
     "Router",
     "json_response",
+    "refusing",
     "serve",
 ]
 
@@ -547,6 +550,15 @@ def serve(
             inv.fields.setdefault("method", request.method)
             inv.fields.setdefault("path", request.path[:256])
         return _to_wsgi(response, args[1]) if wsgi else _to_event_result(response)
+
+
+def refusing(error: errors.VodfcError) -> Route:
+    """A route that answers every request with ``error`` (a function whose settings are invalid)."""
+
+    def route(request: Request) -> Response:
+        raise error
+
+    return route
 
 
 def _allowed_origin(request: Request, settings: Settings) -> str | None:

@@ -17,8 +17,17 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from shared import errors
 from shared.states import NOTIFICATION_TYPES
 
 __all__ = [
@@ -27,6 +36,7 @@ __all__ = [
     "ENV_NAMES",
     "IMAGE_EXTENSIONS",
     "Settings",
+    "configured",
     "get_settings",
 ]
 
@@ -270,7 +280,11 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """The settings named in ``environ`` (default ``os.environ``); other fields keep defaults."""
+        """The settings named in ``environ`` (default ``os.environ``); other fields keep defaults.
+
+        A value the model refuses raises :class:`errors.Misconfigured` (the operator's fault: a 500
+        for callers), whose detail names each variable and why, never its value.
+        """
         env = os.environ if environ is None else environ
         folded: dict[str, str] = {}
         for key, value in env.items():
@@ -278,7 +292,10 @@ class Settings(BaseModel):
             # An exact upper-case name wins over other spellings of it.
             if lower in _FIELD_NAMES and value != "" and (lower not in folded or key.isupper()):
                 folded[lower] = value
-        return cls(**folded)
+        try:
+            return cls(**folded)
+        except ValidationError as exc:
+            raise errors.Misconfigured(_describe(exc)) from None
 
     # --- derived values -----------------------------------------------------------------------
     @property
@@ -318,7 +335,37 @@ _FIELD_NAMES = frozenset(Settings.model_fields)
 ENV_NAMES: tuple[str, ...] = tuple(sorted(name.upper() for name in _FIELD_NAMES))
 
 
+def _describe(exc: ValidationError) -> str:
+    """``invalid settings: NAME: why; ...`` (pydantic's messages; ``hide_input_in_errors`` and
+    the validators' own messages keep every value, secrets included, out of it)."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        message = error["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own
+        parts.append(f"{name}: {message}")
+    return "invalid settings: " + "; ".join(parts)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The instance's settings, built once; ``get_settings.cache_clear()`` resets it in tests."""
+    """The instance's settings, built once; ``get_settings.cache_clear()`` resets it in tests.
+
+    Raises :class:`errors.Misconfigured` when the environment holds an invalid value (not cached:
+    every invocation answers with it until the function is redeployed with a valid one).
+    """
     return Settings.from_env()
+
+
+@lru_cache(maxsize=1)
+def _defaults() -> Settings:
+    return Settings()
+
+
+def configured() -> tuple[Settings, errors.Misconfigured | None]:
+    """What an FC entry point starts from: the instance's settings and ``None``; or, when the
+    environment holds an invalid value, the defaults (only to log and answer with) and the error
+    to answer every invocation with, a 500 ``ServerMisconfigured`` without a traceback."""
+    try:
+        return get_settings(), None
+    except errors.Misconfigured as exc:
+        return _defaults(), exc

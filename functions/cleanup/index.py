@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.settings import get_settings
+from shared.settings import configured
 
 FUNCTION = "cleanup"
 
@@ -19,10 +19,12 @@ def handler(event: bytes | str | dict[str, Any] | None, context: Any) -> str:
     from shared.services.cleanup import CleanupSummary, run_cleanup
     from shared.services.deps import get_deps
 
-    settings = get_settings()
+    settings, invalid = configured()
     options = _payload(event)
     with invocation(FUNCTION, context, settings, route="timer") as inv:
         try:
+            if invalid is not None:
+                raise invalid
             summary = run_cleanup(
                 get_deps(context),
                 dry_run=_flag(options, "dryRun"),

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shared.http import Router, json_response, serve
-from shared.settings import get_settings
+from shared.http import Router, json_response, refusing, serve
+from shared.settings import configured, get_settings
 
 if TYPE_CHECKING:
     from shared.http import Request, Response
@@ -123,4 +123,6 @@ def _routes() -> Router:
 
 def handler(*args: Any) -> Any:
     """FC entry point: ``handler(environ, start_response)`` or ``handler(event, context)``."""
-    return serve(args, _routes(), settings=get_settings(), function_name=FUNCTION)
+    settings, invalid = configured()
+    route = _routes() if invalid is None else refusing(invalid)
+    return serve(args, route, settings=settings, function_name=FUNCTION)

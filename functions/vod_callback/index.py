@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from shared.http import Router, json_response, serve
-from shared.settings import get_settings
+from shared.http import Router, json_response, refusing, serve
+from shared.settings import configured
 
 if TYPE_CHECKING:
     from shared.http import Request, Response
@@ -45,10 +45,12 @@ def _queue(event: Any, context: Any) -> str:
     from shared.services.deps import get_deps
     from shared.triggers import parse_queue_event
 
-    settings = get_settings()
+    settings, invalid = configured()
     retry: str | None = None
     with invocation(FUNCTION, context, settings, route="mns") as inv:
         try:
+            if invalid is not None:
+                raise invalid  # a 500: the batch comes back once the settings are fixed
             messages = parse_queue_event(event)
             inv.annotate(messages=len(messages))
             counts = handle_queue(get_deps(context), messages, budget=Budget(settings.queue_budget_seconds))
@@ -78,4 +80,6 @@ def handler(*args: Any) -> Any:
             return _queue(event, args[1])
         if event is not None:
             args = (event, args[1])
-    return serve(args, _routes(), settings=get_settings(), function_name=FUNCTION)
+    settings, invalid = configured()
+    route = _routes() if invalid is None else refusing(invalid)
+    return serve(args, route, settings=settings, function_name=FUNCTION)

@@ -3,11 +3,13 @@ operator's configuration (500 ``ServerMisconfigured``, VOD's code and message in
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 
 from shared import errors
+from shared.context import make_context
 from tests.functional.conftest import Stack
 from tests.security.helpers import install, vod_error
 
@@ -74,3 +76,91 @@ def test_non_parameter_errors_are_left_alone() -> None:
     assert errors.blame(throttled, ["TemplateGroupId"], set()) is throttled
     denied = errors.VodApiError("TemplateGroupId denied", code="Forbidden.RAM", status=502)
     assert errors.blame(denied, ["TemplateGroupId"], set()) is denied
+
+
+# --- invalid settings: the operator's fault, a 500 on every path, the variable named -------------
+
+INVALID_SETTINGS = [
+    ("MAX_PENDING_UPLOADS_PER_OWNER", "abc", "valid integer"),
+    ("WEBHOOK_URL", "http://hooks.example.com/x", "https://"),
+    ("WEBHOOK_SECRET", "whsec_not-base64-but-a-secret!", "whsec_"),
+    ("AUTH_MODE", "maybe", "AUTH_MODE"),
+]
+
+
+def _invalid(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    if name == "WEBHOOK_SECRET":
+        monkeypatch.setenv("WEBHOOK_URL", "https://hooks.example.com/vodfc")
+    monkeypatch.setenv(name, value)
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+
+
+def _logged_cleanly(caplog: pytest.LogCaptureFixture, name: str, value: str, why: str) -> None:
+    lines = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any(name in r.getMessage() and why in r.getMessage() for r in lines), [
+        r.getMessage() for r in lines
+    ]
+    assert all(r.exc_info is None for r in caplog.records)  # no traceback
+    assert all(value not in r.getMessage() for r in caplog.records)  # the value (a secret?) never
+
+
+@pytest.mark.parametrize(("name", "value", "why"), INVALID_SETTINGS)
+def test_invalid_settings_answer_every_http_route_with_a_500_that_names_the_variable_in_the_log(
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    value: str,
+    why: str,
+) -> None:
+    _invalid(monkeypatch, name, value)
+    with caplog.at_level(logging.INFO):
+        status, body, headers = create(stack)
+        assert (status, body["Code"]) == (500, "ServerMisconfigured"), body
+        assert set(body) == {"RequestId", "Code", "Message"} and name not in body["Message"]
+        assert headers["X-Request-Id"] == body["RequestId"]
+        status, body = stack.callback(stack.vod_event("FileUploadComplete", "a" * 32))
+        assert (status, body["Code"]) == (500, "ServerMisconfigured")
+    _logged_cleanly(caplog, name, value, why)
+    assert not stack.vod.calls  # nothing reached VOD
+
+
+@pytest.mark.parametrize(("name", "value", "why"), INVALID_SETTINGS[:2])
+def test_invalid_settings_fail_a_queue_batch_so_it_comes_back_and_count_a_cleanup_error(
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    value: str,
+    why: str,
+) -> None:
+    from tests.functional.conftest import load_event
+
+    _invalid(monkeypatch, name, value)
+    module = stack.modules["vod_callback"]
+    with caplog.at_level(logging.INFO):
+        with pytest.raises(module.DeliverAgain):
+            module.handler(json.dumps(load_event("mns/fc3_single.json")).encode(), make_context())
+        assert stack.cleanup()["errors"] == 1
+    _logged_cleanly(caplog, name, value, why)
+
+
+def test_an_invalid_setting_is_one_line_and_exit_2_from_the_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from devkit.cli import main
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("MAX_PENDING_UPLOADS_PER_OWNER", "-1")
+    get_settings.cache_clear()
+    try:
+        assert main(["migrate"]) == 2
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "vodfc: invalid settings: MAX_PENDING_UPLOADS_PER_OWNER: Input should be greater than or equal"
+        " to 1 (see README.md, Settings)"
+    ], err
