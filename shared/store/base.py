@@ -291,6 +291,9 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
 )
 
 
+# No other upload holds the video id being set (parameters: the video id, this upload's id).
+_NOT_HELD: Final = "NOT EXISTS (SELECT 1 FROM uploads h WHERE h.video_id = ? AND h.upload_id <> ?)"
+
 class Cursor(Protocol):
     """What :class:`SqlStore` needs of a DB-API cursor (``sqlite3.Cursor``, ``psycopg.Cursor``)."""
 
@@ -790,23 +793,24 @@ class SqlStore(ABC):
         now = utc(now)
 
         def run(cur: Cursor) -> bool:
-            if self._video_held(cur, video_id, upload_id):
-                raise conflict("uploads_video_id_key")
             moved = self._move(
                 cur,
-                where="upload_id = ? AND status = ?",
-                params=(upload_id, states.CREATING),
+                where=f"upload_id = ? AND status = ? AND {_NOT_HELD}",
+                params=(upload_id, states.CREATING, video_id, upload_id),
                 to=states.CREATED,
                 fields={"video_id": video_id, "credential_expires_at": credential_expires_at},
                 now=now,
             )
+            if not moved and self._video_held(cur, video_id, upload_id):
+                raise conflict("uploads_video_id_key")
             return len(moved) == 1
 
         return self._write(run)
 
     def _video_held(self, cur: Cursor, video_id: str, upload_id: str) -> bool:
-        """Whether another upload holds ``video_id`` (checked first: the constraint's violation
-        would be reported differently by each dialect)."""
+        """Whether another upload holds ``video_id``. The writes that set a video id test it
+        first, inside their own statement (``_NOT_HELD``: the constraint's violation would be
+        reported differently by each dialect), and ask this only when they changed nothing."""
         sql = "SELECT 1 FROM uploads WHERE video_id = ? AND upload_id <> ?"
         return self._exec(cur, sql, (video_id, upload_id)).fetchone() is not None
 
@@ -820,16 +824,20 @@ class SqlStore(ABC):
             self._time(utc(now)),
             upload_id,
             states.CREATED,
+            video_id,
+            upload_id,
+        )
+        sql = (
+            "UPDATE uploads SET video_id = ?, credential_expires_at = ?, updated_at = ? "  # noqa: S608
+            f"WHERE upload_id = ? AND status = ? AND {_NOT_HELD}"
         )
 
         def run(cur: Cursor) -> bool:
+            if self._exec(cur, sql, params).rowcount == 1:
+                return True
             if self._video_held(cur, video_id, upload_id):
                 raise conflict("uploads_video_id_key")
-            sql = (
-                "UPDATE uploads SET video_id = ?, credential_expires_at = ?, updated_at = ? "
-                "WHERE upload_id = ? AND status = ?"
-            )
-            return self._exec(cur, sql, params).rowcount == 1
+            return False
 
         return self._write(run)
 
