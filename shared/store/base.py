@@ -294,6 +294,7 @@ MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
 # No other upload holds the video id being set (parameters: the video id, this upload's id).
 _NOT_HELD: Final = "NOT EXISTS (SELECT 1 FROM uploads h WHERE h.video_id = ? AND h.upload_id <> ?)"
 
+
 class Cursor(Protocol):
     """What :class:`SqlStore` needs of a DB-API cursor (``sqlite3.Cursor``, ``psycopg.Cursor``)."""
 
@@ -761,8 +762,24 @@ class SqlStore(ABC):
             upload.video_id,
         )
 
+        # The insert happens only if every check passes, in the same statement; when it does not,
+        # the checks run again on their own to say which failed (under the same lock, so the
+        # answer is the one the insert saw). After the lock: a statement's snapshot is taken when
+        # it starts, and only a snapshot taken under the lock sees every earlier reservation.
+        guarded = (
+            f"INSERT INTO uploads ({COLUMNS}) SELECT {marks(len(UPLOAD_COLUMNS))} WHERE NOT EXISTS ("  # noqa: S608
+            "SELECT 1 FROM uploads WHERE owner = ? AND idempotency_key = ?)"
+            f" AND (SELECT count(*) FROM uploads WHERE owner = ? AND status IN ({marks(len(_PENDING))})) < ?"
+            " AND NOT EXISTS (SELECT 1 FROM uploads WHERE upload_id = ?)"
+            " AND NOT EXISTS (SELECT 1 FROM uploads WHERE reference_id = ?)"
+            " AND NOT EXISTS (SELECT 1 FROM uploads WHERE video_id = ?)"
+        )
+        guarded_params = [*values, *params[: 2 + len(_PENDING) + 1], max_pending, *params[-3:]]
+
         def run(cur: Cursor) -> Upload:
             self._lock_owner(cur, upload.owner)
+            if self._exec(cur, guarded, guarded_params).rowcount == 1:
+                return upload
             key_used, pending, id_used, reference_used, video_used = self._exec(
                 cur, checks, params
             ).fetchone()
@@ -777,8 +794,7 @@ class SqlStore(ABC):
             ):
                 if used:
                     raise conflict(constraint)
-            self._exec(cur, f"INSERT INTO uploads ({COLUMNS}) VALUES ({marks(len(UPLOAD_COLUMNS))})", values)  # noqa: S608
-            return upload
+            raise AssertionError("the reservation's checks passed but its insert did not")  # pragma: no cover
 
         return self._write(run)
 
