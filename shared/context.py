@@ -1,10 +1,11 @@
-"""FC-like context objects for local invocation and tests, and helpers that read any context.
+"""FC-like context objects for local invocation and tests (never imported by a deployed function:
+:mod:`shared.invocation` reads the real context).
 
 The real ``context`` (FC 2.0 / 3.0, python3.9/3.10) has ``request_id``, ``credentials``
 (``access_key_id``, ``access_key_secret``, ``security_token``), ``function`` (``name``, ``handler``,
 ``memory``, ``timeout``), ``service`` (``name``, ``log_project``, ``log_store``, ``qualifier``,
 ``version_id``), ``region`` and ``account_id``. python3.12 drops ``credentials`` and ``service``,
-so the helpers below read every attribute defensively.
+so :mod:`shared.invocation` reads every attribute defensively.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ __all__ = [
     "FakeContext",
     "FunctionMeta",
     "ServiceMeta",
-    "context_request_id",
-    "context_secrets",
     "make_context",
 ]
 
@@ -83,19 +82,3 @@ def make_context(
         function=FunctionMeta(name=function_name, handler=handler),
         region=region,
     )
-
-
-def context_request_id(context: Any) -> str | None:
-    """``context.request_id`` when it is a usable string, else ``None``."""
-    value = getattr(context, "request_id", None) if context is not None else None
-    return value if isinstance(value, str) and value else None
-
-
-def context_secrets(context: Any) -> tuple[str, ...]:
-    """The context's secret credential values (for log redaction); empty when there are none."""
-    credentials = getattr(context, "credentials", None) if context is not None else None
-    values = (
-        getattr(credentials, "access_key_secret", None),
-        getattr(credentials, "security_token", None),
-    )
-    return tuple(v for v in values if isinstance(v, str) and v)

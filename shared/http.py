@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 from shared import errors
-from shared.context import context_request_id
-from shared.invocation import clean_request_id, invocation
+from shared.invocation import clean_request_id, context_request_id, invocation
 from shared.log import get_logger
 from shared.validation import as_text, bad_text, too_deep
 

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shared import errors
-from shared.context import context_request_id, context_secrets
 from shared.log import (
     bind_request_id,
     configure_logging,
@@ -42,7 +41,14 @@ from shared.log import (
 if TYPE_CHECKING:
     from shared.settings import Settings
 
-__all__ = ["INTERNAL_ERROR_MESSAGE", "Invocation", "clean_request_id", "invocation"]
+__all__ = [
+    "INTERNAL_ERROR_MESSAGE",
+    "Invocation",
+    "clean_request_id",
+    "context_request_id",
+    "context_secrets",
+    "invocation",
+]
 
 INTERNAL_ERROR_MESSAGE = "The request processing has failed due to some unknown error."
 _REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
@@ -102,6 +108,22 @@ class Invocation:
             error = errors.VodfcError(INTERNAL_ERROR_MESSAGE)
         self.status, self.code = error.status, error.code
         return error
+
+
+def context_request_id(context: Any) -> str | None:
+    """``context.request_id`` when it is a usable string, else ``None``."""
+    value = getattr(context, "request_id", None) if context is not None else None
+    return value if isinstance(value, str) and value else None
+
+
+def context_secrets(context: Any) -> tuple[str, ...]:
+    """The context's secret credential values (for log redaction); empty when there are none."""
+    credentials = getattr(context, "credentials", None) if context is not None else None
+    values = (
+        getattr(credentials, "access_key_secret", None),
+        getattr(credentials, "security_token", None),
+    )
+    return tuple(v for v in values if isinstance(v, str) and v)
 
 
 @contextmanager

@@ -135,6 +135,9 @@ def test_import_budget(target: str, tmp_path: Path) -> None:
         f"importing {target} pulled in {heavy}: defer these imports into the code that needs them"
     )
 
+    if target.startswith("functions/"):  # the fake FC contexts are for local runs and tests
+        assert "shared.context" not in modules
+
     assert len(modules) <= budget_modules, (
         f"importing {target} loads {len(modules)} modules, budget {budget_modules}; "
         "find the new import with: python -X importtime -c 'import ...'"

@@ -905,7 +905,8 @@ def test_context_credentials_are_redacted_from_logs(capsys: pytest.CaptureFixtur
 
 
 def test_make_context_for_local_invocation() -> None:
-    from shared.context import ContextCredentials, context_secrets, make_context
+    from shared.context import ContextCredentials, make_context
+    from shared.invocation import context_secrets
 
     ctx = make_context(
         function_name="cleanup", credentials=ContextCredentials("id", "sec-123456", "tok-123456")
