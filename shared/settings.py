@@ -29,6 +29,7 @@ from pydantic import (
 
 from shared import errors
 from shared.states import NOTIFICATION_TYPES
+from shared.validation import INT64_MAX  # VOD's FileSize is a Long; the stores keep 64-bit sizes
 
 __all__ = [
     "ATTACHED_MEDIA_EXTENSIONS",
@@ -126,12 +127,12 @@ class Settings(BaseModel):
 
     # --- upload policy ------------------------------------------------------------------------
     allowed_extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
-    max_file_size: int = Field(10 * 1024**3, ge=1)
+    max_file_size: int = Field(10 * 1024**3, ge=1, le=INT64_MAX)
     max_pending_uploads_per_owner: int = Field(10, ge=1)
     allowed_image_extensions: tuple[str, ...] = IMAGE_EXTENSIONS
-    max_image_size: int = Field(20 * 1024**2, ge=1)
+    max_image_size: int = Field(20 * 1024**2, ge=1, le=INT64_MAX)
     allowed_attached_business_types: tuple[str, ...] = tuple(ATTACHED_MEDIA_EXTENSIONS)
-    max_attached_media_size: int = Field(1024**3, ge=1)
+    max_attached_media_size: int = Field(1024**3, ge=1, le=INT64_MAX)
     client_extend_max_bytes: int = Field(256, ge=0, le=400)
     default_template_group_id: str | None = None
     allowed_template_group_ids: tuple[str, ...] = ()

@@ -164,3 +164,14 @@ def test_an_invalid_setting_is_one_line_and_exit_2_from_the_cli(
         "vodfc: invalid settings: MAX_PENDING_UPLOADS_PER_OWNER: Input should be greater than or equal"
         " to 1 (see README.md, Settings)"
     ], err
+
+
+@pytest.mark.parametrize("name", ["MAX_FILE_SIZE", "MAX_IMAGE_SIZE", "MAX_ATTACHED_MEDIA_SIZE"])
+def test_size_limits_take_any_int64_and_nothing_beyond(name: str) -> None:
+    from shared.settings import Settings
+
+    assert getattr(Settings.from_env({name: str(2**63 - 1)}), name.lower()) == 2**63 - 1
+    for value, why in ((str(2**63), "less than or equal to"), ("0", "greater than or equal to 1")):
+        with pytest.raises(errors.Misconfigured) as caught:
+            Settings.from_env({name: value})
+        assert f"{name}: Input should be {why}" in caught.value.detail
