@@ -128,6 +128,18 @@ def _error_class(status: int, code: str) -> type[ApiError]:
     return ApiRefusal
 
 
+def _in_progress(response: httpx.Response) -> bool:
+    """A 409 ``IdempotencyKeyInUse``: the first request with this key is still being served (a
+    retry after a lost connection came too early); asking again shortly gets its answer."""
+    if response.status_code != 409:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("Code") == "IdempotencyKeyInUse"
+
+
 def _retry_after(response: httpx.Response, default: float) -> float:
     try:
         return min(float(response.headers.get("Retry-After", default)), MAX_RETRY_AFTER)
@@ -191,7 +203,9 @@ class Client:
                 if delay is None:
                     raise self._transport_error(path, exc) from exc
             else:
-                retryable = response.status_code in RETRY_STATUSES and retry == "any"
+                retryable = retry == "any" and (
+                    response.status_code in RETRY_STATUSES or _in_progress(response)
+                )
                 delay = next(delays, None) if retryable else None
                 if delay is None:
                     return self._answer(method, path, response)

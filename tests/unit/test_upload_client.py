@@ -100,6 +100,32 @@ def test_a_create_retried_after_5xx_keeps_its_idempotency_key_and_honours_retry_
     assert route.calls.last.request.headers["Authorization"] == "Bearer t0ken"
 
 
+def test_a_create_still_in_progress_is_asked_again_with_the_same_key() -> None:
+    client, slept = _client()
+    in_use = {
+        "Code": "IdempotencyKeyInUse",
+        "Message": "A request with this Idempotency-Key is still in progress.",
+    }
+    with respx.mock(base_url=API, assert_all_called=True) as api:
+        route = api.post("/uploads")
+        route.side_effect = [
+            httpx.Response(409, json=in_use, headers={"Retry-After": "1"}),
+            httpx.Response(200, json=_credentials()),
+        ]
+        assert client.create_media(VIDEO, {"Title": "t"})["VideoId"] == "v1"
+    assert len({call.request.headers["Idempotency-Key"] for call in route.calls}) == 1
+    assert slept == [1.0]
+
+
+def test_other_conflicts_are_not_retried() -> None:
+    client, slept = _client()
+    with respx.mock(base_url=API) as api:
+        route = api.post("/uploads").respond(409, json={"Code": "IdempotencyKeyReused", "Message": "x"})
+        with pytest.raises(errors.PolicyError, match="409 IdempotencyKeyReused"):
+            client.create_media(VIDEO, {"Title": "t"})
+    assert len(route.calls) == 1 and slept == []
+
+
 def test_an_api_that_keeps_failing_is_a_network_error() -> None:
     client, slept = _client()
     with respx.mock(base_url=API) as api:
