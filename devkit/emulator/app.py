@@ -200,24 +200,21 @@ class Emulator:
         """Its secret (a development value, never a real one)."""
         return self.config.access_keys[self.access_key_id]
 
-    @property
-    def _public_host(self) -> str:
-        if self.config.public_host:
-            return self.config.public_host
-        # A wildcard bind address is not something a client can connect to.
-        return "127.0.0.1" if self.config.host in ("", "0.0.0.0", "::") else self.config.host
+    def _url(self, port: int) -> str:
+        # A wildcard bind address is reached on loopback; an IPv6 address goes in brackets.
+        from devkit.local import api_url
+
+        return api_url(self.config.public_host or self.config.host, port)
 
     @property
     def vod_url(self) -> str:
         """Base URL of the OpenAPI (the VOD endpoint), e.g. ``http://127.0.0.1:40123``."""
-        port = self._vod_server.port if self._vod_server else self.config.vod_port
-        return f"http://{self._public_host}:{port}"
+        return self._url(self._vod_server.port if self._vod_server else self.config.vod_port)
 
     @property
     def oss_url(self) -> str:
         """Base URL of OSS, as put in ``UploadAddress.Endpoint``."""
-        port = self._oss_server.port if self._oss_server else self.config.oss_port
-        return f"http://{self._public_host}:{port}"
+        return self._url(self._oss_server.port if self._oss_server else self.config.oss_port)
 
     def urls(self) -> dict[str, str]:
         """The addresses to hand to clients."""

@@ -91,3 +91,25 @@ def test_a_vod_endpoint_in_the_environment_means_no_emulator() -> None:
     assert configured_vod_endpoint(None, {}) is None
     assert configured_vod_endpoint(None, {"vod_endpoint": "https://v"}) == "https://v"
     assert configured_vod_endpoint("https://flag", {"VOD_ENDPOINT": "https://v"}) == "https://flag"
+
+
+@pytest.mark.parametrize(
+    ("host", "public_host", "expected"),
+    [
+        ("::1", None, "http://[::1]:9001"),
+        ("0.0.0.0", None, "http://127.0.0.1:9001"),
+        ("::", None, "http://127.0.0.1:9001"),
+        ("127.0.0.1", "10.0.0.5", "http://10.0.0.5:9001"),
+    ],
+)
+def test_the_emulators_urls_are_ones_a_client_can_connect_to(
+    tmp_path: Path, host: str, public_host: str | None, expected: str
+) -> None:
+    from devkit.emulator import Emulator, EmulatorConfig
+
+    config = EmulatorConfig(
+        host=host, public_host=public_host, vod_port=9001, oss_port=9002, data_dir=tmp_path
+    )
+    emulator = Emulator(config)
+    assert emulator.vod_url == expected
+    assert emulator.oss_url == expected[:-1] + "2"
