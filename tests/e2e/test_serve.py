@@ -21,6 +21,7 @@ import pytest
 
 from devkit.upload import Client, decode, make_bucket, upload_file, wait_until_final
 from devkit.upload.api import ATTACHED, IMAGE, MediaKind
+from tests.served import bare_env
 
 pytestmark = pytest.mark.e2e
 
@@ -56,14 +57,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data = tmp_path_factory.mktemp("serve")
     port = _free_port()
     log = data / "serve.log"
-    env = {
-        **os.environ,
-        "CALLBACK_AUTH_KEY": CALLBACK_KEY,
-        "STALE_UPLOAD_SECONDS": "3",
-        "MAX_PENDING_UPLOADS_PER_OWNER": "50",
-    }
-    for name in ("DATABASE_URL", "AUTH_MODE", "VOD_ENDPOINT", "CALLBACK_URL", "ALLOWED_ORIGINS"):
-        env.pop(name, None)
+    # Nothing of the shell's settings leaks in (a LOG_LEVEL, a WEBHOOK_URL, a DATABASE_URL ...).
+    env = bare_env(
+        data, CALLBACK_AUTH_KEY=CALLBACK_KEY, STALE_UPLOAD_SECONDS="3", MAX_PENDING_UPLOADS_PER_OWNER="50"
+    )
     cmd = [
         sys.executable,
         "-m",

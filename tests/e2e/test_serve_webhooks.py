@@ -23,6 +23,7 @@ from devkit.cli import main as vodfc
 from devkit.local import DEV_WEBHOOK_SECRET
 from devkit.upload import Client, upload_file
 from devkit.webhook_sink import SINK_PATH
+from tests.served import bare_env
 
 pytestmark = pytest.mark.e2e
 
@@ -54,9 +55,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data = tmp_path_factory.mktemp("serve-webhooks")
     port = _free_port()
     log = data / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBHOOK_", "DATABASE_", "VOD_"))}
-    for name in ("AUTH_MODE", "CALLBACK_URL", "CALLBACK_AUTH_KEY", "ALLOWED_ORIGINS"):
-        env.pop(name, None)
+    env = bare_env(data)  # nothing of the shell's settings (LOG_LEVEL, WEBHOOK_URL, ...) leaks in
     cmd = [sys.executable, "-m", "devkit.cli", "serve", "--port", str(port), "--data-dir", str(data),
            "--transcode-delay", "0.5", "--cleanup-every", "1",
            "--vod-port", "0", "--oss-port", "0"]  # fmt: skip

@@ -9,7 +9,6 @@ Figures (requests, errors, p50/p99 latency) are printed in the terminal summary 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import httpx
 import pytest
 
 from tests import pg
+from tests.served import bare_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT = ROOT / "test-artifacts" / "load.json"
@@ -121,7 +121,7 @@ def served(load_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     port = _free_port()
     log = data / "serve.log"
     env = {
-        **os.environ,
+        **bare_env(data),  # nothing of the shell's settings leaks in
         "AUTH_MODE": "jwt",
         "JWT_SECRET": JWT_SECRET,
         "CALLBACK_AUTH_KEY": CALLBACK_KEY,
@@ -129,14 +129,6 @@ def served(load_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "LOG_LEVEL": "WARNING",
         "VODFC_EMULATOR_SETTINGS": json.dumps({"auto_transcode": False}),
     }
-    for name in (
-        "DATABASE_URL",
-        "VOD_ENDPOINT",
-        "CALLBACK_URL",
-        "ALLOWED_ORIGINS",
-        "CALLBACK_AUTH_KEY_PREVIOUS",
-    ):
-        env.pop(name, None)
     cmd = [sys.executable, "-m", "devkit.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--vod-port", "0", "--oss-port", "0",
            "--data-dir", str(data), "--database-url", load_database]  # fmt: skip
