@@ -133,11 +133,7 @@ def store_url(store_backend: str, request: pytest.FixtureRequest, tmp_path: Path
     if store_backend == "sqlite":
         return f"sqlite:///{tmp_path / 'vodfc.db'}"
     direct: str = request.getfixturevalue("postgres_url")
-    setup = create_store(direct)
-    try:
-        setup.migrate()
-    finally:
-        setup.close()
+    pg.migrate(direct)
     pg.truncate(direct)
     url: str = request.getfixturevalue("pgbouncer_url") if store_backend == "pgbouncer" else direct
     return url

@@ -208,6 +208,17 @@ def _drop_schema(admin_url: str, name: str) -> None:
         conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
+def migrate(url: str) -> None:
+    """Create or bring up to date the store's schema at ``url`` (through the store's own migrations)."""
+    from shared.store import create_store
+
+    setup = create_store(url)
+    try:
+        setup.migrate()
+    finally:
+        setup.close()
+
+
 def truncate(url: str) -> None:
     """Empty the store's tables (between tests; the schema stays)."""
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:

@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from shared.store import create_store
 from tests import pg, pgbouncer
 from tests.functional.conftest import CALLBACK_KEY, CALLBACK_URL, Stack, load_event
 
@@ -72,19 +71,11 @@ def assert_bounded_503(call: Callable[[], Answer]) -> float:
     return seconds
 
 
-def _migrated(url: str) -> None:
-    setup = create_store(url)
-    try:
-        setup.migrate()
-    finally:
-        setup.close()
-
-
 # --- a pooler whose every server connection is taken ----------------------------------------------
 @pytest.fixture
 def full_pool(postgres_url: str, pgbouncer_url: str) -> Iterator[tuple[str, psycopg.Connection[Any]]]:
     """A PgBouncer with one server connection, held by another client's open transaction."""
-    _migrated(postgres_url)
+    pg.migrate(postgres_url)
     pg.truncate(postgres_url)
     bouncer = pgbouncer.start(pgbouncer.server_url_of(postgres_url), pool_size=1, query_wait_timeout=120)
     url = bouncer.url(pgbouncer.dbname_of(postgres_url))
@@ -168,7 +159,7 @@ def limited_role(postgres_url: str) -> Iterator[tuple[str, str]]:
     server = urlsplit(admin)
     url = f"postgresql://{name}:{password}@{server.hostname}:{server.port or 5432}/{name}"
     try:
-        _migrated(url)
+        pg.migrate(url)
         yield url, password
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:

@@ -29,14 +29,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.pgbouncer]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _migrated(url: str) -> None:
-    setup = create_store(url)
-    try:
-        setup.migrate()
-    finally:
-        setup.close()
-
-
 def test_prepared_statements_on_cannot_even_connect_through_pgbouncer(pgbouncer_url: str) -> None:
     """DB_PREPARED_STATEMENTS=true also sends the statement timeout in the startup packet, which
     PgBouncer refuses (https://www.pgbouncer.org/config.html#ignore_startup_parameters)."""
@@ -58,7 +50,7 @@ def two_servers(postgres_url: str, pgbouncer_url: str) -> Iterator[str]:
     idle one (``server_round_robin = 0``, https://www.pgbouncer.org/config.html#server_round_robin).
     ``pgbouncer_url`` is asked for so that a missing PgBouncer skips (or fails under CI) as one.
     """
-    _migrated(postgres_url)
+    pg.migrate(postgres_url)
     bouncer = pgbouncer.start(
         pgbouncer.server_url_of(postgres_url), pool_size=2, extra={"ignore_startup_parameters": "options"}
     )
@@ -167,7 +159,7 @@ def test_sixteen_instances_starting_at_once_share_two_server_connections(
     """16 processes connect at once through a pool of 2: all succeed, the server sees at most 2."""
     admin = pgbouncer.server_url_of(postgres_url)
     database = pg.create_test_database(admin)
-    _migrated(database.url)
+    pg.migrate(database.url)
     bouncer = pgbouncer.start(admin, pool_size=2, query_wait_timeout=30)
     dbname = pgbouncer.dbname_of(database.url)
     script = tmp_path / "instance.py"
