@@ -10,11 +10,11 @@ Specification: https://github.com/standard-webhooks/standard-webhooks/blob/main/
 - :func:`retry_delay` is the schedule the spec's reference implementations use (5 s, 5 min,
   30 min, 2 h, 5 h, 10 h, 10 h after the first attempt), jittered; after its last step a
   notification is dead.
-- :class:`Deliverer` makes one attempt: a fresh ``webhook-timestamp`` and signature, a POST
-  straight through an httpx transport (which follows no redirect and keeps no cookie), within a
-  timeout the caller chooses, and the answer classified as an :class:`Outcome`. Nothing the
-  receiver does raises; httpx is imported (and the connection pool built) on the first attempt,
-  then reused while the instance is warm.
+- :class:`Deliverer` makes one attempt: a fresh ``webhook-timestamp`` and signature, a POST over
+  ``http.client`` (which follows no redirect, keeps no cookie and reads no proxy setting),
+  within a timeout the caller chooses, and the answer classified as an :class:`Outcome`. Nothing
+  the receiver does raises; the connection is kept alive for the next attempt while the instance
+  is warm.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Final
 from shared import errors
 
 if TYPE_CHECKING:
-    import httpx
+    import http.client
+    import socket
+    import ssl
 
     from shared.settings import Settings
 
@@ -67,18 +69,20 @@ MAX_RETRY_AFTER_SECONDS: Final = 3600.0
 SIGNATURE_TOLERANCE_SECONDS: Final = 300.0
 
 _PREFIX: Final = "whsec_"
-# How one attempt's timeout is shared: connecting (and waiting for a pooled connection),
-# sending the body, waiting for the answer's headers, then reading a small answer's body (so
-# that the connection goes back to the pool: closing a response with its body unread closes the
-# connection, and the next notification would pay a new TCP and TLS handshake). Each read waits
-# at most the read share, and the drain only starts a read that fits in the time left, so an
-# attempt never outlives the timeout it was given.
+# How one attempt's timeout is shared: connecting (TCP and TLS), sending the request, waiting
+# for the answer's headers, then reading a small answer's body (so that the connection can be
+# kept: one whose answer is left unread cannot carry the next request, and the next notification
+# would pay a new TCP and TLS handshake). Each socket operation waits at most its share, and the
+# drain only starts a read that fits in the time left, so an attempt never outlives its timeout.
 _CONNECT_SHARE: Final = 0.3
 _WRITE_SHARE: Final = 0.2
 _READ_SHARE: Final = 0.25
 # A body longer than this is not read: the connection is dropped instead (a receiver cannot
 # make us download).
 _DRAIN_MAX_BYTES: Final = 16 * 1024
+# Idle connections kept for the next attempts: FC runs one request per instance, so one is in use
+# at a time there; a threaded local server may send a few at once.
+_MAX_IDLE: Final = 4
 # Answers after which the endpoint is sent nothing more for a while (spec: "throttle").
 _THROTTLE_STATUSES: Final = frozenset({429, 502, 503, 504})
 
@@ -261,39 +265,53 @@ def classify(status: int, retry_after: str | None = None, *, now: float) -> Outc
 
 class Deliverer:
     """Sends notifications to ``WEBHOOK_URL``, signed with ``WEBHOOK_SECRET`` (and, during a
-    rotation, ``WEBHOOK_SECRET_PREVIOUS``); one lazily built ``httpx.HTTPTransport`` (a
-    connection pool) per instance, used without an ``httpx.Client``: the client's redirect,
-    cookie and event machinery has nothing to do here and costs a quarter of a millisecond.
+    rotation, ``WEBHOOK_SECRET_PREVIOUS``), over the standard library's ``http.client``.
 
-    ``transport`` (tests: ``httpx.MockTransport``, respx), ``wall`` (the clock of
-    ``webhook-timestamp``, Unix seconds), ``monotonic`` (budgets, pauses) and ``random`` (jitter)
-    are injectable. Besides the pool it keeps two facts of this warm instance: whether the
-    endpoint is known to be disabled (:meth:`remember_endpoint`) and a pause after a throttling
-    answer (:meth:`pause`).
+    Not httpx, which the VOD client uses: an attempt is one POST to one fixed endpoint, right after
+    a state change and on the callback's clock, and needs none of what a client library adds
+    (redirects, cookies, proxies, a request model, a pool's bookkeeping); ``http.client`` costs a
+    third of the CPU per request (bench/README.md, section 4), follows no redirect and reads no
+    proxy setting. Connections are kept alive: each one goes back to a small idle list once its
+    answer has been read, and one that the receiver closed meanwhile (readable while idle) is
+    dropped before it is used again.
+
+    ``wall`` (the clock of ``webhook-timestamp``, Unix seconds), ``monotonic`` (budgets, pauses),
+    ``random`` (jitter) and ``tls`` (the TLS context of an HTTPS endpoint; by default the one the
+    VOD client uses) are injectable. Besides its connections it keeps two facts of this warm
+    instance: whether the endpoint is known to be disabled (:meth:`remember_endpoint`) and a
+    pause after a throttling answer (:meth:`pause`).
     """
 
     def __init__(
         self,
         settings: Settings,
         *,
-        transport: httpx.BaseTransport | None = None,
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
+        tls: Callable[[], ssl.SSLContext] | None = None,
     ) -> None:
+        from urllib.parse import urlsplit
+
         if not settings.webhook_url or not settings.webhook_secrets:
             raise ValueError("a Deliverer needs WEBHOOK_URL and WEBHOOK_SECRET")
         self.url: str = settings.webhook_url
         self._secrets = settings.webhook_secrets
         for secret in self._secrets:
             secret_key(secret)  # a malformed secret fails here, not on the first attempt
-        self._transport = transport
-        self._owns_transport = transport is None
-        self._url: httpx.URL | None = None
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("WEBHOOK_URL is not an http(s) URL")
+        self._https = parts.scheme == "https"
+        self._hostname: str = parts.hostname
+        self._port = parts.port  # None: the scheme's
+        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._tls = tls
         self._wall = wall
         self.monotonic = monotonic
         self._random = random
         self._lock = threading.Lock()
+        self._idle: list[http.client.HTTPConnection] = []
         self._paused_until = -math.inf
         self._endpoint: tuple[float, str | None] | None = None  # (checked at, disabled reason)
 
@@ -303,69 +321,96 @@ class Deliverer:
     @property
     def host(self) -> str:
         """The receiver's host, the only part of ``WEBHOOK_URL`` logs name (its path may hold a token)."""
-        from urllib.parse import urlsplit
-
-        return urlsplit(self.url).hostname or "?"
+        return self._hostname
 
     def attempt(self, msg_id: str, body: str, *, timeout: float) -> Outcome:
         """POST ``body`` as notification ``msg_id``, signed now, within ``timeout`` seconds in all."""
-        import httpx
+        import http.client
 
         if timeout <= 0:
             raise ValueError("timeout must be positive")
-        transport, url = self._connection()
         started = self.monotonic()
-        stamp = int(self._wall())
-        request = httpx.Request(
-            "POST",
-            url,
-            content=body.encode("utf-8"),
-            headers=list(signed_headers(self._secrets, msg_id, stamp, body).items()),
-            extensions={
-                "timeout": {
-                    "connect": timeout * _CONNECT_SHARE,
-                    "pool": timeout * _CONNECT_SHARE,
-                    "write": timeout * _WRITE_SHARE,
-                    "read": timeout * _READ_SHARE,
-                }
-            },
-        )
+        headers = signed_headers(self._secrets, msg_id, int(self._wall()), body)
+        conn = self._checkout()
         try:
-            # The transport answers with the headers and leaves the body unread; a 3xx is an
-            # answer like any other, never followed.
-            response = transport.handle_request(request)
-        except httpx.TimeoutException:
+            if conn.sock is None:
+                conn.timeout = timeout * _CONNECT_SHARE
+                conn.connect()
+            sock = conn.sock
+            assert sock is not None  # connect() set it or raised
+            sock.settimeout(timeout * _WRITE_SHARE)
+            # Sent as a header block and then the body (http.client); a 3xx is an answer like
+            # any other, never followed.
+            conn.request("POST", self._target, body=body.encode("utf-8"), headers=headers)
+            sock.settimeout(timeout * _READ_SHARE)
+            response = conn.getresponse()
+        except TimeoutError:
+            conn.close()
             return Outcome(delivered=False, error=f"timeout after {timeout:.1f} s", throttle=True)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
             # Not the exception's text: it may quote the URL, whose path may hold a token.
             return Outcome(delivered=False, error=f"{type(exc).__name__}: no answer", throttle=True)
-        try:
-            outcome = classify(response.status_code, response.headers.get("retry-after"), now=self._wall())
-            self._drain(response, deadline=started + timeout - timeout * _READ_SHARE)
-            return outcome
-        finally:
-            response.close()
+        outcome = classify(response.status, response.getheader("retry-after"), now=self._wall())
+        if self._drain(response, deadline=started + timeout - timeout * _READ_SHARE):
+            self._checkin(conn)
+        else:
+            conn.close()
+        return outcome
 
-    def _drain(self, response: httpx.Response, *, deadline: float) -> None:
-        """Read a small answer's body, so that its connection can serve the next attempt; give up
-        (the connection is then closed) on a body over ``_DRAIN_MAX_BYTES`` or when another read
-        could end after the attempt's timeout (``deadline``: the last moment one may start)."""
-        import httpx
+    def _drain(self, response: http.client.HTTPResponse, *, deadline: float) -> bool:
+        """Read a small answer's body, so that its connection can serve the next attempt; whether
+        it was read to its end. Gives up (the caller closes the connection) on a body over
+        ``_DRAIN_MAX_BYTES`` or when another read could end after the attempt's timeout
+        (``deadline``: the last moment one may start)."""
+        import http.client
 
-        declared = response.headers.get("content-length", "")
-        if declared and not (declared.isascii() and declared.isdigit() and int(declared) <= _DRAIN_MAX_BYTES):
-            return
+        if response.length is not None and response.length > _DRAIN_MAX_BYTES:
+            return False
         read = 0
         try:
-            stream = response.stream
-            if not isinstance(stream, httpx.SyncByteStream):
-                return
-            for chunk in stream:
+            while not response.isclosed():
+                if response.length == 0:
+                    response.read()  # all declared bytes are in: this marks the answer complete
+                    break
+                if self.monotonic() > deadline:
+                    return False
+                chunk = response.read1(_DRAIN_MAX_BYTES + 1 - read)  # one recv at most
                 read += len(chunk)
-                if read > _DRAIN_MAX_BYTES or self.monotonic() > deadline:
-                    return
-        except httpx.HTTPError:
-            return
+                if not chunk or read > _DRAIN_MAX_BYTES:
+                    break
+        except (OSError, http.client.HTTPException):
+            return False
+        return response.isclosed() and read <= _DRAIN_MAX_BYTES
+
+    def _checkout(self) -> http.client.HTTPConnection:
+        """An idle connection still open, or a new one (not yet connected)."""
+        with self._lock:
+            while self._idle:
+                conn = self._idle.pop()
+                if conn.sock is None or not _readable(conn.sock):
+                    return conn
+                conn.close()  # the receiver closed it (or wrote out of turn) while it was idle
+        return self._new_connection()
+
+    def _checkin(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < _MAX_IDLE:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _new_connection(self) -> http.client.HTTPConnection:
+        import http.client
+
+        if not self._https:
+            return http.client.HTTPConnection(self._hostname, self._port)
+        if self._tls is None:
+            # One TLS context per instance, built once for the VOD client and this one (it costs ms).
+            from shared.vod import _ssl_context
+
+            self._tls = _ssl_context
+        return http.client.HTTPSConnection(self._hostname, self._port, context=self._tls())
 
     def next_attempt(self, attempts: int, retry_after: float | None = None) -> float | None:
         """:func:`retry_delay` with this deliverer's randomness."""
@@ -390,23 +435,22 @@ class Deliverer:
         return True, self._endpoint[1]
 
     def close(self) -> None:
-        """Close the connection pool (unless it was injected); the next attempt dials again."""
+        """Close the idle connections; the next attempt dials again."""
         with self._lock:
-            transport = self._transport if self._owns_transport else None
-            if self._owns_transport:
-                self._transport = None
-        if transport is not None:
-            transport.close()
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
-    def _connection(self) -> tuple[httpx.BaseTransport, httpx.URL]:
-        import httpx
 
-        # One CA bundle per instance, loaded once for the VOD client and this one (it costs ms).
-        from shared.vod import _ssl_context
+def _readable(sock: socket.socket) -> bool:
+    """Whether an idle connection has something to read: the receiver closed it (EOF), or sent
+    bytes nobody asked for; either way it cannot carry the next request."""
+    import select
 
-        with self._lock:
-            if self._url is None:
-                self._url = httpx.URL(self.url)  # parsed once, not on every attempt
-            if self._transport is None:
-                self._transport = httpx.HTTPTransport(verify=_ssl_context())
-            return self._transport, self._url
+    pending = getattr(sock, "pending", None)  # TLS: bytes already decrypted count too
+    if pending is not None and pending():
+        return True
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):  # closed, or a descriptor select cannot watch
+        return True

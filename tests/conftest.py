@@ -37,6 +37,7 @@ from shared.services.deps import reset_deps
 from shared.settings import ENV_NAMES, get_settings
 from shared.store import Store, create_store, reset_stores
 from shared.vod import reset_vod_client
+from shared.webhooks import Deliverer
 from tests import pg, pgbouncer
 
 
@@ -79,6 +80,23 @@ def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 _SETTING_NAMES = frozenset(ENV_NAMES)
+
+
+@pytest.fixture(autouse=True)
+def _close_deliverers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every ``Deliverer`` a test builds has its kept-alive connections closed at teardown (a
+    socket left to the garbage collector is a ResourceWarning, an error here)."""
+    made: list[Deliverer] = []
+    init = Deliverer.__init__
+
+    def tracked(self: Deliverer, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Deliverer, "__init__", tracked)
+    yield
+    for deliverer in made:
+        deliverer.close()
 
 
 @pytest.fixture(scope="session")

@@ -35,13 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 from shared import errors, states
 from shared.services import kinds
-from shared.services.notifications import deliver_pending
+from shared.services.notifications import deliver_pending, lease_seconds
 from shared.signing import EXTEND_SIG_KEY, EXTEND_UPLOAD_KEY, binding_keys, verify_binding, verify_callback
 
 if TYPE_CHECKING:
     from shared.events import VodEvent
     from shared.services.deps import Deps
-    from shared.store import InboxEvent, Upload
+    from shared.store import InboxEvent, Notification, Upload
 
 __all__ = [
     "Budget",
@@ -297,8 +297,17 @@ def _plan(deps: Deps, event: VodEvent, upload: Upload | None, budget: Budget, at
     raise _Later(f"VOD reports {actual}, the event claims {claimed}", delay=_retry_delay(attempts))
 
 
-def _settle(deps: Deps, event: VodEvent, entry: InboxEvent, upload: Upload | None, budget: Budget) -> str:
-    """Decide and apply (or finish, or defer) one recorded event the caller holds; its result."""
+def _settle(
+    deps: Deps,
+    event: VodEvent,
+    entry: InboxEvent,
+    upload: Upload | None,
+    budget: Budget,
+    *,
+    lease: float | None = None,
+) -> tuple[str, Notification | None]:
+    """Decide and apply (or finish, or defer) one recorded event the caller holds; its result,
+    and the change's notification when ``lease`` is set and the statement leased it."""
     try:
         plan = _plan(deps, event, upload, budget, entry.attempts)
     except _Later as later:
@@ -307,17 +316,17 @@ def _settle(deps: Deps, event: VodEvent, entry: InboxEvent, upload: Upload | Non
             entry.event_id, next_attempt_at=now + timedelta(seconds=later.delay), error=later.reason, now=now
         )
         log.info("event kept for later", extra={"event_type": event.EventType, "reason": later.reason})
-        return "pending"
+        return "pending", None
     except errors.InvalidSignature:
         deps.store.finish_event(entry.event_id, result="refused", now=deps.clock())
         raise
     except errors.UnstorableValue:
-        return _unstorable(deps, event, entry)
+        return _unstorable(deps, event, entry), None
     if plan.finish is not None:
         deps.store.finish_event(entry.event_id, result=plan.finish, now=deps.clock())
-        return plan.finish
+        return plan.finish, None
     try:
-        result = deps.store.apply_event(
+        applied = deps.store.apply_event(
             entry.event_id,
             video_id=event.media_id or "",
             event_type=event.EventType,
@@ -325,10 +334,11 @@ def _settle(deps: Deps, event: VodEvent, entry: InboxEvent, upload: Upload | Non
             to=plan.to,
             fields=plan.fields,
             now=deps.clock(),
+            lease_seconds=lease,
         )
     except errors.UnstorableValue:
-        return _unstorable(deps, event, entry)
-    return result.value
+        return _unstorable(deps, event, entry), None
+    return applied.result.value, applied.notification
 
 
 def _unstorable(deps: Deps, event: VodEvent, entry: InboxEvent | None) -> str:
@@ -374,10 +384,10 @@ def _process(
     if not owned:
         answer["Result"] = "duplicate" if entry.state == "done" else "pending"
         return answer
-    answer["Result"] = _settle(deps, event, entry, upload, budget)
+    answer["Result"], leased = _settle(deps, event, entry, upload, budget, lease=lease_seconds(deps))
     if upload is not None and answer["Result"] in ("applied", "pending"):
         # The app hears of the change right after its commit, within what the budget leaves.
-        deliver_pending(deps, upload_id=upload.upload_id, seconds=budget.remaining())
+        deliver_pending(deps, upload_id=upload.upload_id, seconds=budget.remaining(), leased=leased)
     return answer
 
 
@@ -468,7 +478,7 @@ def finish_pending_events(deps: Deps, budget: Budget, *, limit: int) -> dict[str
             else:
                 upload = deps.store.get_by_video_id(entry.media_id or "")
                 try:
-                    result = _settle(deps, event, entry, upload, budget)
+                    result, _ = _settle(deps, event, entry, upload, budget)
                 except errors.InvalidSignature:
                     result = "refused"
             counts[result] = counts.get(result, 0) + 1

@@ -6,7 +6,9 @@ The store writes a notification into its outbox in the transaction of the change
 - **right after a change** (:func:`deliver_pending` with ``upload_id``: the callback path, the
   upload routes): that upload's oldest due notification (the change's own, unless an earlier
   one is still waiting), within what the caller's budget leaves, and never failing the caller
-  (its answer is the same whatever the receiver does): one claim, one POST, one write;
+  (its answer is the same whatever the receiver does): one claim, one POST, one write. The
+  callback path spares the claim: the event's own statement leases the change's notification
+  (:func:`lease_seconds`, ``Store.apply_event``) and hands it over as ``leased``;
 - **from every cleanup run** (:func:`deliver_due`): every due notification, oldest first, within
   the run's budget, with a summary for the run's log line.
 
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
     from shared.store import Notification
     from shared.webhooks import Deliverer, Outcome
 
-__all__ = ["ROUTE_BUDGET_SECONDS", "DeliveryCounts", "deliver_due", "deliver_pending"]
+__all__ = ["ROUTE_BUDGET_SECONDS", "DeliveryCounts", "deliver_due", "deliver_pending", "lease_seconds"]
 
 log = logging.getLogger("vodfc.notifications")
 
@@ -78,10 +80,31 @@ class DeliveryCounts:
         return asdict(self)
 
 
+def lease_seconds(deps: Deps) -> float | None:
+    """How long a change may lease its own notification for :func:`deliver_pending` to send right
+    after the commit (``Store.apply_event``'s ``lease_seconds``); ``None`` when nothing would be
+    sent then (notifications off, paused, the endpoint known to be disabled). A lease taken and
+    not used (the budget ran out meanwhile) only delays that notification to the first timer run
+    after the lease ends."""
+    deliverer = deps.webhooks
+    if deliverer is None or deliverer.paused():
+        return None
+    known, reason = deliverer.remembered_endpoint(_ENDPOINT_RECHECK_SECONDS)
+    if known and reason is not None:
+        return None
+    return deps.settings.webhook_timeout_seconds + _LEASE_MARGIN_SECONDS
+
+
 def deliver_pending(
-    deps: Deps, *, seconds: float, upload_id: str | None = None, limit: int | None = None
+    deps: Deps,
+    *,
+    seconds: float,
+    upload_id: str | None = None,
+    limit: int | None = None,
+    leased: Notification | None = None,
 ) -> DeliveryCounts:
-    """Send the due notifications (of ``upload_id`` only, when given) within ``seconds``.
+    """Send the due notifications (of ``upload_id`` only, when given) within ``seconds``, starting
+    with ``leased`` (a notification the caller holds the lease of: sent without a claim).
 
     A no-op when notifications are off. Never raises: a failure of the store is counted in
     ``errors`` and logged, and the notifications wait for the next call.
@@ -98,7 +121,7 @@ def deliver_pending(
         counts.disabled = _disabled(deps, deliverer, fresh=not immediate)
         if counts.disabled is None:
             cap = limit if limit is not None else (_IMMEDIATE_LIMIT if immediate else 1_000_000)
-            _send(deps, deliverer, counts, deadline=deadline, upload_id=upload_id, limit=cap)
+            _send(deps, deliverer, counts, deadline=deadline, upload_id=upload_id, limit=cap, leased=leased)
     except errors.VodfcError as exc:
         counts.errors += 1
         log.warning("notifications not delivered", extra={"code": exc.code})
@@ -145,16 +168,20 @@ def _send(
     deadline: float,
     upload_id: str | None,
     limit: int,
+    leased: Notification | None,
 ) -> None:
     timeout = deps.settings.webhook_timeout_seconds
     lease = timeout + _LEASE_MARGIN_SECONDS
     sent = 0
     while sent < limit and deadline - deliverer.monotonic() >= _MIN_ATTEMPT_SECONDS:
-        # One at a time for one upload (each claim hands out its next one only), batches otherwise.
-        size = 1 if upload_id is not None else min(_BATCH, limit - sent)
-        batch = deps.store.claim_notifications(
-            limit=size, lease_seconds=lease, now=deps.clock(), upload_id=upload_id
-        )
+        if leased is not None:
+            batch, leased = [leased], None
+        else:
+            # One at a time for one upload (each claim hands out its next one only), batches otherwise.
+            size = 1 if upload_id is not None else min(_BATCH, limit - sent)
+            batch = deps.store.claim_notifications(
+                limit=size, lease_seconds=lease, now=deps.clock(), upload_id=upload_id
+            )
         if not batch:
             return
         for notification in batch:

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "UPDATABLE_FIELDS",
     "UPLOAD_COLUMNS",
+    "Applied",
     "ApplyResult",
     "InboxEvent",
     "Notification",
@@ -132,6 +133,15 @@ class ApplyResult(Enum):
     DUPLICATE = "duplicate"  # the event was already finished; nothing changed
     STALE = "stale"  # the upload is past the event: nothing changed
     ORPHAN = "orphan"  # no upload has this media id; the event stays in the inbox as an orphan
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What :meth:`Store.apply_event` did, and the change's notification when the call leased it
+    (``lease_seconds``): the caller sends it without claiming it first."""
+
+    result: ApplyResult
+    notification: Notification | None = None
 
 
 @dataclass(frozen=True)
@@ -395,7 +405,8 @@ class Store(Protocol):
         allowed_from: Iterable[str] | None = None,
         fields: Mapping[str, object] | None = None,
         now: datetime,
-    ) -> ApplyResult:
+        lease_seconds: float | None = None,
+    ) -> Applied:
         """Apply one recorded event to its upload and finish it, in one transaction.
 
         1. The event is no longer ``pending`` → ``DUPLICATE`` and nothing changes.
@@ -410,6 +421,12 @@ class Store(Protocol):
            state) and changes nothing at all.
 
         The event is finished (``done``, with the result) in every case but the first.
+
+        With ``lease_seconds``, the move's notification (when one is written) is leased to the
+        caller for that long in the same statement, unless an earlier notification of its upload
+        is still pending (that one goes first, through :meth:`claim_notifications`); a leased
+        one comes back in :attr:`Applied.notification`, so the caller sends it right after the
+        commit without a claim of its own.
         """
         ...
 

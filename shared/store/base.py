@@ -27,6 +27,7 @@ from shared.states import KINDS, notification_type
 from shared.store import (
     UPDATABLE_FIELDS,
     UPLOAD_COLUMNS,
+    Applied,
     ApplyResult,
     InboxEvent,
     Notification,
@@ -422,6 +423,27 @@ def iso_micro(value: datetime) -> str:
 _ID_KEYS: Final[Mapping[str, str]] = {"video": "VideoId", "image": "ImageId", "attached": "MediaId"}
 
 
+def leased_notification(
+    notification_id: str, upload_id: str, seq: int, kind: str, body: str, now: datetime, until: datetime
+) -> Notification:
+    """A notification just written at ``now`` and leased ``until``, as a claim would return it."""
+    return Notification(
+        notification_id=notification_id,
+        upload_id=upload_id,
+        seq=seq,
+        type=kind,
+        body=body,
+        created_at=now,
+        state="pending",
+        attempts=0,
+        next_attempt_at=now,
+        claimed_until=until,
+        last_status=None,
+        last_error=None,
+        finished_at=None,
+    )
+
+
 def notification_body(upload: Upload, now: datetime) -> str:
     """The notification of ``upload``'s current status (Standard Webhooks payload conventions:
     ``type``, ``timestamp`` of the change, ``data``). Never a credential, key or token: only the
@@ -515,6 +537,7 @@ class EventApply:
     fields: Mapping[str, object]
     now: datetime
     check_at: datetime  # when an upload that moves to a checked status is due for a check
+    lease_until: datetime | None = None  # lease the move's notification to the caller until then
 
 
 @dataclass(frozen=True)
@@ -587,7 +610,7 @@ class SqlStore(ABC):
         """Record (or find) one event and claim it (see :meth:`record_event`), in one transaction."""
 
     @abstractmethod
-    def _apply_event(self, event: EventApply) -> ApplyResult:
+    def _apply_event(self, event: EventApply) -> Applied:
         """Apply one recorded event (see :meth:`apply_event`) and finish it, in one transaction."""
 
     @abstractmethod
@@ -662,33 +685,49 @@ class SqlStore(ABC):
             current = version
         return current
 
-    def _notify(self, cur: Cursor, moved: Sequence[Upload], now: datetime) -> None:
+    def _notify(
+        self, cur: Cursor, moved: Sequence[Upload], now: datetime, *, lease_until: datetime | None = None
+    ) -> Notification | None:
         """Write the notifications of ``moved`` (uploads just changed), in the caller's transaction:
-        one statement at most, none when notifications are off or no type is selected."""
+        one statement at most, none when notifications are off or no type is selected.
+
+        With ``lease_until`` (one upload), the notification is leased to the caller until then in
+        the same statement, unless an earlier one of its upload is still pending, and returned
+        when it was."""
         if self._notify_types is None:
-            return
-        rows: list[object] = []
-        for upload in moved:
-            kind = notification_type(upload.kind, upload.status)
-            if kind in self._notify_types:
-                rows += [
-                    f"msg_{upload.upload_id}_{upload.notify_seq}",
-                    upload.upload_id,
-                    upload.notify_seq,
-                    kind,
-                    notification_body(upload, now),
-                    self._time(now),
-                    "pending",
-                    self._time(now),
-                ]
-        if rows:
-            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * (len(rows) // 8))
-            self._exec(
-                cur,
-                "INSERT INTO webhook_outbox (notification_id, upload_id, seq, type, body, created_at, state, "  # noqa: S608
-                f"next_attempt_at) VALUES {values}",
-                rows,
-            )
+            return None
+        notes = [
+            (f"msg_{u.upload_id}_{u.notify_seq}", u, kind, notification_body(u, now))
+            for u in moved
+            if (kind := notification_type(u.kind, u.status)) in self._notify_types
+        ]
+        if not notes:
+            return None
+        at = self._time(now)
+        rows = [
+            (nid, u.upload_id, u.notify_seq, kind, body, at, "pending", at) for nid, u, kind, body in notes
+        ]
+        columns = "notification_id, upload_id, seq, type, body, created_at, state, next_attempt_at"
+        if lease_until is None:
+            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows))
+            sql = f"INSERT INTO webhook_outbox ({columns}) VALUES {values}"  # noqa: S608
+            self._exec(cur, sql, [v for r in rows for v in r])
+            return None
+        if len(notes) != 1:
+            raise ValueError("a leased notification is one upload's")
+        (nid, upload, kind, body), row = notes[0], rows[0]
+        # The same rule as claim_notifications: an upload's notifications go out in order.
+        leased = self._exec(
+            cur,
+            f"INSERT INTO webhook_outbox ({columns}, claimed_until)"  # noqa: S608
+            " SELECT ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM webhook_outbox p"
+            " WHERE p.upload_id = ? AND p.seq < ? AND p.state = 'pending') THEN NULL ELSE ? END"
+            " RETURNING claimed_until",
+            [*row, upload.upload_id, upload.notify_seq, self._time(lease_until)],
+        ).fetchone()[0]
+        if leased is None:
+            return None
+        return leased_notification(nid, upload.upload_id, upload.notify_seq, kind, body, now, lease_until)
 
     def _move(
         self,
@@ -986,9 +1025,11 @@ class SqlStore(ABC):
         allowed_from: Iterable[str] | None = None,
         fields: Mapping[str, object] | None = None,
         now: datetime,
-    ) -> ApplyResult:
+        lease_seconds: float | None = None,
+    ) -> Applied:
         """See :meth:`shared.store.Store.apply_event`."""
         now = utc(now)
+        leasing = lease_seconds is not None and self._notify_types is not None
         return self._apply_event(
             EventApply(
                 event_id=event_id,
@@ -1000,6 +1041,7 @@ class SqlStore(ABC):
                 fields=clean_fields(fields),
                 now=now,
                 check_at=now + self._first_check,
+                lease_until=lease_end(now, lease_seconds) if leasing and lease_seconds is not None else None,
             )
         )
 

@@ -58,12 +58,13 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from shared import errors
 from shared.states import KINDS
-from shared.store import UPLOAD_COLUMNS, ApplyResult, InboxEvent, Upload
+from shared.store import UPLOAD_COLUMNS, Applied, ApplyResult, InboxEvent, Upload
 from shared.store.base import (
     CHECKED_STATUSES,
     EVENT_COLUMNS,
     SqlStore,
     conflict,
+    leased_notification,
     redact_url,
 )
 
@@ -405,13 +406,21 @@ class PostgresStore(SqlStore):
         # not owned: the lease the first attempt took runs out and claim_events finishes it.
         return self._run(run, autocommit=True)
 
-    def _apply_event(self, event: EventApply) -> ApplyResult:
+    def _apply_event(self, event: EventApply) -> Applied:
         sql, params = _apply_event_sql(event, self._notify_types)
 
-        def run(cur: Cursor) -> ApplyResult:
+        def run(cur: Cursor) -> Applied:
             cur.execute(sql, params)
             row = cur.fetchone()
-            return ApplyResult.DUPLICATE if row is None or row[0] is None else ApplyResult(row[0])
+            if row is None or row[0] is None:
+                return Applied(ApplyResult.DUPLICATE)
+            result, nid, upload_id, seq, kind, body = row
+            if nid is None or event.lease_until is None:
+                return Applied(ApplyResult(result))
+            return Applied(
+                ApplyResult(result),
+                leased_notification(nid, upload_id, seq, kind, body, event.now, event.lease_until),
+            )
 
         # One statement, one round trip, in autocommit: the statement is its own transaction.
         # Replaying it after a lost connection is safe: had the first attempt committed, the event
@@ -497,7 +506,9 @@ def _apply_event_sql(event: EventApply, notify_types: frozenset[str] | None) -> 
     locks the upload (``FOR UPDATE`` returns its latest committed version) and decides ``ok``
     (its status is in ``allowed``); ``u`` writes the changes (a move when ``ok``; for an
     informational event, only fields still NULL); ``n`` writes the move's notification when its
-    type is selected; ``f`` finishes the event with its result, which the statement returns.
+    type is selected, leased until ``lease`` when that is set and no earlier notification of the
+    upload is pending; ``f`` finishes the event with its result. The statement returns the result
+    and, when ``n`` leased its row, that row's id, upload, sequence, type and body.
     """
     params: dict[str, object] = {
         "eid": event.event_id,
@@ -508,6 +519,7 @@ def _apply_event_sql(event: EventApply, notify_types: frozenset[str] | None) -> 
         "allowed": sorted(event.allowed),
         "to": event.to,
         "check": event.check_at,
+        "lease": event.lease_until,
     }
     fields = sorted(event.fields.items())
     sets: list[str] = []
@@ -538,15 +550,25 @@ def _apply_event_sql(event: EventApply, notify_types: frozenset[str] | None) -> 
         changed = " OR ".join(f"c.{column} IS NULL" for column, _ in fields) or "FALSE"
     sets.append("updated_at = %(now)s")
     notify = ""
+    leased = "NULL, NULL, NULL, NULL, NULL"
     if notify_types is not None and event.to is not None:
         params["types"] = sorted(notify_types)
+        # The same rule as claim_notifications: an upload's notifications go out in order. The
+        # statement's snapshot holds no row ``n`` inserts, so EXISTS sees only earlier ones.
         notify = (
             ", n AS ("  # noqa: S608
             " INSERT INTO webhook_outbox (notification_id, upload_id, seq, type, body, created_at, state,"
-            " next_attempt_at)"
+            " next_attempt_at, claimed_until)"
             f" SELECT 'msg_' || u.upload_id || '_' || u.notify_seq, u.upload_id, u.notify_seq, {_TYPE_SQL},"
-            f" {_BODY_SQL}, %(now)s, 'pending', %(now)s FROM u WHERE {_TYPE_SQL} = ANY(%(types)s::text[])"
-            " RETURNING 1)"
+            f" {_BODY_SQL}, %(now)s, 'pending', %(now)s,"
+            " CASE WHEN NOT EXISTS (SELECT FROM webhook_outbox p WHERE p.upload_id = u.upload_id"
+            " AND p.seq < u.notify_seq AND p.state = 'pending') THEN %(lease)s::timestamptz END"
+            f" FROM u WHERE {_TYPE_SQL} = ANY(%(types)s::text[])"
+            " RETURNING notification_id, upload_id, seq, type, body, claimed_until)"
+        )
+        leased = ", ".join(
+            f"(SELECT {c} FROM n WHERE claimed_until IS NOT NULL)"  # noqa: S608
+            for c in ("notification_id", "upload_id", "seq", "type", "body")
         )
     # Data-modifying CTEs run once, to completion, whether or not the final SELECT reads them.
     sql = (
@@ -563,6 +585,6 @@ def _apply_event_sql(event: EventApply, notify_types: frozenset[str] | None) -> 
         " UPDATE event_inbox SET state = 'done', done_at = %(now)s, claimed_until = NULL, result = CASE"
         " WHEN NOT EXISTS (SELECT FROM c) THEN 'orphan' WHEN EXISTS (SELECT FROM u) THEN 'applied'"
         " ELSE 'stale' END FROM e WHERE event_inbox.event_id = e.event_id RETURNING event_inbox.result"
-        ") SELECT (SELECT result FROM f)"
+        f") SELECT (SELECT result FROM f), {leased}"
     )
     return sql, params

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from shared import errors
-from shared.store import ApplyResult, InboxEvent, Upload
+from shared.store import Applied, ApplyResult, InboxEvent, Upload
 from shared.store.base import (
     COLUMNS,
     EVENT_COLUMNS,
@@ -225,13 +225,14 @@ class SqliteStore(SqlStore):
 
         return self._write(run)
 
-    def _apply_event(self, event: EventApply) -> ApplyResult:
-        def run(cur: Cursor) -> ApplyResult:
+    def _apply_event(self, event: EventApply) -> Applied:
+        def run(cur: Cursor) -> Applied:
             pending = self._exec(
                 cur, "SELECT 1 FROM event_inbox WHERE event_id = ? AND state = 'pending'", (event.event_id,)
             ).fetchone()
             if pending is None:
-                return ApplyResult.DUPLICATE
+                return Applied(ApplyResult.DUPLICATE)
+            leased = None
             current = self._one(cur, "video_id = ?", (event.video_id,))
             if current is None:
                 result = ApplyResult.ORPHAN
@@ -254,14 +255,16 @@ class SqliteStore(SqlStore):
                         [*(self._value(c, v) for c, v in changes.items()), current.upload_id],
                     ).fetchone()
                     if "status" in changes:
-                        self._notify(cur, [self._upload(row)], event.now)
+                        leased = self._notify(
+                            cur, [self._upload(row)], event.now, lease_until=event.lease_until
+                        )
             self._exec(
                 cur,
                 "UPDATE event_inbox SET state = 'done', result = ?, done_at = ?, claimed_until = NULL "
                 "WHERE event_id = ?",
                 (result.value, self._time(event.now), event.event_id),
             )
-            return result
+            return Applied(result, leased)
 
         return self._write(run)
 

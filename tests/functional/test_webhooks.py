@@ -1,11 +1,13 @@
 """Notifications of the app through the real handlers: every delivered request is verified with
-the standardwebhooks package (the reference verifier, not ours) by a respx-mocked receiver."""
+the standardwebhooks package (the reference verifier, not ours) by a real loopback receiver."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+import socket
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,9 +22,9 @@ from shared.settings import get_settings
 from shared.store import get_store
 from shared.vod import get_vod_client
 from shared.webhooks import Deliverer
+from tests import receiver as loopback
 from tests.functional.conftest import Stack, reset_instance_state
 
-HOOK_URL = "https://app.example.com/hooks/vodfc"
 SECRET = "whsec_" + base64.b64encode(b"functional-webhook-secret-32byte").decode()
 PUBLIC_FIELDS = {
     "VideoId", "Owner", "Status", "Title", "FileName", "Size", "Duration", "Error", "CreatedAt", "UpdatedAt",
@@ -45,26 +47,29 @@ class Delivery:
 
 @dataclass
 class Receiver:
-    """The app's endpoint: verifies every request with standardwebhooks, answers as scripted."""
+    """The app's endpoint: verifies every request with standardwebhooks, answers as scripted
+    (a status; ``"stall"``: no answer for a second; ``"drop"``: the connection closed unanswered)."""
 
-    answers: list[int | Exception] = field(default_factory=list)
+    answers: list[int | str] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     secrets: tuple[str, ...] = (SECRET,)  # receivers holding each of these keys must accept it
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         for secret in self.secrets:
             body = Webhook(secret).verify(request.content, dict(request.headers))
-        answer: int | Exception = self.answers.pop(0) if self.answers else 200
+        answer = self.answers.pop(0) if self.answers else 200
         self.deliveries.append(
             Delivery(
                 id=request.headers["webhook-id"],
                 timestamp=int(request.headers["webhook-timestamp"]),
                 body=body,
-                answered=answer if isinstance(answer, int) else type(answer).__name__,
+                answered=answer,
             )
         )
-        if isinstance(answer, Exception):
-            raise answer
+        if answer == "stall":
+            time.sleep(1.0)
+        if isinstance(answer, str):
+            raise ConnectionAbortedError(answer)  # the loopback receiver closes the connection
         return httpx.Response(answer)
 
     def accepted(self, video_id: str | None = None) -> list[Delivery]:
@@ -96,6 +101,7 @@ class Hooks:
     stack: Stack
     receiver: Receiver
     clock: Clock
+    url: str  # WEBHOOK_URL
 
     def callback(self, name: str, video_id: str, **fields: Any) -> dict[str, Any]:
         body = self.stack.vod_event(name, video_id, **fields)
@@ -114,15 +120,17 @@ class Hooks:
 
 
 @pytest.fixture
-def enable_hooks(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Hooks]:
+def enable_hooks(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Hooks]]:
+    server = loopback.Receiver("/hooks/vodfc")
+
     def enable(**env: str) -> Hooks:
-        monkeypatch.setenv("WEBHOOK_URL", HOOK_URL)
+        monkeypatch.setenv("WEBHOOK_URL", server.url)
         monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         reset_instance_state()
         receiver = Receiver()
-        stack.router.post(HOOK_URL).mock(side_effect=receiver)
+        server.answer(receiver)
         clock = Clock()
         settings = get_settings()
         set_deps(
@@ -134,9 +142,16 @@ def enable_hooks(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable[...,
                 webhooks=Deliverer(settings, random=lambda: 0.5),
             )
         )
-        return Hooks(stack, receiver, clock)
+        return Hooks(stack, receiver, clock, settings.webhook_url or "")
 
-    return enable
+    yield enable
+    server.close()
+
+
+def _refusing_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/hooks/vodfc"
 
 
 @pytest.fixture
@@ -186,6 +201,37 @@ def test_each_change_is_notified_right_after_it_in_order(hooks: Hooks) -> None:
     assert all(hooks.outbox()[d.id].state == "delivered" for d in accepted)
 
 
+def test_a_callbacks_change_is_sent_without_a_claim_of_its_own(
+    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = get_store(get_settings())
+    video_id = hooks.stack.create()["VideoId"]
+    claims: list[str | None] = []
+    claim = store.claim_notifications
+
+    def counted(**kw: Any) -> Any:
+        claims.append(kw.get("upload_id"))
+        return claim(**kw)
+
+    monkeypatch.setattr(store, "claim_notifications", counted)
+    hooks.callback("FileUploadComplete", video_id)
+    # The event's own statement leased upload.uploaded; the callback sent it and marked it.
+    assert claims == [] and hooks.receiver.types(video_id) == ["upload.created", "upload.uploaded"]
+    assert all(n.state == "delivered" for n in hooks.outbox().values())
+    # Behind a notification still waiting (the receiver failed it), the next change is not
+    # leased: the claim finds the earlier one not yet due, and nothing overtakes it.
+    hooks.receiver.answers = [500]
+    hooks.callback("StreamTranscodeComplete", video_id)
+    assert claims == []
+    hooks.stack.vod.videos[video_id]["Status"] = "Normal"  # VOD confirms the final event
+    hooks.callback("TranscodeComplete", video_id)
+    assert len(claims) == 1 and hooks.receiver.types(video_id)[-1] == "upload.uploaded"
+    rows = sorted(hooks.outbox().values(), key=lambda n: n.seq)
+    assert [(n.type, n.state, n.attempts) for n in rows[2:]] == [
+        ("upload.processing", "pending", 1), ("upload.ready", "pending", 0),
+    ]  # fmt: skip
+
+
 def test_no_credential_key_or_token_is_ever_in_a_notification(hooks: Hooks) -> None:
     created = hooks.stack.create(UserData={"Extend": {"order": 7}})
     text = json.dumps([d.body for d in hooks.receiver.deliveries])
@@ -200,20 +246,25 @@ def test_no_credential_key_or_token_is_ever_in_a_notification(hooks: Hooks) -> N
     assert "vodfc" not in text.lower()  # nor the owner binding VOD holds in Extend
 
 
-@pytest.mark.parametrize(
-    "failure", [500, 404, 301, httpx.ReadTimeout("slow"), httpx.ConnectError("refused")], ids=str
-)
+@pytest.mark.parametrize("failure", [500, 404, 301, "stall", "drop", "refused"], ids=str)
 def test_a_failing_receiver_changes_no_answer_and_leaves_the_row_pending(
-    enable_hooks: Callable[..., Hooks], failure: int | Exception
+    enable_hooks: Callable[..., Hooks], failure: int | str
 ) -> None:
-    hooks = enable_hooks()
+    if failure == "refused":
+        hooks = enable_hooks(WEBHOOK_URL=_refusing_url())
+    else:
+        hooks = enable_hooks(WEBHOOK_TIMEOUT_SECONDS="1")
     video_id = hooks.stack.create()["VideoId"]
     hooks.receiver.answers = [failure]
     answer = hooks.callback("FileUploadComplete", video_id)
     assert answer["Result"] == "applied"  # the same answer as with a healthy receiver
     assert hooks.stack.http("upload_credentials", "GET", f"/uploads/{video_id}")[1]["Status"] == "uploaded"
-    row = next(n for n in hooks.outbox().values() if n.type == "upload.uploaded")
-    assert row.state == "pending" and row.attempts == 1 and row.next_attempt_at is not None
+    rows = {n.type: n for n in hooks.outbox().values()}
+    # Refused from the start: the create's notification failed (and paused immediate deliveries);
+    # the upload's next one waits behind it, never sent before it.
+    failed = rows["upload.created" if failure == "refused" else "upload.uploaded"]
+    assert failed.state == "pending" and failed.attempts == 1 and failed.next_attempt_at is not None
+    assert rows["upload.uploaded"].state == "pending"
 
 
 def test_a_failing_receiver_changes_no_create_or_delete_answer(hooks: Hooks) -> None:
@@ -266,7 +317,7 @@ def test_410_disables_the_endpoint_until_it_is_enabled(hooks: Hooks) -> None:
     summary = hooks.cleanup()
     assert summary["disabled"].startswith("HTTP 410 Gone") and summary["pending"] == 2
     assert len(hooks.receiver.deliveries) == 1  # nothing more was sent
-    get_store(get_settings()).set_webhook_endpoint(HOOK_URL, disabled_reason=None, now=hooks.clock())
+    get_store(get_settings()).set_webhook_endpoint(hooks.url, disabled_reason=None, now=hooks.clock())
     summary = hooks.cleanup()
     assert summary["delivered"] == 2 and summary["disabled"] is None
     assert hooks.receiver.types(video_id) == ["upload.created", "upload.uploaded"]

@@ -133,7 +133,7 @@ try:
     assert owned and found is not None
     result = store.apply_event(event.event_id, video_id=f"vid-{tag}", event_type="FileUploadComplete",
                                event_time=now, to="uploaded", now=now)
-    out = {"result": result.value, "status": store.get_by_video_id(f"vid-{tag}").status}
+    out = {"result": result.result.value, "status": store.get_by_video_id(f"vid-{tag}").status}
 except errors.VodfcError as exc:
     out = {"error": exc.code}
 out["seconds"] = time.monotonic() - started

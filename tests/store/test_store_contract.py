@@ -20,6 +20,7 @@ import pytest
 from shared import errors, states
 from shared.states import CREATED, CREATING, DELETED, EXPIRED, FAILED, PROCESSING, READY, UPLOADED
 from shared.store import (
+    Applied,
     ApplyResult,
     InboxEvent,
     Notification,
@@ -169,7 +170,7 @@ def event(
         allowed_from=allowed_from,
         fields=fields,
         now=now,
-    )
+    ).result
 
 
 def inbox(store: Store) -> dict[str, InboxEvent]:
@@ -809,12 +810,12 @@ def test_apply_after_finish_is_a_duplicate(store: Store) -> None:
     result = store.apply_event(
         entry.event_id, video_id=vid, event_type="X", event_time=at(10), to=UPLOADED, now=at(23)
     )
-    assert result is ApplyResult.DUPLICATE
+    assert result == Applied(ApplyResult.DUPLICATE)
     assert store.get_by_video_id(vid) == up
     assert inbox(store)["fin"] == done
     # An event id nobody recorded is no more than a duplicate.
     missing = store.apply_event(10**9, video_id=vid, event_type="X", event_time=None, to=UPLOADED, now=at(24))
-    assert missing is ApplyResult.DUPLICATE
+    assert missing.result is ApplyResult.DUPLICATE
     assert store.get_by_video_id(vid) == up
 
 
@@ -825,7 +826,7 @@ def test_events_for_unknown_media_are_kept_as_orphans_until_orphans_before(store
     assert (
         store.apply_event(
             entry.event_id, video_id="vid-nobody", event_type="X", event_time=at(10), to=UPLOADED, now=at(20)
-        )
+        ).result
         is ApplyResult.ORPHAN
     )
     assert event(store, "vid-nobody", "o1", UPLOADED) is ApplyResult.DUPLICATE
@@ -1056,7 +1057,7 @@ def test_apply_event_validates_its_arguments(store: Store) -> None:
     assert inbox(store)["bad"].state == "pending"
     assert store.get_by_video_id(vid) == up
     result = apply(entry.event_id, video_id=vid, event_type="X", event_time=None, to=UPLOADED, now=at(20))
-    assert result is ApplyResult.APPLIED
+    assert result.result is ApplyResult.APPLIED
 
 
 def test_concurrent_events_on_one_upload_end_in_the_furthest_state(make_store: MakeStore) -> None:
@@ -1148,7 +1149,7 @@ def test_a_second_record_of_a_key_finds_the_first_row(store: Store) -> None:
     assert (
         store.apply_event(
             first.event_id, video_id=vid, event_type="X", event_time=at(10), to=UPLOADED, now=at(90)
-        )
+        ).result
         is ApplyResult.APPLIED
     )
     for now in (at(91), at(10**6)):
@@ -1234,8 +1235,12 @@ def test_concurrent_appliers_of_one_event_apply_it_once(make_store: MakeStore) -
     assert owned
     results = run_threads(
         8,
-        lambda i: stores[i].apply_event(
-            entry.event_id, video_id=vid, event_type="E", event_time=at(10), to=UPLOADED, now=at(21 + i)
+        lambda i: (
+            stores[i]
+            .apply_event(
+                entry.event_id, video_id=vid, event_type="E", event_time=at(10), to=UPLOADED, now=at(21 + i)
+            )
+            .result
         ),
     )
     assert results.count(ApplyResult.APPLIED) == 1 and results.count(ApplyResult.DUPLICATE) == 7, results
@@ -1289,7 +1294,7 @@ def test_defer_event_counts_the_attempt_drops_the_lease_and_makes_it_due_later(s
     assert (
         store.apply_event(
             entry.event_id, video_id=vid, event_type="E", event_time=at(10), to=UPLOADED, now=at(103)
-        )
+        ).result
         is ApplyResult.APPLIED
     )
     assert not store.defer_event(entry.event_id, next_attempt_at=at(400), error="x", now=at(104))
@@ -1897,6 +1902,67 @@ def test_claim_notifications_for_one_upload_and_its_lease(notifying: Store) -> N
         store.claim_notifications(limit=0, lease_seconds=30, now=at(0))
     with pytest.raises(ValueError, match="lease_seconds must be positive"):
         store.claim_notifications(limit=1, lease_seconds=0, now=at(0))
+
+
+def _apply_leasing(store: Store, video_id: str, key: str, to: str, now: datetime) -> Applied:
+    entry, owned, _ = record(store, video_id, key, now=now, event_type=f"Event-{key}")
+    assert owned
+    return store.apply_event(
+        entry.event_id, video_id=video_id, event_type=f"Event-{key}", event_time=now, to=to, now=now,
+        lease_seconds=30,
+    )  # fmt: skip
+
+
+def test_apply_event_leases_the_moves_notification_to_its_caller(notifying: Store) -> None:
+    store = notifying
+    up = created(store, now=at(0))
+    assert store.notification_delivered(f"msg_{up.upload_id}_1", status=200, now=at(1))
+    applied = _apply_leasing(store, up.video_id or "", "lease-1", UPLOADED, at(10))
+    assert applied.result is ApplyResult.APPLIED
+    leased = applied.notification
+    assert leased is not None
+    (row,) = (n for n in outbox(store) if n.seq == 2)
+    # What the caller holds is the row as a claim would have returned it: same id, body, lease.
+    assert leased == row and leased.claimed_until == at(40) and leased.attempts == 0
+    assert body(leased)["type"] == "upload.uploaded" and body(leased)["data"]["Sequence"] == 2
+    # Nobody else can claim it while the lease runs; once it ends, it is an ordinary pending row.
+    assert store.claim_notifications(limit=10, lease_seconds=30, now=at(39)) == []
+    assert [n.notification_id for n in store.claim_notifications(limit=10, lease_seconds=30, now=at(40))] == [
+        row.notification_id
+    ]
+    # Not a move (a duplicate, a stale event): nothing written, nothing leased.
+    assert _apply_leasing(store, up.video_id or "", "lease-2", UPLOADED, at(50)) == Applied(ApplyResult.STALE)
+
+
+def test_apply_event_leases_nothing_behind_an_earlier_pending_notification(notifying: Store) -> None:
+    store = notifying
+    up = created(store, now=at(0))  # upload.created: pending, never sent
+    applied = _apply_leasing(store, up.video_id or "", "behind-1", UPLOADED, at(10))
+    assert applied == Applied(ApplyResult.APPLIED)  # written, not leased: the earlier one goes first
+    assert [(n.seq, n.claimed_until) for n in outbox(store)] == [(1, None), (2, None)]
+    (first,) = store.claim_notifications(limit=10, lease_seconds=30, now=at(11), upload_id=up.upload_id)
+    assert first.seq == 1
+    # Dead counts as out of the way, like delivered.
+    assert store.notification_failed(first.notification_id, status=None, error="x", retry_at=None, now=at(12))
+    (second,) = store.claim_notifications(limit=10, lease_seconds=30, now=at(13), upload_id=up.upload_id)
+    assert store.notification_delivered(second.notification_id, status=200, now=at(14))
+    applied = _apply_leasing(store, up.video_id or "", "behind-2", PROCESSING, at(20))
+    assert applied.notification is not None and applied.notification.seq == 3
+
+
+def test_apply_event_leases_nothing_when_notifications_are_off(store: Store) -> None:
+    up = created(store, now=at(0))
+    assert _apply_leasing(store, up.video_id or "", "off-1", UPLOADED, at(10)) == Applied(ApplyResult.APPLIED)
+    assert outbox(store) == []
+
+
+def test_apply_event_leases_nothing_when_the_type_is_not_selected(make_store: MakeStore) -> None:
+    store = make_store(notify_types=frozenset({"upload.ready"}))
+    store.migrate()
+    up = created(store, now=at(0))
+    assert _apply_leasing(store, up.video_id or "", "sel-1", UPLOADED, at(10)) == Applied(ApplyResult.APPLIED)
+    applied = _apply_leasing(store, up.video_id or "", "sel-2", READY, at(20))
+    assert applied.notification is not None and body(applied.notification)["type"] == "upload.ready"
 
 
 def test_notification_failed_retries_then_dies_and_delivered_finishes(notifying: Store) -> None:

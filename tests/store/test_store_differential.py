@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from shared import errors, states
-from shared.store import InboxEvent, Notification, Store, Upload, create_store, new_reservation
+from shared.store import Applied, InboxEvent, Notification, Store, Upload, create_store, new_reservation
 from shared.store.base import COLUMNS, NOTIFICATION_COLUMNS
 from tests import pg
 
@@ -260,6 +260,7 @@ class Driver:
             to=to,
             fields=changes,
             now=now,
+            lease_seconds=60.0,  # the callback path's: the move's notification leased in the statement
         )
 
     def run(self, op: tuple[Any, ...]) -> Any:
@@ -401,6 +402,8 @@ def normal(value: Any) -> Any:
         return dataclasses.replace(value, event_id=0)
     if isinstance(value, Notification):
         return {**value.__dict__, "body": json.loads(value.body)}
+    if isinstance(value, Applied):
+        return (value.result, normal(value.notification))
     if isinstance(value, (list, tuple)):
         return type(value)(normal(v) for v in value)
     return value

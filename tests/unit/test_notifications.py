@@ -1,4 +1,4 @@
-"""shared/services/notifications.py over a real SQLite outbox and a strict respx receiver:
+"""shared/services/notifications.py over a real SQLite outbox and a real loopback receiver:
 what is sent when, what each answer does to the row, budgets, and that nothing ever raises."""
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from typing import Any
 
 import httpx
 import pytest
-import respx
 from standardwebhooks import Webhook
 
 from shared import errors
 from shared.services.deps import Deps
-from shared.services.notifications import deliver_due, deliver_pending
+from shared.services.notifications import deliver_due, deliver_pending, lease_seconds
 from shared.settings import Settings, get_settings
 from shared.states import NOTIFICATION_TYPES
 from shared.store import Notification, Store, create_store, new_reservation
 from shared.vod import VodClient
 from shared.webhooks import RETRY_DELAYS, Deliverer
+from tests.receiver import Receiver
 
 SECRET = "whsec_" + base64.b64encode(b"unit-test-webhook-secret-32byte!").decode()
 URL = "https://hooks.example.com/vodfc?token=receiver-path-token"
@@ -63,19 +63,37 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
-        yield router
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as server:
+        yield server
 
 
 def _no_vod() -> VodClient:
     raise AssertionError("delivering notifications never calls VOD")
 
 
-def make_deps(store: Store, clock: Clock, **settings: Any) -> Deps:
-    s = Settings(webhook_url=URL, webhook_secret=SECRET, **settings)
+def make_deps(store: Store, clock: Clock, url: str = URL, **settings: Any) -> Deps:
+    s = Settings(webhook_url=url, webhook_secret=SECRET, **settings)
     deliverer = Deliverer(s, monotonic=clock.monotonic, random=lambda: 0.5)
     return Deps(settings=s, store=store, vod_source=_no_vod, clock=clock, webhooks=deliverer)
+
+
+def spy_timeouts(deps: Deps, clock: Clock, monkeypatch: pytest.MonkeyPatch, *, spend: bool) -> list[float]:
+    """The timeout of every attempt, as the deliverer is given it; with ``spend``, each attempt
+    also takes its whole timeout on ``clock`` (a receiver as slow as allowed)."""
+    assert deps.webhooks is not None
+    real = deps.webhooks.attempt
+    seen: list[float] = []
+
+    def attempt(msg_id: str, body: str, *, timeout: float) -> Any:
+        seen.append(timeout)
+        outcome = real(msg_id, body, timeout=timeout)
+        if spend:
+            clock.advance(timeout)
+        return outcome
+
+    monkeypatch.setattr(deps.webhooks, "attempt", attempt)
+    return seen
 
 
 def upload(store: Store, *moves: str, now: datetime = T0) -> str:
@@ -111,30 +129,30 @@ def test_nothing_happens_when_notifications_are_off(store: Store, clock: Clock) 
 
 
 def test_right_after_a_change_only_that_upload_goes_out_in_order(
-    store: Store, clock: Clock, receiver: respx.MockRouter
+    store: Store, clock: Clock, receiver: Receiver
 ) -> None:
-    route = receiver.post(URL).mock(return_value=httpx.Response(200))
+    receiver.answer(httpx.Response(200))
     mine = upload(store, "uploaded", "processing")
     other = upload(store)
-    deps = make_deps(store, clock)
+    deps = make_deps(store, clock, receiver.url)
     assert deliver_pending(deps, seconds=3, upload_id=mine).delivered == 1  # the oldest only, by default
     counts = deliver_pending(deps, seconds=3, upload_id=mine, limit=5)
     assert counts.delivered == 2 and counts.failed == 0
-    sent = [verified(c.request) for c in route.calls]
+    sent = [verified(c.request) for c in receiver.calls]
     assert [b["type"] for b in sent] == ["upload.created", "upload.uploaded", "upload.processing"]
     assert [b["data"]["Sequence"] for b in sent] == [1, 2, 3]
-    assert {c.request.headers["webhook-id"] for c in route.calls} == {f"msg_{mine}_{n}" for n in (1, 2, 3)}
+    assert {c.request.headers["webhook-id"] for c in receiver.calls} == {f"msg_{mine}_{n}" for n in (1, 2, 3)}
     state = rows(store)
     assert state[f"msg_{other}_1"].state == "pending"  # the timer's
     assert all(state[f"msg_{mine}_{n}"].state == "delivered" for n in (1, 2, 3))
 
 
 def test_a_failed_attempt_is_due_again_after_the_next_step(
-    store: Store, clock: Clock, receiver: respx.MockRouter
+    store: Store, clock: Clock, receiver: Receiver
 ) -> None:
-    receiver.post(URL).mock(return_value=httpx.Response(500))
+    receiver.answer(httpx.Response(500))
     uid = upload(store, "uploaded")
-    deps = make_deps(store, clock)
+    deps = make_deps(store, clock, receiver.url)
     counts = deliver_pending(deps, seconds=3, upload_id=uid)
     assert (counts.delivered, counts.failed) == (0, 1)
     first, second = rows(store)[f"msg_{uid}_1"], rows(store)[f"msg_{uid}_2"]
@@ -146,11 +164,11 @@ def test_a_failed_attempt_is_due_again_after_the_next_step(
 
 
 def test_the_last_failure_makes_it_dead_and_it_is_logged(
-    store: Store, clock: Clock, receiver: respx.MockRouter, caplog: pytest.LogCaptureFixture
+    store: Store, clock: Clock, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    receiver.post(URL).mock(return_value=httpx.Response(503))
+    receiver.answer(httpx.Response(503))
     uid = upload(store)
-    deps = make_deps(store, clock)
+    deps = make_deps(store, clock, receiver.url)
     with caplog.at_level(logging.INFO, logger="vodfc"):
         for _ in range(len(RETRY_DELAYS) + 1):
             deliver_due(deps, seconds=30)
@@ -167,14 +185,14 @@ def test_the_last_failure_makes_it_dead_and_it_is_logged(
 
 
 def test_410_disables_the_endpoint_and_keeps_everything_pending(
-    store: Store, clock: Clock, receiver: respx.MockRouter
+    store: Store, clock: Clock, receiver: Receiver
 ) -> None:
-    receiver.post(URL).mock(return_value=httpx.Response(410))
+    receiver.answer(httpx.Response(410))
     uid = upload(store, "uploaded")
-    deps = make_deps(store, clock)
+    deps = make_deps(store, clock, receiver.url)
     counts = deliver_pending(deps, seconds=3, upload_id=uid)
     assert counts.disabled is not None and counts.disabled.startswith("HTTP 410 Gone")
-    assert store.webhook_endpoint_disabled(URL) == counts.disabled
+    assert store.webhook_endpoint_disabled(receiver.url) == counts.disabled
     assert rows(store)[f"msg_{uid}_1"].state == "pending"
     # nothing more goes out, right after changes or from the timer
     later = upload(store)
@@ -183,34 +201,34 @@ def test_410_disables_the_endpoint_and_keeps_everything_pending(
     assert summary["disabled"] == counts.disabled and summary["pending"] == 3 and summary["delivered"] == 0
     assert len(receiver.calls) == 1
     # the operator enables it: the pending ones go out, in order, the 410'd one first
-    store.set_webhook_endpoint(URL, disabled_reason=None, now=clock())
-    receiver.routes.clear()
-    route = receiver.post(URL).mock(return_value=httpx.Response(200))
+    store.set_webhook_endpoint(receiver.url, disabled_reason=None, now=clock())
+    receiver.answer(httpx.Response(200))
     summary = deliver_due(deps, seconds=30)
     assert summary["delivered"] == 3 and summary["pending"] == 0 and summary["disabled"] is None
-    mine = [c.request.headers["webhook-id"] for c in route.calls if uid in c.request.headers["webhook-id"]]
+    ids = [r.headers["webhook-id"] for r in receiver.requests[1:]]
+    mine = [i for i in ids if uid in i]
     assert mine == [f"msg_{uid}_1", f"msg_{uid}_2"]
 
 
 def test_an_immediate_delivery_trusts_what_it_read_of_the_endpoint_for_a_minute(
-    store: Store, clock: Clock, receiver: respx.MockRouter
+    store: Store, clock: Clock, receiver: Receiver
 ) -> None:
-    receiver.post(URL).mock(return_value=httpx.Response(200))
-    deps = make_deps(store, clock)
-    store.set_webhook_endpoint(URL, disabled_reason="HTTP 410 Gone at then", now=clock())
+    receiver.answer(httpx.Response(200))
+    deps = make_deps(store, clock, receiver.url)
+    store.set_webhook_endpoint(receiver.url, disabled_reason="HTTP 410 Gone at then", now=clock())
     assert deliver_pending(deps, seconds=3, upload_id=upload(store)).disabled is not None
-    store.set_webhook_endpoint(URL, disabled_reason=None, now=clock())  # `vodfc webhooks enable`
+    store.set_webhook_endpoint(receiver.url, disabled_reason=None, now=clock())  # `vodfc webhooks enable`
     assert deliver_pending(deps, seconds=3, upload_id=upload(store)).disabled is not None  # cached
     clock.advance(61)
     assert deliver_pending(deps, seconds=3, upload_id=upload(store)).delivered == 1
 
 
 def test_throttling_stops_the_run_and_pauses_immediate_deliveries(
-    store: Store, clock: Clock, receiver: respx.MockRouter
+    store: Store, clock: Clock, receiver: Receiver
 ) -> None:
-    receiver.post(URL).mock(return_value=httpx.Response(429, headers={"Retry-After": "120"}))
+    receiver.answer(httpx.Response(429, headers={"Retry-After": "120"}))
     first, second = upload(store), upload(store)
-    deps = make_deps(store, clock)
+    deps = make_deps(store, clock, receiver.url)
     summary = deliver_due(deps, seconds=30)
     assert summary["failed"] == 1 and summary["pending"] == 2
     assert len(receiver.calls) == 1  # the rest of the run sends nothing
@@ -219,51 +237,46 @@ def test_throttling_stops_the_run_and_pauses_immediate_deliveries(
     assert deliver_pending(deps, seconds=3, upload_id=second).delivered == 0  # paused
     assert len(receiver.calls) == 1
     clock.advance(121)
-    receiver.routes.clear()
-    receiver.post(URL).mock(return_value=httpx.Response(200))
+    receiver.answer(httpx.Response(200))
     assert deliver_pending(deps, seconds=3, upload_id=first).delivered == 1
 
 
-def test_the_budget_is_never_exceeded(store: Store, clock: Clock, receiver: respx.MockRouter) -> None:
+def test_the_budget_is_never_exceeded(
+    store: Store, clock: Clock, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Every attempt takes its whole timeout, then fails (a slow 500: nothing throttles, so the
     # run goes on sending as long as its budget allows).
     started = clock.monotonic()
-    timeouts: list[float] = []
-
-    def slow_failure(request: httpx.Request) -> httpx.Response:
-        phases = request.extensions["timeout"]
-        spent = phases["connect"] + phases["write"] + 2 * phases["read"]  # headers, then the body
-        timeouts.append(spent)
-        clock.advance(spent)
-        return httpx.Response(500)
-
-    receiver.post(URL).mock(side_effect=slow_failure)
+    receiver.answer(httpx.Response(500))
     for _ in range(5):
         upload(store)
-    deps = make_deps(store, clock, webhook_timeout_seconds=1.0)
+    deps = make_deps(store, clock, receiver.url, webhook_timeout_seconds=1.0)
+    timeouts = spy_timeouts(deps, clock, monkeypatch, spend=True)
     counts = deliver_pending(deps, seconds=2.6)
     assert timeouts == pytest.approx([1.0, 1.0, 0.6])
     assert clock.monotonic() - started == pytest.approx(2.6)
-    assert counts.failed == 3
+    assert counts.failed == 3 and len(receiver.calls) == 3
     # the two claimed but not sent keep their lease: nobody else sends them meanwhile
     assert sum(1 for n in rows(store).values() if n.attempts == 0 and n.claimed_until is not None) == 2
 
 
-def test_the_budget_left_caps_the_timeout(store: Store, clock: Clock, receiver: respx.MockRouter) -> None:
-    route = receiver.post(URL).mock(return_value=httpx.Response(200))
+def test_the_budget_left_caps_the_timeout(
+    store: Store, clock: Clock, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver.answer(httpx.Response(200))
     uid = upload(store)
-    deps = make_deps(store, clock, webhook_timeout_seconds=10.0)
+    deps = make_deps(store, clock, receiver.url, webhook_timeout_seconds=10.0)
+    timeouts = spy_timeouts(deps, clock, monkeypatch, spend=False)
     deliver_pending(deps, seconds=0.8, upload_id=uid)
-    phases = route.calls.last.request.extensions["timeout"]
-    assert phases["connect"] + phases["write"] + 2 * phases["read"] == pytest.approx(0.8)
+    assert timeouts == pytest.approx([0.8])
     assert deliver_pending(deps, seconds=0.2, upload_id=upload(store)).delivered == 0  # too little left
-    assert len(route.calls) == 1
+    assert len(receiver.calls) == 1
 
 
 def test_a_store_failure_is_counted_never_raised(
-    store: Store, clock: Clock, receiver: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+    store: Store, clock: Clock, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deps = make_deps(store, clock)
+    deps = make_deps(store, clock, receiver.url)
 
     def down(**kw: Any) -> list[Notification]:
         raise errors.StoreUnavailable()
@@ -311,3 +324,18 @@ def test_get_deps_builds_the_sender_from_the_settings_and_closes_it_when_replace
     monkeypatch.setattr(deliverer, "close", lambda: closed.append(True))
     set_deps(None)
     assert closed == [True]
+
+
+def test_a_change_leases_its_notification_only_when_it_would_be_sent_right_after(
+    store: Store, clock: Clock
+) -> None:
+    assert lease_seconds(Deps(settings=Settings(), store=store, vod_source=_no_vod, clock=clock)) is None
+    deps = make_deps(store, clock, webhook_timeout_seconds=4.0)
+    assert deps.webhooks is not None
+    assert lease_seconds(deps) == 4.0 + 30.0  # the attempt's timeout and the claim's margin
+    deps.webhooks.remember_endpoint("HTTP 410 Gone at then")
+    assert lease_seconds(deps) is None  # known disabled: nothing would go out
+    clock.advance(61)
+    assert lease_seconds(deps) == 34.0  # no longer known: deliver_pending reads the store again
+    deps.webhooks.pause(10)
+    assert lease_seconds(deps) is None

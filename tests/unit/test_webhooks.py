@@ -1,22 +1,25 @@
 """shared/webhooks.py: signing (known answer, and the standardwebhooks package as the verifier),
-our verifier, the retry schedule, answer classification, and one attempt on the wire (strict respx)."""
+our verifier, the retry schedule, answer classification, and one attempt on the wire (a real
+loopback receiver, over HTTP and HTTPS)."""
 
 from __future__ import annotations
 
 import base64
 import http.server
 import json
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pydantic
 import pytest
-import respx
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from shared import errors
@@ -34,6 +37,7 @@ from shared.webhooks import (
     signed_headers,
     verify,
 )
+from tests.receiver import DROP, Receiver, Stall
 
 # Worked vector: secret bytes "example-only-secret-32-bytes!!!!", signed with
 # hmac.new(key, f"{id}.{ts}.{body}".encode(), sha256) and checked with standardwebhooks 1.1.0
@@ -262,25 +266,27 @@ class Wall:
 
 
 @pytest.fixture
-def receiver() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=True, assert_all_mocked=True) as router:
-        yield router
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as server:
+        yield server
 
 
-def _deliverer(**kw: object) -> Deliverer:
-    settings = Settings(webhook_url=URL, webhook_secret=NEW, webhook_secret_previous=OLD)
+def _deliverer(url: str = URL, **kw: object) -> Deliverer:
+    settings = Settings(webhook_url=url, webhook_secret=NEW, webhook_secret_previous=OLD)
     return Deliverer(settings, **kw)  # type: ignore[arg-type]
 
 
-def test_an_attempt_sends_exactly_the_standard_headers_and_body(receiver: respx.MockRouter) -> None:
-    route = receiver.post(URL).mock(return_value=httpx.Response(204))
+def test_an_attempt_sends_exactly_the_standard_headers_and_body(receiver: Receiver) -> None:
+    receiver.answer(httpx.Response(204))
     wall = Wall(datetime.now(timezone.utc).timestamp())
-    deliverer = _deliverer(wall=wall)
+    deliverer = _deliverer(receiver.url, wall=wall)
     outcome = deliverer.attempt("msg_abc_1", BODY, timeout=10)
     assert outcome.delivered and outcome.status == 204
-    sent = route.calls.last.request
+    (sent,) = receiver.requests
+    assert sent.url == receiver.url
     assert sent.content == BODY.encode()
     assert sent.headers["content-type"] == "application/json"
+    assert sent.headers["content-length"] == str(len(BODY.encode()))
     assert sent.headers["user-agent"] == "vodfc"
     assert sent.headers["webhook-id"] == "msg_abc_1"
     assert sent.headers["webhook-timestamp"] == str(int(wall.now))
@@ -289,15 +295,15 @@ def test_an_attempt_sends_exactly_the_standard_headers_and_body(receiver: respx.
     deliverer.close()
 
 
-def test_each_attempt_is_signed_afresh_under_the_same_id(receiver: respx.MockRouter) -> None:
-    route = receiver.post(URL).mock(side_effect=[httpx.Response(500), httpx.Response(200)])
+def test_each_attempt_is_signed_afresh_under_the_same_id(receiver: Receiver) -> None:
+    receiver.answer(httpx.Response(500), httpx.Response(200))
     start = datetime.now(timezone.utc).timestamp() - 120
     wall = Wall(start)
-    deliverer = _deliverer(wall=wall)
+    deliverer = _deliverer(receiver.url, wall=wall)
     assert not deliverer.attempt("msg_abc_2", BODY, timeout=5).delivered
     wall.now += 65
     assert deliverer.attempt("msg_abc_2", BODY, timeout=5).delivered
-    first, second = (c.request for c in route.calls)
+    first, second = receiver.requests
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == "msg_abc_2"
     assert int(second.headers["webhook-timestamp"]) - int(first.headers["webhook-timestamp"]) == 65
     assert first.headers["webhook-signature"] != second.headers["webhook-signature"]
@@ -305,23 +311,23 @@ def test_each_attempt_is_signed_afresh_under_the_same_id(receiver: respx.MockRou
         Webhook(NEW).verify(request.content, dict(request.headers))
 
 
-def test_a_redirect_is_not_followed(receiver: respx.MockRouter) -> None:
-    # Strict respx: following the Location would hit an unmocked URL and fail the test.
-    receiver.post(URL).mock(return_value=httpx.Response(302, headers={"Location": "https://evil.example/"}))
-    outcome = _deliverer().attempt("msg_r_1", BODY, timeout=5)
-    assert not outcome.delivered and outcome.status == 302 and not outcome.throttle
+def test_a_redirect_is_not_followed(receiver: Receiver) -> None:
+    with Receiver() as elsewhere:
+        receiver.answer(httpx.Response(302, headers={"Location": elsewhere.url}))
+        outcome = _deliverer(receiver.url).attempt("msg_r_1", BODY, timeout=5)
+        assert not outcome.delivered and outcome.status == 302 and not outcome.throttle
+        assert outcome.error == "HTTP 302 (redirects are not followed)"
+        assert len(receiver.calls) == 1 and elsewhere.calls == []
 
 
-def test_answers_become_outcomes(receiver: respx.MockRouter) -> None:
-    receiver.post(URL).mock(
-        side_effect=[
-            httpx.Response(410),
-            httpx.Response(429, headers={"Retry-After": "42"}),
-            httpx.Response(503),
-            httpx.Response(500, content=b"x" * 100_000),
-        ]
+def test_answers_become_outcomes(receiver: Receiver) -> None:
+    receiver.answer(
+        httpx.Response(410),
+        httpx.Response(429, headers={"Retry-After": "42"}),
+        httpx.Response(503),
+        httpx.Response(500, content=b"x" * 100_000),
     )
-    deliverer = _deliverer(wall=Wall(NOW))
+    deliverer = _deliverer(receiver.url, wall=Wall(NOW))
     gone, throttled, unavailable, broken = (deliverer.attempt("m", BODY, timeout=5) for _ in range(4))
     assert gone.gone and gone.status == 410
     assert throttled.throttle and throttled.retry_after == 42
@@ -329,63 +335,80 @@ def test_answers_become_outcomes(receiver: respx.MockRouter) -> None:
     assert not broken.throttle and broken.error == "HTTP 500"
 
 
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.mark.parametrize(
-    ("failure", "error"),
+    ("answer", "error"),
     [
-        (httpx.ConnectTimeout("connect timed out"), "timeout after 2.0 s"),
-        (httpx.ReadTimeout("read timed out"), "timeout after 2.0 s"),
-        (httpx.ConnectError(f"[Errno 111] Connection refused {URL}"), "ConnectError: no answer"),
-        (httpx.RemoteProtocolError("Server disconnected"), "RemoteProtocolError: no answer"),
+        (Stall(3.0), "timeout after 2.0 s"),
+        (DROP, "RemoteDisconnected: no answer"),
+        (None, "ConnectionRefusedError: no answer"),
     ],
 )
 def test_no_answer_is_a_throttling_failure_that_names_neither_url_nor_secret(
-    receiver: respx.MockRouter, failure: Exception, error: str
+    receiver: Receiver, answer: Any, error: str
 ) -> None:
-    receiver.post(URL).mock(side_effect=failure)
-    outcome = _deliverer().attempt("msg_t_1", BODY, timeout=2)
+    if answer is None:
+        url = f"http://127.0.0.1:{_closed_port()}/vodfc?token=receiver-path-token"
+    else:
+        receiver.answer(answer)
+        url = receiver.url
+    outcome = _deliverer(url).attempt("msg_t_1", BODY, timeout=2)
     assert not outcome.delivered and outcome.throttle and outcome.status is None
     assert outcome.error == error
     for secret in (NEW, OLD, "receiver-path-token"):
         assert secret not in repr(outcome) and secret[6:] not in repr(outcome)
 
 
-@pytest.mark.parametrize("timeout", [0.3, 2.9, 10.0])
-def test_the_attempt_never_outlives_its_timeout(receiver: respx.MockRouter, timeout: float) -> None:
-    route = receiver.post(URL).mock(return_value=httpx.Response(200))
-    _deliverer().attempt("msg_b_1", BODY, timeout=timeout)
-    phases = route.calls.last.request.extensions["timeout"]
-    # Connecting (or waiting for a pooled connection), sending, waiting for the answer's headers,
-    # then at most one more read of its body: in sequence.
-    assert max(phases["pool"], phases["connect"]) + phases["write"] + 2 * phases["read"] <= timeout + 1e-9
+@pytest.mark.parametrize("timeout", [0.3, 1.2])
+def test_an_unanswered_attempt_never_outlives_its_timeout(receiver: Receiver, timeout: float) -> None:
+    receiver.answer(Stall(timeout + 1))
+    started = time.monotonic()
+    outcome = _deliverer(receiver.url).attempt("msg_b_1", BODY, timeout=timeout)
+    # Connecting, sending and waiting for the headers are bounded by their shares of the timeout.
+    assert time.monotonic() - started <= timeout + 0.1
+    assert outcome.error == f"timeout after {timeout:.1f} s"
     with pytest.raises(ValueError, match="positive"):
         _deliverer().attempt("msg_b_1", BODY, timeout=0)
 
 
-def test_the_pool_is_built_once_and_rebuilt_after_close(receiver: respx.MockRouter) -> None:
-    receiver.post(URL).mock(return_value=httpx.Response(200))
-    deliverer = _deliverer()
-    deliverer.attempt("m1", BODY, timeout=1)
-    pool = deliverer._connection()[0]
-    deliverer.attempt("m2", BODY, timeout=1)
-    assert deliverer._connection()[0] is pool and isinstance(pool, httpx.HTTPTransport)
-    deliverer.close()
-    assert deliverer._connection()[0] is not pool
-    deliverer.close()
+def test_a_connection_the_receiver_closed_is_not_reused() -> None:
+    with Receiver(idle_timeout=0.3) as receiver:
+        receiver.answer(httpx.Response(200, headers={"Connection": "close"}), httpx.Response(200))
+        deliverer = _deliverer(receiver.url)
+        assert deliverer.attempt("m1", BODY, timeout=2).delivered
+        assert deliverer.attempt("m2", BODY, timeout=2).delivered  # after "Connection: close"
+        assert deliverer.attempt("m3", BODY, timeout=2).delivered  # kept alive
+        assert receiver.connections == 2
+        time.sleep(0.6)  # the receiver drops the idle connection
+        assert deliverer.attempt("m4", BODY, timeout=2).delivered  # on a fresh one, no failure
+        assert receiver.connections == 3 and len(receiver.calls) == 4
+        deliverer.close()
+        assert deliverer._idle == []
 
 
-def test_an_injected_transport_is_used() -> None:
-    seen: list[httpx.Request] = []
+def test_https_is_verified_against_the_trusted_certificates(tmp_path: Path) -> None:
+    from bench.tls import make_tls
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200)
-
-    transport = httpx.MockTransport(handler)
-    deliverer = _deliverer(transport=transport)
-    assert deliverer.attempt("msg_mt_1", BODY, timeout=1).delivered
-    assert seen[0].url == URL
-    deliverer.close()  # an injected transport belongs to the caller: still in use
-    assert deliverer._connection()[0] is transport
+    files = make_tls(tmp_path / "tls")
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(files.server_cert, files.server_key)
+    trusting = ssl.create_default_context(cafile=str(files.ca_cert))
+    with Receiver(tls=served) as receiver:
+        trusted = _deliverer(receiver.url, tls=lambda: trusting)
+        for n in range(2):
+            assert trusted.attempt(f"msg_tls_{n}", BODY, timeout=5).delivered
+        assert receiver.connections == 1  # one TLS handshake for both
+        Webhook(NEW).verify(receiver.requests[0].content, dict(receiver.requests[0].headers))
+        trusted.close()
+        # The runtime's default trust (certifi's or the system's roots) does not know the test CA.
+        outcome = _deliverer(receiver.url).attempt("msg_tls_x", BODY, timeout=5)
+        assert not outcome.delivered and outcome.error == "SSLCertVerificationError: no answer"
+        assert len(receiver.calls) == 2
 
 
 def test_a_deliverer_needs_url_and_secret_and_keeps_them_out_of_its_repr() -> None:
@@ -466,8 +489,7 @@ def loopback() -> Iterator[Any]:
 
 
 def _loopback_deliverer(server: Any) -> Deliverer:
-    url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
-    return Deliverer(Settings(webhook_url=url, webhook_secret=NEW))
+    return _deliverer(f"http://127.0.0.1:{server.server_address[1]}/hooks")
 
 
 def test_a_small_answer_is_read_so_the_next_attempt_reuses_the_connection(loopback: Any) -> None:
