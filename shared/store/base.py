@@ -570,6 +570,11 @@ class SqlStore(ABC):
     dialect: ClassVar[str]
     #: ``status`` as a term the planner cannot use an index for (see :meth:`expire_created`).
     UNINDEXED_STATUS: ClassVar[str] = "status"
+    #: What makes one statement commit without waiting for its write to be flushed: a CTE named
+    #: ``lazy`` that the statement joins (``FROM lazy``), or ``None`` where commits never wait
+    #: for a flush anyway. Only for a write whose loss in a crash costs nothing but a repeat
+    #: (:meth:`notification_delivered`: the notification is sent once more, same ``webhook-id``).
+    LAZY_COMMIT: ClassVar[str | None] = None
 
     def __init__(self, *, notify_types: frozenset[str] | None, first_check_seconds: float) -> None:
         self._notify_types = notify_types
@@ -1236,8 +1241,14 @@ class SqlStore(ABC):
         """See :meth:`shared.store.Store.notification_delivered`."""
         sql = (
             "UPDATE webhook_outbox SET state = 'delivered', attempts = attempts + 1, last_status = ?, "
-            "claimed_until = NULL, finished_at = ? WHERE notification_id = ? AND state = 'pending'"
+            "claimed_until = NULL, finished_at = ?{from_lazy} WHERE notification_id = ? AND state = 'pending'"
         )
+        # At least once, as Standard Webhooks asks: a mark lost in a crash only means the receiver
+        # gets this notification again, under the same webhook-id, which it dedupes on.
+        if self.LAZY_COMMIT is None:
+            sql = sql.format(from_lazy="")
+        else:
+            sql = self.LAZY_COMMIT + " " + sql.format(from_lazy=" FROM lazy")
         params = (status, self._time(utc(now)), notification_id)
         return self._write_one(lambda cur: self._exec(cur, sql, params).rowcount == 1)
 

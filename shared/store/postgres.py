@@ -54,7 +54,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 from shared import errors
 from shared.states import KINDS
@@ -187,6 +187,15 @@ class PostgresStore(SqlStore):
     """:class:`shared.store.Store` on PostgreSQL; see the module docstring."""
 
     dialect = "postgresql"
+    # Asynchronous commit for this statement's transaction only (``is_local``: an autocommit
+    # statement's implicit transaction; the setting is read when the commit is recorded and reset
+    # right after it, so no other statement ever commits lazily). The write is as atomic and as
+    # isolated as any; only its flush is not waited for, and a crash may lose it
+    # (https://www.postgresql.org/docs/current/wal-async-commit.html). MATERIALIZED: evaluated
+    # once, before the update, whatever the plan.
+    LAZY_COMMIT: ClassVar[str | None] = (
+        "WITH lazy AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))"
+    )
 
     def __init__(
         self,

@@ -1965,6 +1965,27 @@ def test_apply_event_leases_nothing_when_the_type_is_not_selected(make_store: Ma
     assert applied.notification is not None and body(applied.notification)["type"] == "upload.ready"
 
 
+def test_the_delivered_mark_alone_commits_lazily(notifying: Store, make_store: MakeStore) -> None:
+    """PostgreSQL: the mark's statement turns ``synchronous_commit`` off for its own transaction
+    only; the next statements on the same connection commit durably again, and the mark is as
+    committed as any (another connection reads it)."""
+    store = notifying
+    up = created(store, now=at(0))
+    nid = f"msg_{up.upload_id}_1"
+    assert store.notification_delivered(nid, status=204, now=at(1))
+    assert not store.notification_delivered(nid, status=204, now=at(2))  # a replay: a no-op
+    if store.dialect == "postgresql":
+        shown = store._read(  # type: ignore[attr-defined]
+            lambda cur: cur.execute("SELECT current_setting('synchronous_commit')").fetchone()
+        )
+        assert shown[0] == "on"
+    else:
+        assert store.LAZY_COMMIT is None  # type: ignore[attr-defined]  # SQLite's WAL commits never fsync
+    other = make_store(notify_types=ALL_TYPES)
+    (row,) = other.list_notifications(limit=10)
+    assert (row.state, row.last_status, row.attempts, row.finished_at) == ("delivered", 204, 1, at(1))
+
+
 def test_notification_failed_retries_then_dies_and_delivered_finishes(notifying: Store) -> None:
     store = notifying
     up = created(store, now=at(0))
