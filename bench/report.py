@@ -198,14 +198,21 @@ def _callbacks(cb: dict[str, Any]) -> list[str]:
         f"4. CALLBACK THROUGHPUT  {cb['uploads']} uploads x 2 events"
         f" + {cb['duplicate_share']:.0%} duplicates",
         "  http: VOD's signed callback; mns: one FC 3.0 queue-trigger message per invocation;"
-        " http+webhooks: http with the app's notifications on (sent to an HTTPS receiver)",
+        " webhooks off/on: http in interleaved A/B pairs, the app's notifications off, then on"
+        " (sent to an HTTPS receiver)",
     ]
     rows = []
     for name, by_db in cb["databases"].items():
+        hooks = by_db.get("webhooks") or {}
+        pairs = [
+            (f"webhooks {side} #{i + 1}", row)
+            for i, (off, on) in enumerate(zip(hooks.get("off", []), hooks.get("on", []), strict=True))
+            for side, row in (("off", off), ("on", on))
+        ]
         for mode, v in (
             ("http", by_db),
             ("mns", by_db.get("mns")),
-            ("http+webhooks", by_db.get("webhooks_on")),
+            *pairs,
         ):
             if not v:
                 continue
@@ -238,6 +245,11 @@ def _callbacks(cb: dict[str, Any]) -> list[str]:
         ],
         rows,
     )
+    for name, by_db in cb["databases"].items():
+        got = (by_db.get("webhooks") or {}).get("pair_ratios")
+        if got:
+            each = ", ".join(f"{r:.2f}" for r in got)
+            out.append(f"  {name}: webhooks on/off per pair {each} (median below)")
     return out + _ratios_and_goals(cb)
 
 
