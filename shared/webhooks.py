@@ -381,7 +381,8 @@ class Deliverer:
                     break
         except (OSError, http.client.HTTPException):
             return False
-        return response.isclosed() and read <= _DRAIN_MAX_BYTES
+        # Closed early, short of its declared length: the receiver hung up mid-answer.
+        return response.isclosed() and read <= _DRAIN_MAX_BYTES and not response.length
 
     def _checkout(self) -> http.client.HTTPConnection:
         """An idle connection still open, or a new one (not yet connected)."""

@@ -61,6 +61,7 @@ __all__ = [
     "iso_micro",
     "iso_seconds",
     "lease_end",
+    "leased_notification",
     "marks",
     "moved_columns",
     "notification_body",
@@ -865,7 +866,16 @@ class SqlStore(ABC):
                 raise conflict("uploads_video_id_key")
             return len(moved) == 1
 
-        return self._write(run)
+        if self._writes_created_notifications():
+            return self._write(run)  # the move and its notification: one transaction
+        # The move alone, one statement: a dialect may run it in autocommit. A replay after it
+        # committed finds the row ``created`` and returns False, as for any second attach; the
+        # caller tells "already mine" apart by reading the row (services.uploads).
+        return self._write_one(run)
+
+    def _writes_created_notifications(self) -> bool:
+        types = self._notify_types
+        return types is not None and any(notification_type(k, states.CREATED) in types for k in KINDS)
 
     def _video_held(self, cur: Cursor, video_id: str, upload_id: str) -> bool:
         """Whether another upload holds ``video_id``. The writes that set a video id test it

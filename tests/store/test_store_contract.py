@@ -405,6 +405,22 @@ def test_attach_only_once_and_video_ids_are_unique(store: Store) -> None:
     assert got is not None and got.upload_id == a.upload_id and got.credential_expires_at is None
 
 
+def test_an_attach_run_again_after_it_committed_changes_nothing(make_store: MakeStore) -> None:
+    """What a replay after a lost answer does (PostgreSQL runs the attach in autocommit when it
+    writes no notification): False, the row as the first run left it, no second notification."""
+    for notify_types in (None, ALL_TYPES, frozenset({"upload.ready"})):
+        store = make_store(notify_types=notify_types)
+        store.migrate()
+        up = store.reserve_upload(reservation(), max_pending=5)
+        assert store.attach_video(up.upload_id, f"vid-r-{up.upload_id}", at(3600), at(1))
+        first = store.get_by_video_id(f"vid-r-{up.upload_id}")
+        assert not store.attach_video(up.upload_id, f"vid-r-{up.upload_id}", at(7200), at(2))
+        assert store.get_by_video_id(f"vid-r-{up.upload_id}") == first
+        assert first is not None and first.notify_seq == 1
+        mine = [n for n in outbox(store) if n.upload_id == up.upload_id]
+        assert len(mine) == (1 if notify_types == ALL_TYPES else 0)
+
+
 # --- reads -------------------------------------------------------------------------------------
 
 

@@ -518,3 +518,120 @@ def test_a_dripping_answer_never_holds_the_attempt_past_its_timeout(loopback: An
     assert time.monotonic() - started <= 0.6 + 0.1
     assert outcome.delivered  # the answer's status counts; its body never mattered
     deliverer.close()
+
+
+class _RawReceiver:
+    """Answers every request on a connection with ``answer`` (raw bytes), then closes the
+    connection when ``close`` is set; counts connections."""
+
+    def __init__(self, answer: bytes, *, close: bool = False) -> None:
+        self.answer, self.close_after = answer, close
+        self.connections = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hooks"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        with conn:
+            reader = conn.makefile("rb")
+            while True:
+                headers = b""
+                while not headers.endswith(b"\r\n\r\n"):
+                    line = reader.readline()
+                    if not line:
+                        return
+                    headers += line
+                length = next(
+                    (
+                        int(h.split(b":")[1])
+                        for h in headers.split(b"\r\n")
+                        if h.lower().startswith(b"content-length")
+                    ),
+                    0,
+                )
+                reader.read(length)
+                conn.sendall(self.answer)
+                if self.close_after:
+                    conn.shutdown(socket.SHUT_WR)
+                    return
+
+    def stop(self) -> None:
+        self.sock.close()
+
+
+def test_a_chunked_answer_is_read_to_its_end_and_the_connection_reused() -> None:
+    raw = _RawReceiver(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+    try:
+        deliverer = _deliverer(raw.url)
+        assert all(deliverer.attempt(f"msg_ch_{n}", BODY, timeout=2).delivered for n in range(3))
+        assert raw.connections == 1
+    finally:
+        raw.stop()
+
+
+def test_an_answer_cut_short_still_counts_and_its_connection_is_dropped() -> None:
+    raw = _RawReceiver(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", close=True)
+    try:
+        deliverer = _deliverer(raw.url)
+        for n in range(2):
+            assert deliverer.attempt(f"msg_cut_{n}", BODY, timeout=2).delivered  # the status counts
+        assert raw.connections == 2 and deliverer._idle == []
+    finally:
+        raw.stop()
+
+
+def test_a_garbled_chunked_answer_still_counts_and_its_connection_is_dropped() -> None:
+    raw = _RawReceiver(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+    try:
+        deliverer = _deliverer(raw.url)
+        assert deliverer.attempt("msg_gb_1", BODY, timeout=2).delivered
+        assert deliverer._idle == []
+    finally:
+        raw.stop()
+
+
+def test_a_few_idle_connections_are_kept_at_most() -> None:
+    import http.client
+
+    deliverer = _deliverer()
+    spare = [http.client.HTTPConnection("127.0.0.1", 9) for _ in range(6)]
+    for conn in spare:
+        deliverer._checkin(conn)
+    assert deliverer._idle == spare[:4]
+
+
+def test_an_idle_connection_with_anything_to_read_is_not_reused() -> None:
+    from shared.webhooks import _readable
+
+    class Decrypted:  # a TLS socket holding bytes nobody asked for
+        def pending(self) -> int:
+            return 1
+
+    closed = socket.socket()
+    closed.close()  # select cannot watch it any more
+    assert _readable(Decrypted())  # type: ignore[arg-type]
+    assert _readable(closed)
+    left, right = socket.socketpair()
+    with left, right:
+        assert not _readable(left)
+        right.close()  # the peer's FIN
+        assert _readable(left)
+
+
+def test_a_deliverer_needs_an_http_url() -> None:
+    from pydantic import SecretStr
+
+    settings = Settings.model_construct(
+        webhook_url="ftp://hooks.example.com/x", webhook_secret=SecretStr(NEW)
+    )
+    with pytest.raises(ValueError, match="not an http"):
+        Deliverer(settings)
