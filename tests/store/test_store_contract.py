@@ -406,8 +406,8 @@ def test_attach_only_once_and_video_ids_are_unique(store: Store) -> None:
 
 
 def test_an_attach_run_again_after_it_committed_changes_nothing(make_store: MakeStore) -> None:
-    """What a replay after a lost answer does (PostgreSQL runs the attach in autocommit when it
-    writes no notification): False, the row as the first run left it, no second notification."""
+    """A second attach of the same media (a retried request, a replayed transaction): False, the
+    row as the first one left it, no second notification."""
     for notify_types in (None, ALL_TYPES, frozenset({"upload.ready"})):
         store = make_store(notify_types=notify_types)
         store.migrate()
