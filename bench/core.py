@@ -58,6 +58,17 @@ class Bench:
             self.log(f"PostgreSQL not available, its measurements are skipped: {self.pg.error}")
         self.runtime: Runtime = Runtime.venv()
         self.results: dict[str, Any] = {}
+        self._receiver: Stub | None = None
+
+    @property
+    def receiver(self) -> Stub:
+        """The app's webhook receiver (``POST /__hook``): a stub process of its own, started on first
+        use, as the app is another host than VOD in production (sharing one process would make each
+        side's threads wait on the other's)."""
+        if self._receiver is None:
+            self._receiver = Stub(self.tls)
+            self.log(f"HTTPS webhook receiver on {self._receiver.endpoint} (pid {self._receiver.proc.pid})")
+        return self._receiver
 
     # --- logging -------------------------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -157,6 +168,8 @@ class Bench:
 
     def close(self) -> None:
         self.stub.close()
+        if self._receiver is not None:
+            self._receiver.close()
         self.pg.close()
         if not self.opts.keep_tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)

@@ -125,7 +125,8 @@ def _rate(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # The app's notifications (issue: webhooks on costs at most 15 % of the callback throughput): an
-# HTTPS receiver on the stub, signed and sent right after each state change's commit.
+# HTTPS receiver (a stub process of its own: the app is not VOD), signed and sent right after each
+# state change's commit.
 WEBHOOK_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 WEBHOOK_PAIRS = 6  # off/on pairs per database (quick: 2)
 
@@ -169,7 +170,7 @@ def _pass(
 
 def _webhook_pairs(bench: Bench, db: str, label: str, n: int, rng: random.Random) -> dict[str, Any]:
     """Interleaved off/on passes of ``n`` uploads each (see the module docstring)."""
-    hooks = {"WEBHOOK_URL": f"{bench.stub.endpoint}/__hook", "WEBHOOK_SECRET": WEBHOOK_SECRET}
+    hooks = {"WEBHOOK_URL": f"{bench.receiver.endpoint}/__hook", "WEBHOOK_SECRET": WEBHOOK_SECRET}
     pairs = 2 if bench.opts.quick else WEBHOOK_PAIRS
     offs: list[dict[str, Any]] = []
     ons: list[dict[str, Any]] = []
@@ -178,9 +179,9 @@ def _webhook_pairs(bench: Bench, db: str, label: str, n: int, rng: random.Random
         pair: dict[str, dict[str, Any]] = {}
         for side in ("off", "on") if i % 2 == 0 else ("on", "off"):
             bench.log(f"callbacks ({label}): webhooks {side}, pair {i + 1}/{pairs}")
-            before = bench.stub.stats()["calls"].get("webhook", 0)
+            before = bench.receiver.stats()["calls"].get("webhook", 0)
             row = _pass(bench, db, label, "http", n, rng, final=False, **(hooks if side == "on" else {}))
-            row["delivered"] = bench.stub.stats()["calls"].get("webhook", 0) - before
+            row["delivered"] = bench.receiver.stats()["calls"].get("webhook", 0) - before
             pair[side] = row
         offs.append(pair["off"])
         ons.append(pair["on"])

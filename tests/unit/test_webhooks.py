@@ -500,6 +500,17 @@ def test_a_small_answer_is_read_so_the_next_attempt_reuses_the_connection(loopba
     deliverer.close()
 
 
+def test_the_request_is_not_held_back_by_nagles_algorithm(loopback: Any) -> None:
+    # Header block and body leave in two writes; a receiver that delays its ACK until it can
+    # answer would otherwise stall every notification by its delayed-ACK timer.
+    deliverer = _loopback_deliverer(loopback)
+    assert deliverer.attempt("msg_nodelay", BODY, timeout=5).delivered
+    (conn,) = deliverer._idle
+    assert conn.sock is not None
+    assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    deliverer.close()
+
+
 @pytest.mark.parametrize("body", [b"x" * (16 * 1024 + 1), b"x" * 1_000_000])
 def test_a_large_answer_is_not_downloaded(loopback: Any, body: bytes) -> None:
     loopback.body = body
