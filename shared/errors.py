@@ -218,8 +218,13 @@ class ServiceUnavailable(VodfcError):
 
 
 class StoreUnavailable(ServiceUnavailable):
+    """The store could not carry out an operation. ``may_have_committed`` is set by the store when
+    a write may have committed all the same (its ``COMMIT``'s answer, or an autocommit
+    statement's, was lost with the connection): callers then treat the write as possibly done."""
+
     code = "ServiceUnavailable.Store"
     default_message = "The upload store is temporarily unavailable; retry later."
+    may_have_committed: bool = False
 
 
 class VodError(VodfcError):

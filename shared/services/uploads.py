@@ -11,7 +11,9 @@ The create of every media kind (:func:`issue`; videos here, images and attached 
    it for cleanup;
 4. attach the media id to the record, and only then return the credentials. If that write
    fails, the media is deleted again; if even that fails, the reservation row (status
-   ``creating``) is what cleanup finds (and, for a video, removes from VOD by ReferenceId).
+   ``creating``) is what cleanup finds (and, for a video, removes from VOD by ReferenceId). A
+   video whose attach may have committed all the same (the store lost its answer) is kept for
+   cleanup instead of deleted.
 
 Status, list and delete take the kind (``video``, ``image``, ``attached``) and answer in VOD's names
 for it (``VideoId``, ``ImageId``, ``MediaId``).
@@ -394,7 +396,18 @@ def _create_media(deps: Deps, reserved: Upload, spec: Issue, *, resume: bool = F
             # A concurrent retry of the same request may have recorded this very media.
             current = deps.store.get_by_video_id(creds.media_id)
             attached = current is not None and current.upload_id == upload_id
-    except errors.VodfcError:
+    except errors.VodfcError as exc:
+        if spec.kind == "video" and isinstance(exc, errors.StoreUnavailable) and exc.may_have_committed:
+            # The attach may have committed (its answer was lost): deleting the video could leave
+            # a record pointing to nothing. Kept, cleanup finds it either way: the reservation,
+            # still ``creating``, by its ReferenceId, or the record, abandoned unless the client's
+            # retry (same Idempotency-Key) picks it up. An image or attached media has no
+            # ReferenceId, so it is deleted: a committed record's replay makes it a new media.
+            log.warning(
+                "upload outcome unknown: the media is left for cleanup",
+                extra={"video_id": creds.media_id, "kind": spec.kind},
+            )
+            raise
         _undo_media(deps, spec.kind, creds.media_id, vod_started)
         raise
     if not attached:

@@ -866,10 +866,18 @@ class SqlStore(ABC):
                 raise conflict("uploads_video_id_key")
             return len(moved) == 1
 
-        # A transaction, not an autocommit statement: were its answer lost, the service could not
-        # tell a committed attach from a failed one while the store is down, and would delete the
-        # media a committed record points to (the load fault test's outage showed it).
-        return self._write(run)
+        if self._writes_created_notifications():
+            return self._write(run)  # the move and its notification: one transaction
+        # The move alone, one statement: a dialect may run it in autocommit. A replay after it
+        # committed finds the row ``created`` and returns False, as for any second attach; the
+        # caller tells "already mine" apart by reading the row (services.uploads). An answer lost
+        # for good raises StoreUnavailable with ``may_have_committed``, and the service then
+        # keeps the media (a committed record may point to it).
+        return self._write_one(run)
+
+    def _writes_created_notifications(self) -> bool:
+        types = self._notify_types
+        return types is not None and any(notification_type(k, states.CREATED) in types for k in KINDS)
 
     def _video_held(self, cur: Cursor, video_id: str, upload_id: str) -> bool:
         """Whether another upload holds ``video_id``. The writes that set a video id test it

@@ -42,7 +42,9 @@ a fresh connection (nothing of it was committed; an autocommit statement may hav
 is why only statements whose second run is harmless run that way: a claim replayed after it
 committed leaves its first rows leased until the lease ends, delayed, never lost). Otherwise
 :class:`errors.StoreUnavailable` is raised and the next call reconnects. A failure during
-``COMMIT`` is never replayed (its outcome is unknown). The schema is created by
+``COMMIT`` is never replayed (its outcome is unknown); such a failure, and an autocommit
+statement's lost with its connection, is a :class:`errors.StoreUnavailable` with
+``may_have_committed`` set, for the caller to treat the write as possibly done. The schema is created by
 :meth:`PostgresStore.migrate` (``vodfc migrate`` at deploy time); it is not migrated implicitly.
 """
 
@@ -278,7 +280,13 @@ class PostgresStore(SqlStore):
             try:
                 return self._attempt(fn, may_replay=True, autocommit=autocommit)
             except _Replay:
-                return self._attempt(fn, may_replay=False, autocommit=autocommit)
+                try:
+                    return self._attempt(fn, may_replay=False, autocommit=autocommit)
+                except errors.StoreUnavailable as exc:
+                    # The first attempt's autocommit statement may have committed before the
+                    # connection went, whatever becomes of the second.
+                    exc.may_have_committed = exc.may_have_committed or autocommit
+                    raise
 
     def _attempt(self, fn: Callable[[Cursor], T], *, may_replay: bool, autocommit: bool) -> T:
         fresh = self._conn is None
@@ -305,14 +313,18 @@ class PostgresStore(SqlStore):
             self._rollback()
             raise errors.UnstorableValue() from exc
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            if conn.closed or conn.broken:
+            lost = conn.closed or conn.broken
+            if lost:
                 self._drop()
                 # Past the deadline, the time is spent: no second attempt.
                 if may_replay and not fresh and not deadline.fired:
                     raise _Replay() from exc
             else:  # e.g. a statement or lock timeout: the connection itself is fine
                 self._rollback()
-            raise errors.StoreUnavailable() from exc
+            failure = errors.StoreUnavailable()
+            # An autocommit statement whose answer went with the connection may have committed.
+            failure.may_have_committed = lost and autocommit
+            raise failure from exc
         except psycopg.Error as exc:
             self._rollback()
             raise errors.StoreUnavailable() from exc
@@ -329,7 +341,9 @@ class PostgresStore(SqlStore):
                 deadline.disarm()
         except psycopg.Error as exc:
             self._drop()
-            raise errors.StoreUnavailable() from exc
+            failure = errors.StoreUnavailable()
+            failure.may_have_committed = True  # the server may have committed before the answer was lost
+            raise failure from exc
         return result
 
     def _rollback(self) -> None:

@@ -173,8 +173,10 @@ class FlakyStore:
 
     ``fail["attach_video"] = {1}`` fails the first call, ``ALWAYS`` every call; ``crash`` instead of
     ``fail`` raises :class:`Crash`, ``refuse`` raises ``UnstorableValue`` (what the store raises for
-    a driver's data error: a value the database cannot hold). ``calls`` counts every call by
-    method name.
+    a driver's data error: a value the database cannot hold). ``doubt`` fails like ``fail`` but
+    with ``may_have_committed`` set (what PostgreSQL's store raises when a write's answer went with
+    the connection), and ``lose`` runs the call first, so that it did commit. ``calls`` counts every
+    call by method name.
     """
 
     ALWAYS: frozenset[int] = frozenset({-1})
@@ -184,6 +186,8 @@ class FlakyStore:
         self.fail: dict[str, Iterable[int]] = {}
         self.crash: dict[str, Iterable[int]] = {}
         self.refuse: dict[str, Iterable[int]] = {}
+        self.doubt: dict[str, Iterable[int]] = {}
+        self.lose: dict[str, Iterable[int]] = {}
         self.calls: Counter[str] = Counter()
         self.after: dict[str, Callable[[Any], None]] = {}
 
@@ -201,6 +205,12 @@ class FlakyStore:
                 raise Crash(name)
             if _hit(self.refuse.get(name), n):
                 raise errors.UnstorableValue()
+            if _hit(self.doubt.get(name), n) or _hit(self.lose.get(name), n):
+                if _hit(self.lose.get(name), n):
+                    target(*args, **kwargs)
+                unknown = errors.StoreUnavailable()
+                unknown.may_have_committed = True
+                raise unknown
             result = target(*args, **kwargs)
             hook = self.after.get(name)
             if hook is not None:

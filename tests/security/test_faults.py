@@ -391,6 +391,60 @@ def test_store_and_vod_down_after_create_leaves_only_what_cleanup_removes(stack:
     assert summary["errors"] == 0 and stack.vod.videos == {} and rows() == []
 
 
+def test_an_attach_whose_answer_was_lost_keeps_the_video_its_record_points_to(stack: Stack) -> None:
+    """The attach committed but its answer was lost: deleting the video would leave the record
+    pointing to nothing. The video is kept, and the client's retry gets a credential for it."""
+    store = flaky()
+    store.lose["attach_video"] = {1}
+    key = {"Idempotency-Key": "answer-lost"}
+
+    assert_error(create(stack, **key), 503, "ServiceUnavailable.Store", retry_after=True)
+    assert stack.vod.action_calls("DeleteVideo") == []
+    (video,) = stack.vod.videos
+    assert [(r["status"], r["video_id"]) for r in rows()] == [("created", video)]
+
+    status, answer, _ = create(stack, **key)
+    assert status == 200, answer
+    assert answer["VideoId"] == video and list(stack.vod.videos) == [video]
+
+
+def test_an_attach_that_may_have_committed_but_did_not_leaves_the_video_to_cleanup(stack: Stack) -> None:
+    """Outcome unknown, and in fact nothing committed: the reservation keeps the video's
+    ReferenceId, and cleanup removes the video from VOD."""
+    store = flaky()
+    store.doubt["attach_video"] = {1}
+
+    assert_error(create(stack), 503, "ServiceUnavailable.Store", retry_after=True)
+    assert stack.vod.action_calls("DeleteVideo") == []
+    (row,) = rows()
+    (media,) = stack.vod.videos.values()
+    assert row["status"] == "creating" and media["ReferenceId"] == row["reference_id"]
+
+    later()
+    summary = stack.cleanup()
+    assert summary["errors"] == 0 and stack.vod.videos == {} and rows() == []
+
+
+def test_an_image_whose_attach_answer_was_lost_is_deleted_and_its_retry_gets_a_new_one(stack: Stack) -> None:
+    """An image has no ReferenceId, so one left behind by an attach that did not commit would be
+    untracked: it is deleted. Had the attach committed (as here), the retry replaces the record's
+    media with a new image."""
+    store = flaky()
+    store.lose["attach_video"] = {1}
+    key = {"Idempotency-Key": "image-answer-lost"}
+    body = {"ImageType": "cover", "ImageExt": "jpg", "Title": "Poster"}
+
+    first = stack.http("upload_credentials", "POST", "/images", body=body, headers=key)
+    assert_error(first, 503, "ServiceUnavailable.Store", retry_after=True)
+    (deleted,) = stack.vod.action_calls("DeleteImage")
+    assert stack.vod.images == {}
+
+    status, answer, _ = stack.http("upload_credentials", "POST", "/images", body=body, headers=key)
+    assert status == 200, answer
+    assert list(stack.vod.images) == [answer["ImageId"]] and answer["ImageId"] not in deleted["ImageIds"]
+    assert [(r["status"], r["video_id"]) for r in rows()] == [("created", answer["ImageId"])]
+
+
 def test_a_crash_between_create_and_record_leaves_nothing_cleanup_does_not_remove(stack: Stack) -> None:
     store = flaky()
     store.crash["attach_video"] = {1}

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -406,8 +407,8 @@ def test_attach_only_once_and_video_ids_are_unique(store: Store) -> None:
 
 
 def test_an_attach_run_again_after_it_committed_changes_nothing(make_store: MakeStore) -> None:
-    """A second attach of the same media (a retried request, a replayed transaction): False, the
-    row as the first one left it, no second notification."""
+    """What a replay after a lost answer does (PostgreSQL runs the attach in autocommit when it
+    writes no notification): False, the row as the first run left it, no second notification."""
     for notify_types in (None, ALL_TYPES, frozenset({"upload.ready"})):
         store = make_store(notify_types=notify_types)
         store.migrate()
@@ -2370,6 +2371,78 @@ def test_the_store_recovers_after_its_connection_dies(store_url: str, make_store
         assert store.transition(up.video_id or "", to=UPLOADED, now=at(1))
     finally:
         store.close()
+
+
+@pytest.mark.direct_postgres
+@pytest.mark.parametrize(
+    "notify_types",
+    [None, ALL_TYPES],
+    ids=["attach in autocommit", "attach and its notification in a transaction"],
+)
+def test_an_attach_whose_answer_is_lost_may_have_committed(
+    postgres_url: str, notify_types: frozenset[str] | None
+) -> None:
+    """A real lost answer: the server commits, then the connection goes before its answer is read.
+    The store cannot know the outcome and says so (``may_have_committed``); the row is attached."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    from shared.store.postgres import PostgresStore
+    from tests.netfault import TcpProxy
+
+    db = pg.create_test_database(postgres_url)
+    proxy: TcpProxy | None = None
+    store: PostgresStore | None = None
+    try:
+        pg.migrate(db.url)
+        # Runs when the attach's transaction commits (its implicit one, in autocommit), before
+        # the commit is recorded; the proxy is cut meanwhile, so the answer finds no client.
+        with psycopg.connect(db.url, autocommit=True) as admin:
+            admin.execute(
+                "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN PERFORM pg_sleep(0.8); RETURN NULL; END $$"
+            )
+            admin.execute(
+                "CREATE CONSTRAINT TRIGGER slow_commit AFTER UPDATE ON uploads DEFERRABLE "
+                "INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.status = 'created') "
+                "EXECUTE FUNCTION slow_commit()"
+            )
+        parts = urlsplit(db.url)
+        proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+        user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        store = PostgresStore(
+            urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{proxy.port}")), notify_types=notify_types
+        )
+        upload = store.reserve_upload(reservation(), max_pending=10)  # the connection is warm
+        threading.Timer(0.3, proxy.cut).start()
+        with pytest.raises(errors.StoreUnavailable) as caught:
+            store.attach_video(upload.upload_id, "vid-lost-answer", T0 + timedelta(seconds=3000), T0)
+        assert caught.value.may_have_committed
+        direct = PostgresStore(db.url)
+        try:  # the server commits once the trigger is done, with no client left to tell
+            deadline = time.monotonic() + 10
+            while (found := direct.get_by_video_id("vid-lost-answer")) is None:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        finally:
+            direct.close()
+        assert found is not None and found.upload_id == upload.upload_id and found.status == CREATED
+    finally:
+        if store is not None:
+            store.close()
+        if proxy is not None:
+            proxy.cut()
+        db.drop()
+
+
+def test_a_store_that_cannot_connect_says_nothing_may_have_committed() -> None:
+    store = create_store(f"postgresql://vodfc@127.0.0.1:{pg._free_port()}/vodfc", connect_timeout=2)
+    with pytest.raises(errors.StoreUnavailable) as caught:
+        store.attach_video("up-any", "vid-any", None, T0)
+    assert not caught.value.may_have_committed
+    store.close()
 
 
 def test_a_closed_store_reopens_on_next_use(store: Store) -> None:
