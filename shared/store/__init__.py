@@ -290,7 +290,9 @@ class Store(Protocol):
         """Record VOD's answer: ``creating`` → ``created`` with the media id and credential expiry.
 
         Returns ``False`` (nothing changed) if the row is gone or no longer ``creating``.
-        Raises :class:`errors.Conflict` ``VideoIdInUse`` if another upload holds ``video_id``.
+        Raises :class:`errors.Conflict` ``VideoIdInUse`` if another upload holds ``video_id``, and
+        :class:`errors.StoreUnavailable` with ``may_have_committed`` set when the store cannot
+        tell whether the attach committed (its answer was lost with the connection).
         """
         ...
 
