@@ -44,8 +44,9 @@ committed leaves its first rows leased until the lease ends, delayed, never lost
 :class:`errors.StoreUnavailable` is raised and the next call reconnects. A failure during
 ``COMMIT`` is never replayed (its outcome is unknown); such a failure, and an autocommit
 statement's lost with its connection, is a :class:`errors.StoreUnavailable` with
-``may_have_committed`` set, for the caller to treat the write as possibly done. The schema is created by
-:meth:`PostgresStore.migrate` (``vodfc migrate`` at deploy time); it is not migrated implicitly.
+``may_have_committed`` set, for the caller to treat the write as possibly done. The schema is
+created by :meth:`PostgresStore.migrate` (``vodfc migrate`` at deploy time); it is not migrated
+implicitly.
 """
 
 from __future__ import annotations
