@@ -13,6 +13,7 @@ import selectors
 import socket
 import threading
 from types import TracebackType
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["TcpProxy"]
 
@@ -115,6 +116,12 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
             s.close()
+
+    def url(self, url: str) -> str:
+        """``url`` (a database URL of ``target``) pointed at this proxy instead."""
+        parts = urlsplit(url)
+        user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{self.port}"))
 
     def restore(self) -> None:
         """Listen again on the same port."""

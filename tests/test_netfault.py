@@ -4,7 +4,7 @@ reset session, a restore is the server back on the same address."""
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -12,17 +12,10 @@ import pytest
 from tests.netfault import TcpProxy
 
 
-def through(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0] + "@" if len(netloc) == 2 else ""
-    return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{port}"))
-
-
 def test_cut_refuses_and_resets_then_restore_serves_again(postgres_url: str) -> None:
     parts = urlsplit(postgres_url)
     with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
-        url = through(postgres_url, proxy.port)
+        url = proxy.url(postgres_url)
         conn = psycopg.connect(url, connect_timeout=2, autocommit=True)
         assert conn.execute("SELECT 1").fetchone() == (1,)
 

@@ -30,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -66,12 +66,6 @@ class Run:
     started: threading.Event = field(default_factory=threading.Event)
 
 
-def through(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
-    return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{port}"))
-
-
 @pytest.fixture
 def database(postgres_url: str) -> Iterator[str]:
     db = pg.create_test_database(postgres_url)
@@ -88,7 +82,7 @@ def start(mode: str, database_url: str, tmp_path: Path) -> tuple[Serve, TcpProxy
     home.mkdir()
     args = [
         "--events", mode,
-        "--database-url", through(database_url, proxy.port),
+        "--database-url", proxy.url(database_url),
         "--transcode-delay", "1",
         "--cleanup-every", str(CLEANUP_EVERY) if mode == "http" else "0",
         "--max-storage-mb", "64",

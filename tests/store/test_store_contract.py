@@ -2384,7 +2384,7 @@ def test_an_attach_whose_answer_is_lost_may_have_committed(
 ) -> None:
     """A real lost answer: the server commits, then the connection goes before its answer is read.
     The store cannot know the outcome and says so (``may_have_committed``); the row is attached."""
-    from urllib.parse import urlsplit, urlunsplit
+    from urllib.parse import urlsplit
 
     import psycopg
 
@@ -2410,10 +2410,7 @@ def test_an_attach_whose_answer_is_lost_may_have_committed(
             )
         parts = urlsplit(db.url)
         proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-        user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
-        store = PostgresStore(
-            urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{proxy.port}")), notify_types=notify_types
-        )
+        store = PostgresStore(proxy.url(db.url), notify_types=notify_types)
         upload = store.reserve_upload(reservation(), max_pending=10)  # the connection is warm
         threading.Timer(0.3, proxy.cut).start()
         with pytest.raises(errors.StoreUnavailable) as caught:
