@@ -205,9 +205,10 @@ class FlakyStore:
                 raise Crash(name)
             if _hit(self.refuse.get(name), n):
                 raise errors.UnstorableValue()
-            if _hit(self.doubt.get(name), n) or _hit(self.lose.get(name), n):
-                if _hit(self.lose.get(name), n):
-                    target(*args, **kwargs)
+            lost = _hit(self.lose.get(name), n)
+            if lost or _hit(self.doubt.get(name), n):
+                if lost:
+                    target(*args, **kwargs)  # it commits; its answer is what goes missing
                 unknown = errors.StoreUnavailable()
                 unknown.may_have_committed = True
                 raise unknown

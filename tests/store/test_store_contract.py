@@ -2401,7 +2401,7 @@ def test_an_attach_whose_answer_is_lost_may_have_committed(
         with psycopg.connect(db.url, autocommit=True) as admin:
             admin.execute(
                 "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN PERFORM pg_sleep(0.8); RETURN NULL; END $$"
+                "$$ BEGIN PERFORM pg_sleep(1.5); RETURN NULL; END $$"
             )
             admin.execute(
                 "CREATE CONSTRAINT TRIGGER slow_commit AFTER UPDATE ON uploads DEFERRABLE "
@@ -2412,7 +2412,22 @@ def test_an_attach_whose_answer_is_lost_may_have_committed(
         proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
         store = PostgresStore(proxy.url(db.url), notify_types=notify_types)
         upload = store.reserve_upload(reservation(), max_pending=10)  # the connection is warm
-        threading.Timer(0.3, proxy.cut).start()
+
+        def cut_while_the_commit_sleeps() -> None:
+            with psycopg.connect(db.url, autocommit=True) as watcher:
+                deadline = time.monotonic() + 10
+                while (
+                    time.monotonic() < deadline
+                    and not watcher.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                        "AND datname = current_database()"
+                    ).fetchone()
+                ):
+                    time.sleep(0.01)
+            assert proxy is not None
+            proxy.cut()
+
+        threading.Thread(target=cut_while_the_commit_sleeps, daemon=True).start()
         with pytest.raises(errors.StoreUnavailable) as caught:
             store.attach_video(upload.upload_id, "vid-lost-answer", T0 + timedelta(seconds=3000), T0)
         assert caught.value.may_have_committed
