@@ -198,16 +198,17 @@ def _callbacks(cb: dict[str, Any]) -> list[str]:
         f"4. CALLBACK THROUGHPUT  {cb['uploads']} uploads x 2 events"
         f" + {cb['duplicate_share']:.0%} duplicates",
         "  http: VOD's signed callback; mns: one FC 3.0 queue-trigger message per invocation;"
-        " webhooks off/on: http in interleaved A/B pairs, the app's notifications off, then on"
-        " (sent to an HTTPS receiver)",
+        " webhooks off/on/timer: http in interleaved rounds, the app's notifications off, sent"
+        " right after each change to an HTTPS receiver (on), or only written for the timer (timer)",
     ]
     rows = []
     for name, by_db in cb["databases"].items():
         hooks = by_db.get("webhooks") or {}
+        sides = [side for side in ("off", "on", "timer") if hooks.get(side)]
         pairs = [
-            (f"webhooks {side} #{i + 1}", row)
-            for i, (off, on) in enumerate(zip(hooks.get("off", []), hooks.get("on", []), strict=True))
-            for side, row in (("off", off), ("on", on))
+            (f"webhooks {side} #{i + 1}", hooks[side][i])
+            for i in range(len(hooks.get("off", [])))
+            for side in sides
         ]
         for mode, v in (
             ("http", by_db),
@@ -218,6 +219,8 @@ def _callbacks(cb: dict[str, Any]) -> list[str]:
                 continue
             fin = v.get("final_confirmed", {})
             res = ", ".join(f"{k} {c}" for k, c in sorted(v["results"].items()))
+            if v.get("outbox") and (v["outbox"]["pending"] or v["outbox"]["delivered"]):
+                res += f"; notifications sent {v['delivered']}, left pending {v['outbox']['pending']}"
             rows.append(
                 [
                     name,
@@ -246,10 +249,11 @@ def _callbacks(cb: dict[str, Any]) -> list[str]:
         rows,
     )
     for name, by_db in cb["databases"].items():
-        got = (by_db.get("webhooks") or {}).get("pair_ratios")
-        if got:
-            each = ", ".join(f"{r:.2f}" for r in got)
-            out.append(f"  {name}: webhooks on/off per pair {each} (median below)")
+        for key, what in (("pair_ratios", "on/off"), ("timer_ratios", "timer/off")):
+            got = (by_db.get("webhooks") or {}).get(key)
+            if got:
+                each = ", ".join(f"{r:.2f}" for r in got)
+                out.append(f"  {name}: webhooks {what} per round {each} (median below)")
     return out + _ratios_and_goals(cb)
 
 

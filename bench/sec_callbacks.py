@@ -9,10 +9,11 @@ signature; the queue's redeliveries: the same message), each placed at a random 
 original. A second, smaller pass sends TranscodeComplete (a final event: confirmed with
 GetVideoInfo before it is applied) to report that path's rate too.
 
-Webhooks on against off (HTTP mode) is measured as interleaved A/B pairs on the same database,
-each pair on uploads of its own, the order alternating from pair to pair (off then on, on then
-off, ...), so that the machine's drift over minutes weighs on both sides alike; the ratio is the
-median of the pairs' ratios.
+Webhooks on against off (HTTP mode) is measured as interleaved rounds on the same database,
+each pass on uploads of its own: off, on (``WEBHOOK_DELIVERY=immediate``: sent right after each
+change) and timer (``WEBHOOK_DELIVERY=timer``: only written to the outbox, for the next cleanup
+run), the order rotating from round to round, so that the machine's drift over minutes weighs on
+every side alike; each ratio is the median of the rounds' ratios against off.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def _rate(data: dict[str, Any]) -> dict[str, Any]:
 # HTTPS receiver (a stub process of its own: the app is not VOD), signed and sent right after each
 # state change's commit.
 WEBHOOK_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-WEBHOOK_PAIRS = 6  # off/on pairs per database (quick: 2)
+WEBHOOK_PAIRS = 6  # off/on/timer rounds per database (quick: 2)
+_SIDES = ("off", "on", "timer")
 
 
 def _pass(
@@ -168,31 +170,45 @@ def _pass(
     return row
 
 
+def _outbox(db: str) -> dict[str, int]:
+    from shared.store import create_store
+
+    store = create_store(db)
+    try:
+        counts = store.notification_counts()
+    finally:
+        store.close()
+    return {"pending": counts.pending, "delivered": counts.delivered, "dead": counts.dead}
+
+
 def _webhook_pairs(bench: Bench, db: str, label: str, n: int, rng: random.Random) -> dict[str, Any]:
-    """Interleaved off/on passes of ``n`` uploads each (see the module docstring)."""
+    """Interleaved off/on/timer passes of ``n`` uploads each (see the module docstring)."""
     hooks = {"WEBHOOK_URL": f"{bench.receiver.endpoint}/__hook", "WEBHOOK_SECRET": WEBHOOK_SECRET}
-    pairs = 2 if bench.opts.quick else WEBHOOK_PAIRS
-    offs: list[dict[str, Any]] = []
-    ons: list[dict[str, Any]] = []
-    ratios: list[float] = []
-    for i in range(pairs):
-        pair: dict[str, dict[str, Any]] = {}
-        for side in ("off", "on") if i % 2 == 0 else ("on", "off"):
-            bench.log(f"callbacks ({label}): webhooks {side}, pair {i + 1}/{pairs}")
-            before = bench.receiver.stats()["calls"].get("webhook", 0)
-            row = _pass(bench, db, label, "http", n, rng, final=False, **(hooks if side == "on" else {}))
+    env = {"off": {}, "on": hooks, "timer": {**hooks, "WEBHOOK_DELIVERY": "timer"}}
+    rounds = 2 if bench.opts.quick else WEBHOOK_PAIRS
+    passes: dict[str, list[dict[str, Any]]] = {side: [] for side in _SIDES}
+    ratios: dict[str, list[float]] = {"on": [], "timer": []}
+    for i in range(rounds):
+        got: dict[str, dict[str, Any]] = {}
+        for side in _SIDES[i % 3 :] + _SIDES[: i % 3]:
+            bench.log(f"callbacks ({label}): webhooks {side}, round {i + 1}/{rounds}")
+            before, written = bench.receiver.stats()["calls"].get("webhook", 0), _outbox(db)
+            row = _pass(bench, db, label, "http", n, rng, final=False, **env[side])
             row["delivered"] = bench.receiver.stats()["calls"].get("webhook", 0) - before
-            pair[side] = row
-        offs.append(pair["off"])
-        ons.append(pair["on"])
-        if pair["off"]["events_per_s"] and pair["on"]["events_per_s"]:
-            ratios.append(pair["on"]["events_per_s"] / pair["off"]["events_per_s"])
+            # what the pass wrote to the outbox: every change's notification (left pending by timer)
+            row["outbox"] = {k: v - written[k] for k, v in _outbox(db).items()}
+            got[side] = row
+            passes[side].append(row)
+        for side, each in ratios.items():
+            if got["off"]["events_per_s"] and got[side]["events_per_s"]:
+                each.append(got[side]["events_per_s"] / got["off"]["events_per_s"])
     return {
         "uploads": n,
-        "off": offs,
-        "on": ons,
-        "pair_ratios": ratios,
-        "ratio": statistics.median(ratios) if ratios else None,
+        **passes,
+        "pair_ratios": ratios["on"],
+        "ratio": statistics.median(ratios["on"]) if ratios["on"] else None,
+        "timer_ratios": ratios["timer"],
+        "timer_ratio": statistics.median(ratios["timer"]) if ratios["timer"] else None,
     }
 
 
@@ -213,14 +229,21 @@ def run(bench: Bench) -> dict[str, Any]:
         for label, row in rows.items()
         if row["webhooks"]["ratio"] is not None
     }
+    timer = {
+        f"webhooks_timer_vs_off_{label.lower()}": row["webhooks"]["timer_ratio"]
+        for label, row in rows.items()
+        if row["webhooks"]["timer_ratio"] is not None
+    }
     return {
         "uploads": n,
         "duplicate_share": DUPLICATE_SHARE,
         "databases": rows,
-        "ratios": ratios,
+        "ratios": {**ratios, **timer},
         # None (shown "n/a") when PostgreSQL was not measured
         "goals": {
             "postgres_ge_1500_per_s": None if pg_rate is None else pg_rate >= 1500,
+            # the issue's goal is for the default, immediate delivery; timer is the operator's option
             "webhooks_on_ge_0_85_of_off": all(r >= 0.85 for r in ratios.values()) if ratios else None,
+            "webhooks_timer_ge_0_85_of_off": all(r >= 0.85 for r in timer.values()) if timer else None,
         },
     }

@@ -120,6 +120,7 @@ class Settings(BaseModel):
     webhook_secret_previous: SecretStr | None = None
     webhook_events: tuple[str, ...] = ()
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    webhook_delivery: Literal["immediate", "timer"] = "immediate"
 
     # --- HTTP ---------------------------------------------------------------------------------
     allowed_origins: tuple[str, ...] = ()

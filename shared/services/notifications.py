@@ -12,6 +12,11 @@ The store writes a notification into its outbox in the transaction of the change
 - **from every cleanup run** (:func:`deliver_due`): every due notification, oldest first, within
   the run's budget, with a summary for the run's log line.
 
+``WEBHOOK_DELIVERY=timer`` leaves every notification to the cleanup runs: a change then costs its
+caller only the outbox row, never a wait on the app's receiver (which, on the callback path, is
+most of what notifications cost: bench/README.md, section 4), and the app hears of it at the next
+run (FC's timer: every minute).
+
 A receiver sees each upload's changes in order: the store hands a notification out only once
 every earlier one of its upload is delivered or dead, and leases keep two workers off one row.
 Delivery is at least once: an answer lost after the receiver acted (a timeout, a crash before
@@ -87,7 +92,7 @@ def lease_seconds(deps: Deps) -> float | None:
     not used (the budget ran out meanwhile) only delays that notification to the first timer run
     after the lease ends."""
     deliverer = deps.webhooks
-    if deliverer is None or deliverer.paused():
+    if deliverer is None or deliverer.paused() or deps.settings.webhook_delivery == "timer":
         return None
     known, reason = deliverer.remembered_endpoint(_ENDPOINT_RECHECK_SECONDS)
     if known and reason is not None:
@@ -106,7 +111,8 @@ def deliver_pending(
     """Send the due notifications (of ``upload_id`` only, when given) within ``seconds``, starting
     with ``leased`` (a notification the caller holds the lease of: sent without a claim).
 
-    A no-op when notifications are off. Never raises: a failure of the store is counted in
+    A no-op when notifications are off, and for one upload's change (``upload_id``) when
+    ``WEBHOOK_DELIVERY`` is ``timer``. Never raises: a failure of the store is counted in
     ``errors`` and logged, and the notifications wait for the next call.
     """
     counts = DeliveryCounts()
@@ -114,7 +120,7 @@ def deliver_pending(
     if deliverer is None:
         return counts
     immediate = upload_id is not None
-    if immediate and deliverer.paused():
+    if immediate and (deliverer.paused() or deps.settings.webhook_delivery == "timer"):
         return counts
     deadline = deliverer.monotonic() + seconds
     try:

@@ -459,6 +459,7 @@ class Runner:
             "WebhookSecret": "",
             "WebhookSecretPrevious": "",
             "WebhookEvents": "",
+            "WebhookDelivery": "immediate",
         }
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

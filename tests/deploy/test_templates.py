@@ -263,7 +263,9 @@ def test_literal_values_are_valid_settings(template: dict[str, Any], function: s
 
 # Every function changes uploads, and the store writes the notification of each change: all three
 # must record (and send) the same notifications, signed alike.
-WEBHOOK_SETTINGS = ("WEBHOOK_URL", "WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS", "WEBHOOK_EVENTS")
+WEBHOOK_SETTINGS = (
+    "WEBHOOK_URL", "WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS", "WEBHOOK_EVENTS", "WEBHOOK_DELIVERY",
+)  # fmt: skip
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

@@ -85,6 +85,7 @@ INVALID_SETTINGS = [
     ("WEBHOOK_URL", "http://hooks.example.com/x", "https://"),
     ("WEBHOOK_SECRET", "whsec_not-base64-but-a-secret!", "whsec_"),
     ("AUTH_MODE", "maybe", "AUTH_MODE"),
+    ("WEBHOOK_DELIVERY", "later", "'immediate' or 'timer'"),
 ]
 
 

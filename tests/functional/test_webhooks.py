@@ -267,6 +267,31 @@ def test_a_failing_receiver_changes_no_answer_and_leaves_the_row_pending(
     assert rows["upload.uploaded"].state == "pending"
 
 
+def test_timer_delivery_leaves_every_notification_to_the_cleanup_run(
+    enable_hooks: Callable[..., Hooks],
+) -> None:
+    hooks = enable_hooks(WEBHOOK_DELIVERY="timer")
+    video_id = _flow(hooks)
+    deleted = hooks.stack.create()["VideoId"]
+    assert hooks.stack.http("upload_credentials", "DELETE", f"/uploads/{deleted}")[0] == 200
+    # Neither a create, a callback nor a delete waited for the app; nothing is leased either.
+    assert hooks.receiver.deliveries == []
+    rows = sorted(hooks.outbox().values(), key=lambda n: (json.loads(n.body)["data"]["VideoId"], n.seq))
+    expected = {
+        video_id: ["upload.created", "upload.uploaded", "upload.processing", "upload.ready"],
+        deleted: ["upload.created", "upload.deleted"],
+    }
+    assert [(n.type, n.state, n.attempts, n.claimed_until) for n in rows] == [
+        (kind, "pending", 0, None) for vid in sorted(expected) for kind in expected[vid]
+    ]
+    # The next timer run sends them all, each upload's in order.
+    assert hooks.cleanup() == {"delivered": 6, "failed": 0, "dead": 0, "pending": 0, "disabled": None}
+    assert hooks.receiver.types(video_id) == [
+        "upload.created", "upload.uploaded", "upload.processing", "upload.ready",
+    ]  # fmt: skip
+    assert hooks.receiver.types(deleted) == ["upload.created", "upload.deleted"]
+
+
 def test_a_failing_receiver_changes_no_create_or_delete_answer(hooks: Hooks) -> None:
     hooks.receiver.answers = [503]
     created = hooks.stack.create()
