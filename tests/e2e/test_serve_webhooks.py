@@ -50,12 +50,15 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+# immediate: each change notifies the sink right after it; timer: the cleanup runs (every second
+# here) send everything, and the sink must see the same notifications in the same order.
+@pytest.fixture(scope="module", params=["immediate", "timer"])
+def served(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Served]:
     data = tmp_path_factory.mktemp("serve-webhooks")
     port = _free_port()
     log = data / "serve.log"
     env = bare_env(data)  # nothing of the shell's settings (LOG_LEVEL, WEBHOOK_URL, ...) leaks in
+    env["WEBHOOK_DELIVERY"] = request.param
     cmd = [sys.executable, "-m", "devkit.cli", "serve", "--port", str(port), "--data-dir", str(data),
            "--transcode-delay", "0.5", "--cleanup-every", "1",
            "--vod-port", "0", "--oss-port", "0"]  # fmt: skip
