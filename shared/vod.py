@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import ssl
     from datetime import datetime
 
+    from shared import vod_media_models
     from shared.settings import Settings
 
 __all__ = [
@@ -261,7 +262,7 @@ class VodClient:
             )
             return resolved
 
-    def create_upload_image(self, params: Mapping[str, str]) -> vod_models.ImageUploadCredentials:
+    def create_upload_image(self, params: Mapping[str, str]) -> vod_media_models.ImageUploadCredentials:
         """CreateUploadImage: a new image (status ``Uploading``) with its upload address and credential.
 
         CreateUploadImage takes no ReferenceId, so nothing makes a second create harmless: only
@@ -269,21 +270,25 @@ class VodClient:
         any other failure ``may_have_acted`` says whether an image may exist (the caller keeps its
         reservation then), https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadimage
         """
+        from shared import vod_media_models  # the images' and attached media's answers
+
         return self._create(
-            "CreateUploadImage", params, vod_models.ImageUploadCredentials, state=self._state(None)
+            "CreateUploadImage", params, vod_media_models.ImageUploadCredentials, state=self._state(None)
         )
 
     def create_upload_attached_media(
         self, params: Mapping[str, str]
-    ) -> vod_models.AttachedMediaUploadCredentials:
+    ) -> vod_media_models.AttachedMediaUploadCredentials:
         """CreateUploadAttachedMedia: a new watermark, subtitle or material file with its upload
         address and credential; retried as :meth:`create_upload_image` (no ReferenceId either),
         https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-createuploadattachedmedia
         """
+        from shared import vod_media_models  # the images' and attached media's answers
+
         return self._create(
             "CreateUploadAttachedMedia",
             params,
-            vod_models.AttachedMediaUploadCredentials,
+            vod_media_models.AttachedMediaUploadCredentials,
             state=self._state(None),
         )
 
@@ -366,40 +371,48 @@ class VodClient:
             raise errors.UpstreamError("VOD answered DeleteVideo without a RequestId.")
         return answer.RequestId
 
-    def get_image_info(self, image_id: str, *, deadline_seconds: float | None = None) -> vod_models.Image:
+    def get_image_info(
+        self, image_id: str, *, deadline_seconds: float | None = None
+    ) -> vod_media_models.Image:
         """GetImageInfo; raises :class:`errors.NotFound` (VOD's ``NoSuchResource``) for a missing image,
         https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getimageinfo
         """
+        from shared import vod_media_models  # the images' and attached media's answers
+
         _check_ids("ImageId", [image_id], limit=1)
         state = self._state(deadline_seconds)
         return self._call(
-            "GetImageInfo", {"ImageId": image_id}, vod_models.GetImageInfoResponse, state=state
+            "GetImageInfo", {"ImageId": image_id}, vod_media_models.GetImageInfoResponse, state=state
         ).ImageInfo
 
-    def get_image_infos(self, image_ids: Sequence[str]) -> vod_models.GetImageInfosResponse:
+    def get_image_infos(self, image_ids: Sequence[str]) -> vod_media_models.GetImageInfosResponse:
         """GetImageInfos for at most 20 ids; missing ids are listed in ``NonExistImageIds``,
         https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getimageinfos
         """
+        from shared import vod_media_models  # the images' and attached media's answers
+
         if not image_ids:
-            return vod_models.GetImageInfosResponse()
+            return vod_media_models.GetImageInfosResponse()
         _check_ids("ImageIds", image_ids, code="ExceededMax")
         return self._call(
-            "GetImageInfos", {"ImageIds": ",".join(image_ids)}, vod_models.GetImageInfosResponse
+            "GetImageInfos", {"ImageIds": ",".join(image_ids)}, vod_media_models.GetImageInfosResponse
         )
 
     def get_attached_media_info(
         self, media_ids: Sequence[str], *, deadline_seconds: float | None = None
-    ) -> vod_models.GetAttachedMediaInfoResponse:
+    ) -> vod_media_models.GetAttachedMediaInfoResponse:
         """GetAttachedMediaInfo for at most 20 ids; missing ids are listed in ``NonExistMediaIds``,
         https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getattachedmediainfo
         """
+        from shared import vod_media_models  # the images' and attached media's answers
+
         if not media_ids:
-            return vod_models.GetAttachedMediaInfoResponse()
+            return vod_media_models.GetAttachedMediaInfoResponse()
         _check_ids("MediaIds", media_ids, code="ExceededMax")
         return self._call(
             "GetAttachedMediaInfo",
             {"MediaIds": ",".join(media_ids)},
-            vod_models.GetAttachedMediaInfoResponse,
+            vod_media_models.GetAttachedMediaInfoResponse,
             state=self._state(deadline_seconds),
         )
 
@@ -408,12 +421,14 @@ class VodClient:
         when VOD has none of them (``NoSuchResource``),
         https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-deleteimage
         """
+        from shared import vod_media_models  # the images' and attached media's answers
+
         _check_ids("ImageIds", image_ids, code="ExceededMax")
         if not image_ids:
             raise errors.InvalidParameter("DeleteImage takes at least one ImageId.", field="ImageIds")
         params = {"DeleteImageType": "ImageId", "ImageIds": ",".join(image_ids)}
         answer = self._call(
-            "DeleteImage", params, vod_models.DeleteImageResponse, state=self._state(deadline_seconds)
+            "DeleteImage", params, vod_media_models.DeleteImageResponse, state=self._state(deadline_seconds)
         )
         if not answer.RequestId:
             raise errors.UpstreamError("VOD answered DeleteImage without a RequestId.")
@@ -421,17 +436,19 @@ class VodClient:
 
     def delete_attached_media(
         self, media_ids: Sequence[str], *, deadline_seconds: float | None = None
-    ) -> vod_models.DeleteAttachedMediaResponse:
+    ) -> vod_media_models.DeleteAttachedMediaResponse:
         """DeleteAttachedMedia by at most 20 MediaIds; ``NonExistMediaIds`` names those VOD did not have,
         https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-deleteattachedmedia
         """
+        from shared import vod_media_models  # the images' and attached media's answers
+
         _check_ids("MediaIds", media_ids, code="ExceededMax")
         if not media_ids:
             raise errors.InvalidParameter("DeleteAttachedMedia takes at least one MediaId.", field="MediaIds")
         return self._call(
             "DeleteAttachedMedia",
             {"MediaIds": ",".join(media_ids)},
-            vod_models.DeleteAttachedMediaResponse,
+            vod_media_models.DeleteAttachedMediaResponse,
             state=self._state(deadline_seconds),
         )
 

@@ -216,6 +216,47 @@ def test_routes_import_only_what_they_use(
     assert [m for m in absent if m in result["modules"]] == []
 
 
+VIDEO_CALLS_CHILD = r"""
+import json, sys
+import httpx
+from shared.vod import VodClient
+from tests.unit.test_vod import CREATE_PARAMS, CREDS, credentials_body, make_settings
+
+def answer(request):
+    action = request.headers["x-acs-action"]
+    if action == "CreateUploadVideo":
+        return httpx.Response(200, json=credentials_body())
+    if action == "GetVideoInfo":
+        video = {"VideoId": "vid0001", "Status": "Normal"}
+        return httpx.Response(200, json={"RequestId": "r", "Video": video})
+    return httpx.Response(200, json={"RequestId": "r", "VideoList": [], "NonExistVideoIds": ["vid0001"]})
+
+client = VodClient(make_settings(), credentials=lambda: CREDS, transport=httpx.MockTransport(answer))
+client.create_upload_video(CREATE_PARAMS)
+client.get_video_info("vid0001")
+client.get_video_infos(["vid0001"])
+client.delete_videos(["vid0001"])
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_a_videos_calls_never_build_the_image_and_attached_media_models(tmp_path: Path) -> None:
+    """A video's create, callback and cleanup calls leave :mod:`shared.vod_media_models` unimported
+    (its classes cost a cold start about 3.5 ms)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", VIDEO_CALLS_CHILD],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    modules = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "shared.vod_models" in modules and "shared.vod_media_models" not in modules
+
+
 def main() -> None:  # pragma: no cover - run by hand to re-measure the budgets
     import tempfile
 

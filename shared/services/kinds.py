@@ -22,7 +22,8 @@ from shared import errors, states
 if TYPE_CHECKING:
     from shared.settings import Settings
     from shared.vod import VodClient
-    from shared.vod_models import AttachedMedia, Image, Video
+    from shared.vod_media_models import AttachedMedia, Image
+    from shared.vod_models import Video
 
 __all__ = [
     "ID_FIELDS",

@@ -1,4 +1,5 @@
-"""shared/vod_models.py: VOD's answers decoded tolerantly; UploadCredentials never shows its secret."""
+"""shared/vod_models.py and vod_media_models.py: VOD's answers decoded tolerantly; UploadCredentials
+never shows its secret."""
 
 from __future__ import annotations
 
@@ -13,19 +14,21 @@ import pytest
 from pydantic import ValidationError
 
 from shared import errors
-from shared.vod_models import (
-    DEFAULT_CREDENTIAL_SECONDS,
+from shared.vod_media_models import (
     AttachedMediaUploadCredentials,
     DeleteAttachedMediaResponse,
     DeleteImageResponse,
-    DeleteVideoResponse,
     GetAttachedMediaInfoResponse,
     GetImageInfoResponse,
     GetImageInfosResponse,
+    ImageUploadCredentials,
+)
+from shared.vod_models import (
+    DEFAULT_CREDENTIAL_SECONDS,
+    DeleteVideoResponse,
     GetMezzanineInfoResponse,
     GetVideoInfoResponse,
     GetVideoInfosResponse,
-    ImageUploadCredentials,
     SearchMediaResponse,
     UploadAddress,
     UploadAuth,
