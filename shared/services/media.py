@@ -36,11 +36,8 @@ from shared.services.uploads import (
 )
 
 if TYPE_CHECKING:
-    from shared.api_models import (
-        AccelerateConfig,
-        CreateUploadAttachedMediaRequest,
-        CreateUploadImageRequest,
-    )
+    from shared.api_media_models import CreateUploadAttachedMediaRequest, CreateUploadImageRequest
+    from shared.api_models import AccelerateConfig
     from shared.api_models import UserData as ClientUserData
     from shared.services.deps import Deps
     from shared.settings import Settings
@@ -194,7 +191,8 @@ def create_image(
     deps: Deps, owner: str, body: dict[str, Any], idempotency_key: str | None = None
 ) -> dict[str, Any]:
     """POST /images: validate, apply policy, reserve, call CreateUploadImage, record, answer."""
-    from shared.api_models import CreateUploadImageRequest, parse_request
+    from shared.api_media_models import CreateUploadImageRequest
+    from shared.api_models import parse_request
 
     req = parse_request(CreateUploadImageRequest, body)
     policy = apply_image_policy(req, deps.settings)
@@ -208,7 +206,8 @@ def create_attached_media(
 ) -> dict[str, Any]:
     """POST /attached-media: validate, apply policy, reserve, call CreateUploadAttachedMedia,
     record, answer."""
-    from shared.api_models import CreateUploadAttachedMediaRequest, parse_request
+    from shared.api_media_models import CreateUploadAttachedMediaRequest
+    from shared.api_models import parse_request
 
     req = parse_request(CreateUploadAttachedMediaRequest, body)
     policy = apply_attached_media_policy(req, deps.settings)

@@ -16,10 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import errors
+from shared.api_media_models import CreateUploadAttachedMediaRequest, CreateUploadImageRequest
 from shared.api_models import (
     AccelerateConfig,
-    CreateUploadAttachedMediaRequest,
-    CreateUploadImageRequest,
     CreateUploadVideoRequest,
     MessageCallback,
     UserData,

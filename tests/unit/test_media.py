@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from shared import errors
-from shared.api_models import CreateUploadAttachedMediaRequest, CreateUploadImageRequest, parse_request
+from shared.api_media_models import CreateUploadAttachedMediaRequest, CreateUploadImageRequest
+from shared.api_models import parse_request
 from shared.services.media import (
     apply_attached_media_policy,
     apply_image_policy,
