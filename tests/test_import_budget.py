@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,6 +174,21 @@ print(json.dumps({"status": status, "modules": sorted(sys.modules)}))
 NO_VOD = ("shared.api_models", "shared.vod", "httpx", "ssl")
 
 
+def _last_json(code: str, args: list[str], env: dict[str, str]) -> Any:
+    """Run ``code`` in a fresh interpreter at the repository's root; the JSON of its last line."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize(
     ("function", "sample", "status", "absent"),
     [
@@ -200,18 +216,7 @@ def test_routes_import_only_what_they_use(
     tmp_path: Path, function: str, sample: str, status: int, absent: tuple[str, ...]
 ) -> None:
     """Serving a route imports only what it uses: see ``NO_VOD``."""
-    env = {**_env(tmp_path), "AUTH_MODE": "none"}
-    proc = subprocess.run(
-        [sys.executable, "-c", ROUTE_CHILD, function, sample],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = _last_json(ROUTE_CHILD, [function, sample], {**_env(tmp_path), "AUTH_MODE": "none"})
     assert result["status"] == status
     assert [m for m in absent if m in result["modules"]] == []
 
@@ -247,17 +252,7 @@ print(json.dumps(sorted(sys.modules)))
 def test_a_videos_calls_never_build_the_image_and_attached_media_models(tmp_path: Path) -> None:
     """A video's create, callback and cleanup leave the image and attached-media models unimported
     (:mod:`shared.vod_media_models`, :mod:`shared.api_media_models`: about 5 ms of a cold start)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", VIDEO_CALLS_CHILD],
-        cwd=ROOT,
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    modules = json.loads(proc.stdout.strip().splitlines()[-1])
+    modules = _last_json(VIDEO_CALLS_CHILD, [], _env(tmp_path))
     assert {"shared.vod_models", "shared.api_models"} <= set(modules)
     assert [m for m in ("shared.vod_media_models", "shared.api_media_models") if m in modules] == []
 
