@@ -38,12 +38,15 @@ class Served:
 
     def sent_by_cleanup(self) -> int:
         """Notifications the cleanup runs delivered, from their log lines."""
-        lines = [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
-        return sum(
-            line.get("webhooks", {}).get("delivered", 0)
-            for line in lines
-            if line.get("function") == "cleanup"
-        )
+        sent = 0
+        for text in self.log.read_text().splitlines():
+            try:
+                line = json.loads(text)
+            except ValueError:  # the banner, or a line still being written
+                continue
+            if isinstance(line, dict) and line.get("function") == "cleanup":
+                sent += line.get("webhooks", {}).get("delivered", 0)
+        return sent
 
     def deliveries(self, video_id: str) -> list[dict[str, Any]]:
         answer = httpx.get(f"{self.api}{SINK_PATH}", params={"VideoId": video_id}, timeout=5)
