@@ -92,7 +92,7 @@ def lease_seconds(deps: Deps) -> float | None:
     not used (the budget ran out meanwhile) only delays that notification to the first timer run
     after the lease ends."""
     deliverer = deps.webhooks
-    if deliverer is None or deliverer.paused() or deps.settings.webhook_delivery == "timer":
+    if deliverer is None or not _sends_right_after(deps, deliverer):
         return None
     known, reason = deliverer.remembered_endpoint(_ENDPOINT_RECHECK_SECONDS)
     if known and reason is not None:
@@ -120,7 +120,7 @@ def deliver_pending(
     if deliverer is None:
         return counts
     immediate = upload_id is not None
-    if immediate and (deliverer.paused() or deps.settings.webhook_delivery == "timer"):
+    if immediate and not _sends_right_after(deps, deliverer):
         return counts
     deadline = deliverer.monotonic() + seconds
     try:
@@ -156,6 +156,12 @@ def deliver_due(deps: Deps, *, seconds: float) -> dict[str, Any]:
     if not summary["errors"]:
         del summary["errors"]
     return summary
+
+
+def _sends_right_after(deps: Deps, deliverer: Deliverer) -> bool:
+    """Whether a change's notification goes out right after it: not with ``WEBHOOK_DELIVERY=timer``,
+    nor while this instance pauses after a throttling answer."""
+    return deps.settings.webhook_delivery == "immediate" and not deliverer.paused()
 
 
 def _disabled(deps: Deps, deliverer: Deliverer, *, fresh: bool) -> str | None:
