@@ -182,10 +182,10 @@ def _warm(warm: dict[str, Any]) -> list[str]:
         )
     out += _table(["variant", "p50 ms", "p90 ms", "p99 ms", "req/s", "non-200"], rows)
     out += _ratios_and_goals(warm)
-    phases = warm.get("phases_ms", {})
-    if phases:
-        items = ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
-        out.append(f"  steps of a warm create, mean ms per request (inclusive): {items}")
+    for key, db in (("phases_ms", "SQLite"), ("phases_ms_postgres", "PostgreSQL")):
+        if phases := warm.get(key, {}):
+            items = ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
+            out.append(f"  steps of a warm create on {db}, mean ms per request (inclusive): {items}")
     prof = warm.get("profile", {}).get("self_time_pct", {})
     if prof:
         items = ", ".join(f"{k} {v}" for k, v in list(prof.items())[:10])

@@ -133,7 +133,8 @@ def _summary(results: list[dict[str, Any]], span: float, n: int) -> dict[str, An
             except (ValueError, AttributeError):
                 key = "?"
             answers[key] = answers.get(key, 0) + 1
-    per_event = sum(v for k, v in trips.items() if k != "connect") / len(samples) if samples else None
+    sent = sum(v for k, v in trips.items() if k not in {"connect", "pipelined"})
+    per_event = sent / len(samples) if samples else None
     cpu = sum(r.get("cpu_s", 0.0) for r in results)
     server_cpu = sum(r.get("server_cpu_s") or 0.0 for r in results)
     return {

@@ -116,22 +116,37 @@ def _install_phase_timers(spec):
 
 def _count_round_trips():
     """Count psycopg's round trips (statements, the BEGIN psycopg sends before the first statement
-    of a transaction, COMMIT, ROLLBACK, connections) by wrapping its public classes; the store's
-    cursor class subclasses ``psycopg.Cursor``, so its statements pass through here."""
+    of a transaction, COMMIT, ROLLBACK, pipelines, connections) by wrapping its public classes;
+    the store's cursor class subclasses ``psycopg.Cursor``, so its statements pass through here.
+    The statements of a pipeline (and its BEGIN) are sent together when it ends: the pipeline is
+    one round trip, they are counted apart (``pipelined``) and not as round trips."""
+    import contextlib
+
     import psycopg
 
-    counts = {"statements": 0, "begin": 0, "commit": 0, "rollback": 0, "connect": 0}
+    counts = {"statements": 0, "begin": 0, "commit": 0, "rollback": 0, "pipelines": 0, "connect": 0,
+              "pipelined": 0}  # fmt: skip
     _BACKENDS.clear()
     idle = psycopg.pq.TransactionStatus.IDLE
     execute, commit, rollback = psycopg.Cursor.execute, psycopg.Connection.commit, psycopg.Connection.rollback
     connect = psycopg.Connection.connect.__func__
+    pipeline = psycopg.Connection.pipeline
 
     def counted_execute(self, *args, **kwargs):
         conn = self.connection
+        if conn.pgconn.pipeline_status:
+            counts["pipelined"] += 1
+            return execute(self, *args, **kwargs)
         if not conn.autocommit and conn.info.transaction_status == idle:
             counts["begin"] += 1
         counts["statements"] += 1
         return execute(self, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def counted_pipeline(self):
+        with pipeline(self) as p:
+            yield p
+        counts["pipelines"] += 1
 
     def counted_commit(self):
         if self.info.transaction_status != idle:  # psycopg sends nothing outside a transaction
@@ -152,6 +167,7 @@ def _count_round_trips():
     psycopg.Cursor.execute = counted_execute
     psycopg.Connection.commit = counted_commit
     psycopg.Connection.rollback = counted_rollback
+    psycopg.Connection.pipeline = counted_pipeline
     psycopg.Connection.connect = classmethod(counted_connect)
     psycopg.connect = psycopg.Connection.connect  # the module's alias, which the store calls
     return counts

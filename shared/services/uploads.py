@@ -327,14 +327,15 @@ def issue(
     deps: Deps, owner: str, body: dict[str, Any], idempotency_key: str | None, spec: Issue
 ) -> dict[str, Any]:
     """Reserve, ask VOD, record, answer (the module docstring's order); a replay of the same
-    Idempotency-Key answers for the record it made, never making a second one."""
+    Idempotency-Key answers for the record it made, never making a second one.
+
+    The reservation is tried first, replay or not: its checks answer a used key before the quota
+    (:meth:`shared.store.Store.reserve_upload`), so a replay finds its record after one refused
+    reservation, and a new request, the common case, spends no read on looking for one."""
     settings = deps.settings
     request_hash = _request_hash(body)
     if idempotency_key is not None:
         _check_idempotency_key(idempotency_key)
-        existing = deps.store.find_by_idempotency_key(owner, idempotency_key)
-        if existing is not None:
-            return _replay(deps, existing, request_hash, spec)
 
     from shared.store import new_reservation
 
@@ -359,7 +360,7 @@ def issue(
             max_pending=settings.max_pending_uploads_per_owner,
         )
     except errors.Conflict:
-        # Two concurrent requests with one key: the other one holds it.
+        # The key is used: by an earlier request (a replay), or by a concurrent one.
         if idempotency_key is not None:
             existing = deps.store.find_by_idempotency_key(owner, idempotency_key)
             if existing is not None:

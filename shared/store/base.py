@@ -17,7 +17,8 @@ import base64
 import binascii
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Final, Protocol, TypeVar
@@ -299,6 +300,9 @@ _NOT_HELD: Final = "NOT EXISTS (SELECT 1 FROM uploads h WHERE h.video_id = ? AND
 
 class Cursor(Protocol):
     """What :class:`SqlStore` needs of a DB-API cursor (``sqlite3.Cursor``, ``psycopg.Cursor``)."""
+
+    @property
+    def connection(self) -> Any: ...  # whose ``cursor()`` gives another cursor in the same transaction
 
     @property
     def rowcount(self) -> int: ...
@@ -599,6 +603,14 @@ class SqlStore(ABC):
         again), or, for a claim, at worst keep its first rows leased until the lease ends."""
         return self._write(fn)
 
+    @contextmanager
+    def _together(self, cur: Cursor) -> Iterator[None]:
+        """Let the statements run inside the block on ``cur``'s connection be sent together, in
+        order, in the current transaction: their results are read only after the block, and one
+        that fails raises by its end. Here each runs at once; a dialect may queue them and send
+        them in one round trip when the block ends (PostgreSQL's pipeline mode)."""
+        yield
+
     @abstractmethod
     def _lock_owner(self, cur: Cursor, owner: str) -> None:
         """Serialise the reservations of ``owner`` until the transaction ends (the quota's lock)."""
@@ -807,10 +819,12 @@ class SqlStore(ABC):
             upload.video_id,
         )
 
-        # The insert happens only if every check passes, in the same statement; when it does not,
-        # the checks run again on their own to say which failed (under the same lock, so the
-        # answer is the one the insert saw). After the lock: a statement's snapshot is taken when
-        # it starts, and only a snapshot taken under the lock sees every earlier reservation.
+        # The insert happens only if every check passes, in the same statement; the checks then
+        # run again on their own, under the same lock (so their answer is the one the insert saw),
+        # to say which failed when it did not. After the lock: a statement's snapshot is taken
+        # when it starts, and only a snapshot taken under the lock sees every earlier reservation.
+        # The three are sent together (:meth:`_together`): on PostgreSQL the lock, the insert, the
+        # checks and psycopg's BEGIN are one round trip, and COMMIT a second.
         guarded = (
             f"INSERT INTO uploads ({COLUMNS}) SELECT {marks(len(UPLOAD_COLUMNS))} WHERE NOT EXISTS ("  # noqa: S608
             "SELECT 1 FROM uploads WHERE owner = ? AND idempotency_key = ?)"
@@ -822,12 +836,14 @@ class SqlStore(ABC):
         guarded_params = [*values, *params[: 2 + len(_PENDING) + 1], max_pending, *params[-3:]]
 
         def run(cur: Cursor) -> Upload:
-            self._lock_owner(cur, upload.owner)
-            if self._exec(cur, guarded, guarded_params).rowcount == 1:
+            checked = cur.connection.cursor()
+            with self._together(cur):
+                self._lock_owner(cur, upload.owner)
+                self._exec(cur, guarded, guarded_params)
+                self._exec(checked, checks, params)
+            if cur.rowcount == 1:
                 return upload
-            key_used, pending, id_used, reference_used, video_used = self._exec(
-                cur, checks, params
-            ).fetchone()
+            key_used, pending, id_used, reference_used, video_used = checked.fetchone()
             if key_used:
                 raise conflict("uploads_owner_idempotency_key")
             if pending >= max_pending:

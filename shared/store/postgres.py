@@ -55,7 +55,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
@@ -383,6 +383,32 @@ class PostgresStore(SqlStore):
             # The shared SQL holds no literal "%", so "?" -> "%s" is the whole conversion.
             converted = self._placeholders[sql] = sql.replace("?", "%s")
         return converted
+
+    @contextlib.contextmanager
+    def _together(self, cur: Cursor) -> Iterator[None]:
+        # Pipeline mode (https://www.psycopg.org/psycopg3/docs/advanced/pipeline.html): the
+        # block's statements, and the BEGIN psycopg queues before the first, are sent with one
+        # Sync when it ends, and their results come back in that round trip, under the deadline.
+        # The statements still run one after the other, each with its own snapshot. Nothing is
+        # committed before the block ends, so a connection lost in it can be replayed as before.
+        conn = cur.connection
+        block = conn.pipeline()
+        block.__enter__()  # local: libpq enters pipeline mode without a round trip
+        failed: BaseException | None = None
+        try:
+            yield
+        except BaseException as exc:
+            failed = exc
+            raise
+        finally:
+            self._deadline.arm(conn.pgconn.socket)
+            try:
+                if failed is None:
+                    block.__exit__(None, None, None)
+                else:
+                    block.__exit__(type(failed), failed, failed.__traceback__)
+            finally:
+                self._deadline.disarm()
 
     def _lock_owner(self, cur: Cursor, owner: str) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_NAMESPACE, owner))

@@ -353,11 +353,28 @@ def test_store_down_before_the_vod_call_is_503_and_vod_is_never_called(stack: St
     store = flaky()
     store.fail["reserve_upload"] = FlakyStore.ALWAYS
     assert_error(create(stack), 503, "ServiceUnavailable.Store", retry_after=True)
-    store.fail["find_by_idempotency_key"] = FlakyStore.ALWAYS
     assert_error(
         create(stack, **{"Idempotency-Key": "k1"}), 503, "ServiceUnavailable.Store", retry_after=True
     )
     assert stack.vod.calls == []
+
+
+def test_store_down_when_a_replay_reads_its_record_back_is_503_and_vod_is_not_called_again(
+    stack: Stack,
+) -> None:
+    first = create(stack, **{"Idempotency-Key": "k1"})
+    assert first[0] == 200, first
+    store = flaky()
+    store.fail["find_by_idempotency_key"] = FlakyStore.ALWAYS
+
+    # the reservation is refused (the key is used), then the read of its record fails
+    assert_error(
+        create(stack, **{"Idempotency-Key": "k1"}), 503, "ServiceUnavailable.Store", retry_after=True
+    )
+    assert creates(stack) == 1
+    store.fail.clear()
+    again = create(stack, **{"Idempotency-Key": "k1"})
+    assert again[0] == 200 and again[1]["VideoId"] == first[1]["VideoId"], again
 
 
 def test_store_down_after_the_vod_call_returns_no_credential_and_undoes_the_media(stack: Stack) -> None:

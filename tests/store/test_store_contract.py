@@ -2560,6 +2560,56 @@ def test_postgres_url_options_are_kept_beside_the_statement_timeout(postgres_url
 
 
 @pytest.mark.postgres
+def test_a_reservation_on_a_connection_the_server_killed_is_replayed(postgres_url: str) -> None:
+    """The reservation's statements go out together (pipeline mode) with nothing committed before
+    its COMMIT: a session the server ended while the instance was idle is replayed on a fresh
+    connection, once, and the reservation is made exactly once."""
+    from shared.store.postgres import PostgresStore
+
+    name = f"vodfc-test-{uuid.uuid4().hex[:12]}"
+    store = PostgresStore(postgres_url, application_name=name)
+    try:
+        store.migrate()
+        store.reserve_upload(reservation("pipe-owner"), max_pending=5)  # the connection is warm
+        assert pg.terminate(postgres_url, name) == 1
+        second = store.reserve_upload(reservation("pipe-owner", key="after-kill"), max_pending=5)
+        assert store.find_by_idempotency_key("pipe-owner", "after-kill") == second
+        with pytest.raises(errors.Conflict):  # made once: the key is now used
+            store.reserve_upload(reservation("pipe-owner", key="after-kill"), max_pending=5)
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_a_reservation_whose_lock_times_out_writes_nothing_and_keeps_the_connection(
+    postgres_url: str,
+) -> None:
+    """A statement of the pipeline that fails (here the owner's lock, held elsewhere past the
+    statement timeout) fails the reservation by the pipeline's end: StoreUnavailable, nothing
+    possibly committed (its COMMIT was never sent), nothing written, and the next call works."""
+    import psycopg
+
+    from shared.store.postgres import _LOCK_NAMESPACE
+
+    store = create_store(postgres_url, statement_timeout=0.2)
+    try:
+        store.migrate()
+        store.reserve_upload(reservation("locked-owner"), max_pending=5)
+        with psycopg.connect(postgres_url) as holder:
+            lock = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
+            holder.execute(lock, (_LOCK_NAMESPACE, "locked-owner"))
+            with pytest.raises(errors.StoreUnavailable) as caught:
+                store.reserve_upload(reservation("locked-owner", key="blocked"), max_pending=5)
+            assert not caught.value.may_have_committed
+            holder.rollback()
+        assert store.find_by_idempotency_key("locked-owner", "blocked") is None
+        made = store.reserve_upload(reservation("locked-owner", key="blocked"), max_pending=5)
+        assert store.find_by_idempotency_key("locked-owner", "blocked") == made
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
 def test_postgres_statements_time_out(postgres_url: str) -> None:
     """A hung statement is cancelled by statement_timeout and becomes StoreUnavailable."""
     import psycopg
