@@ -89,8 +89,8 @@ def seed_abandoned(database_url: str, n: int, *, age_hours: float = 3.0) -> int:
                 for row in rows:
                     copy.write_row(tuple(row.get(c) for c in columns))
             conn.execute("ANALYZE uploads")
-    defaults = Upload.__dataclass_fields__
-    probe = Upload(**{c: rows[n // 2][c] if c in rows[0] else defaults[c].default for c in UPLOAD_COLUMNS})
+    defaults = Upload._field_defaults
+    probe = Upload(**{c: rows[n // 2][c] if c in rows[0] else defaults[c] for c in UPLOAD_COLUMNS})
     # The store must read back exactly what we wrote.
     store = create_store(database_url)
     try:

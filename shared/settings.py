@@ -10,8 +10,9 @@ A plain pydantic model rather than pydantic-settings: the latter imports asyncio
 dotenv support on every cold start (about 50 ms) for features vodfc does not use.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` in a module of pydantic models: pydantic would compile
+# and eval each field's annotation string as it builds the class (on FC's python3.10, 0.7 ms for
+# the settings, 3 ms for the event models: bench/README.md, cold start).
 import os
 from collections.abc import Mapping
 from functools import lru_cache
@@ -266,7 +267,7 @@ class Settings(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _webhooks_signed(self) -> Settings:
+    def _webhooks_signed(self) -> "Settings":
         # Standard Webhooks: every notification is signed, or no receiver could trust it.
         if self.webhook_url and self.webhook_secret is None:
             raise ValueError("WEBHOOK_URL needs WEBHOOK_SECRET (whsec_<base64 of 24 to 64 bytes>)")
@@ -281,7 +282,7 @@ class Settings(BaseModel):
         return value.replace("\\n", "\n") if value else value
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         """The settings named in ``environ`` (default ``os.environ``); other fields keep defaults.
 
         A value the model refuses raises :class:`errors.Misconfigured` (the operator's fault: a 500

@@ -23,8 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared import errors
 from shared.validation import MAX_DEPTH, too_deep
@@ -36,8 +35,7 @@ MAX_MESSAGES = 10_000
 _MESSAGE_ID_MAX = 128
 
 
-@dataclass(frozen=True)
-class QueueMessage:
+class QueueMessage(NamedTuple):
     """One queue message: its ids and VOD's event body (decoded from Base64 when it was)."""
 
     message_id: str | None

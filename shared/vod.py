@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -164,8 +164,7 @@ def credentials_from(settings: Settings, context: Any = None) -> CredentialChain
 # --- the client ---------------------------------------------------------------------------------
 
 
-@dataclass
-class _Failure:
+class _Failure(NamedTuple):
     """A failed attempt: the error to raise, its foreign cause, and how to treat it."""
 
     error: errors.VodError | errors.NotFound
@@ -714,8 +713,7 @@ class VodClient:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Target:
+class _Target(NamedTuple):
     """What every request of one ``httpx.Client`` shares: URL (no query), headers, signed host/path."""
 
     url: str

@@ -11,8 +11,9 @@ module stays cheap on a cold start; the answers about images and attached media 
 callback or cleanup never builds those classes: about 3.5 ms of a cold start).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` in a module of pydantic models: pydantic would compile
+# and eval each field's annotation string as it builds the class (on FC's python3.10, 0.7 ms for
+# the settings, 3 ms for the event models: bench/README.md, cold start).
 import base64
 import binascii
 import json
@@ -96,7 +97,7 @@ class UploadAddress(BaseModel):
     FileName: str
 
     @classmethod
-    def decode(cls, b64: str) -> UploadAddress:
+    def decode(cls, b64: str) -> "UploadAddress":
         """Decode VOD's Base64 JSON; raises :class:`errors.UpstreamError` on garbage."""
         try:
             return cls.model_validate(_decode_b64_json(b64, "UploadAddress"))
@@ -117,7 +118,7 @@ class UploadAuth(BaseModel):
     Region: str | None = None
 
     @classmethod
-    def decode(cls, b64: str) -> UploadAuth:
+    def decode(cls, b64: str) -> "UploadAuth":
         """Decode VOD's Base64 JSON; raises :class:`errors.UpstreamError` on garbage (no secrets
         in the message)."""
         try:

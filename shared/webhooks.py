@@ -28,8 +28,7 @@ import random as _random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from shared import errors
 
@@ -228,8 +227,7 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
 # --- one attempt ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one attempt came to.
 
     ``delivered``: the receiver answered 2xx. ``gone``: it answered 410 (disable the endpoint).

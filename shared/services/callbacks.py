@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared import errors, states
 from shared.services import kinds
@@ -113,12 +113,11 @@ class _Later(Exception):
         self.delay = delay
 
 
-@dataclass(frozen=True)
-class _Plan:
+class _Plan(NamedTuple):
     """What one event does to its upload: ``apply_event``'s arguments, or a result to finish with."""
 
     to: str | None = None
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    fields: Mapping[str, Any] = kinds.NO_FIELDS
     finish: str | None = None
 
 

@@ -14,8 +14,8 @@ https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from shared import errors, states
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ID_FIELDS",
     "NOUNS",
+    "NO_FIELDS",
     "VodMedia",
     "delete",
     "look_up",
@@ -40,10 +41,11 @@ __all__ = [
 ID_FIELDS: Final[Mapping[str, str]] = {"video": "VideoId", "image": "ImageId", "attached": "MediaId"}
 #: Each kind in words, for messages.
 NOUNS: Final[Mapping[str, str]] = {"video": "video", "image": "image", "attached": "attached media"}
+#: No fields: the default of the records' ``fields`` (read-only, so one instance serves them all).
+NO_FIELDS: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class VodMedia:
+class VodMedia(NamedTuple):
     """One media as VOD reports it: ``vod_status`` is VOD's own word, ``status`` ours for it (``None``
     when VOD's is unknown or impossible for the kind), ``fields`` what the record may take from
     VOD (``duration``, ``size``, ``error``)."""
@@ -51,7 +53,7 @@ class VodMedia:
     media_id: str
     vod_status: str | None
     status: str | None
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    fields: Mapping[str, Any] = NO_FIELDS
 
 
 def _media(kind: str, media_id: str, vod_status: str | None, fields: dict[str, Any]) -> VodMedia:

@@ -21,8 +21,7 @@ https://www.alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared import errors
 from shared.services.uploads import (
@@ -54,8 +53,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class MediaPolicy:
+class MediaPolicy(NamedTuple):
     """What the operator's policy lets through of a valid image or attached-media request."""
 
     storage_location: str | None

@@ -26,9 +26,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared import errors, states
 from shared.services import kinds
@@ -72,8 +71,7 @@ _RESERVED_PREFIX = "vodfc"  # Extend keys the server owns (EXTEND_UPLOAD_KEY, EX
 MAX_LIST_LIMIT = 100
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     """What the operator's policy lets through of a valid request: the values sent to VOD."""
 
     workflow_id: str | None
@@ -283,8 +281,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
 
 
-@dataclass(frozen=True)
-class Issue:
+class Issue(NamedTuple):
     """One create, of any kind, once the request passed validation and policy: what the record
     holds, and ``create``, which asks VOD for a new media bound to the given upload id (``resume``:
     an earlier request on this reservation may have made it, see :func:`_create_media`)."""

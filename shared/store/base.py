@@ -19,9 +19,8 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, Final, Protocol, TypeVar
+from typing import Any, ClassVar, Final, NamedTuple, Protocol, TypeVar
 
 from shared import errors, states
 from shared.states import KINDS, notification_type
@@ -514,8 +513,7 @@ def marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-@dataclass(frozen=True)
-class EventRecord:
+class EventRecord(NamedTuple):
     """One event as :meth:`SqlStore._record_event` receives it: checked and in UTC."""
 
     dedupe_key: str
@@ -529,8 +527,7 @@ class EventRecord:
     until: datetime  # the lease the recorder takes
 
 
-@dataclass(frozen=True)
-class EventApply:
+class EventApply(NamedTuple):
     """One event as :meth:`SqlStore._apply_event` receives it: checked, in UTC, fields cleaned."""
 
     event_id: int
@@ -545,20 +542,19 @@ class EventApply:
     lease_until: datetime | None = None  # lease the move's notification to the caller until then
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """One claim as :meth:`SqlStore._claim` receives it.
 
     Rows of ``table`` (key column ``key``) match ``where`` (whose placeholders ``params`` fill)
     and have no live lease (``claimed_until IS NULL OR claimed_until <= ?``, the last parameter
-    being ``now``); they are walked in ``(order, key)`` along the partial ``index``, leased
-    ``until``, and returned as ``columns``.
+    being ``now``); they are walked in ``(order, key)`` along the partial index ``index_name``,
+    leased ``until``, and returned as ``columns``.
     """
 
     table: str
     key: str
     columns: str
-    index: str
+    index_name: str
     where: str
     params: tuple[object, ...]
     order: str
@@ -1107,7 +1103,7 @@ class SqlStore(ABC):
                 table="event_inbox",
                 key="event_id",
                 columns=EVENT_COLUMNS,
-                index="event_inbox_pending",
+                index_name="event_inbox_pending",
                 where="state = 'pending' AND next_attempt_at <= ?",
                 params=(self._time(utc(now)), self._time(utc(now))),
                 order="next_attempt_at",
@@ -1164,7 +1160,7 @@ class SqlStore(ABC):
                 table="uploads",
                 key="upload_id",
                 columns=COLUMNS,
-                index=index,
+                index_name=index,
                 where=where,
                 params=(*params, self._time(utc(now))),
                 order=order,
@@ -1255,7 +1251,7 @@ class SqlStore(ABC):
                 table="webhook_outbox",
                 key="notification_id",
                 columns=NOTIFICATION_COLUMNS,
-                index="webhook_outbox_pending",
+                index_name="webhook_outbox_pending",
                 where=where,
                 params=(*params, self._time(utc(now))),
                 order="next_attempt_at",

@@ -7,8 +7,10 @@ a transaction): an explicit one, or, for single-statement reads, the two stateme
 event path (``record_event``, ``apply_event``: each one statement made idempotent by the event's
 key and state), the claims and the single writes whose second run is a no-op (``_write_one``),
 the statement alone in autocommit, which saves the BEGIN and COMMIT round trips: a callback
-costs two round trips, a notification delivered right after it two more. Threads share the
-connection under a lock.
+costs two round trips, a notification delivered right after it two more. The statements of a
+reservation (the owner's lock, the guarded insert, its checks) and psycopg's BEGIN go out together
+in pipeline mode (:meth:`PostgresStore._together`), so that a create costs three round trips: those,
+their COMMIT, and the attach. Threads share the connection under a lock.
 
 ``prepare=False`` (``DB_PREPARED_STATEMENTS=false``) says that a transaction-pooling proxy
 (PgBouncer, a database proxy) stands between the instance and the server, so that consecutive

@@ -273,7 +273,7 @@ class SqliteStore(SqlStore):
         # INDEXED BY: without ANALYZE statistics SQLite may prefer another index and sort every
         # candidate; the partial indexes always exist (connections migrate on open).
         select = (
-            f"SELECT {key} FROM {table} INDEXED BY {claim.index} WHERE {claim.where}"  # noqa: S608
+            f"SELECT {key} FROM {table} INDEXED BY {claim.index_name} WHERE {claim.where}"  # noqa: S608
             f" AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY {order}, {key} LIMIT ?"
         )
 

@@ -523,7 +523,7 @@ def test_the_store_refuses_what_it_cannot_hold_as_the_values_fault(
             store.reserve_upload(new_reservation(**reservation), max_pending=100)
     else:
         store.reserve_upload(new_reservation(**reservation), max_pending=100)
-    fine = {**reservation, field: new_reservation(**{**reservation, field: None}).__dict__.get(field) or "x"}
+    fine = {**reservation, field: new_reservation(**{**reservation, field: None})._asdict().get(field) or "x"}
     fine.update(upload_id=uuid.uuid4().hex, reference_id=uuid.uuid4().hex, file_size=1)
     assert store.reserve_upload(new_reservation(**fine), max_pending=100).status == "creating"
 

@@ -304,7 +304,7 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
 
 def test_reserve_refuses_statuses_other_than_pending(store: Store) -> None:
     upload = reservation()
-    bad = Upload(**{**upload.__dict__, "status": READY, "video_id": "v"})
+    bad = Upload(**{**upload._asdict(), "status": READY, "video_id": "v"})
     with pytest.raises(ValueError, match="'creating' or 'created' only"):
         store.reserve_upload(bad, max_pending=5)
     with pytest.raises(ValueError, match="max_pending must be at least 1"):
@@ -556,7 +556,7 @@ def test_reserve_refuses_an_unknown_kind(store: Store) -> None:
     with pytest.raises(ValueError, match="unknown media kind"):
         reservation(kind="audio")
     good = reservation(kind="attached")
-    bad = Upload(**{**good.__dict__, "kind": "audio"})
+    bad = Upload(**{**good._asdict(), "kind": "audio"})
     with pytest.raises(ValueError, match="unknown media kind"):
         store.reserve_upload(bad, max_pending=5)
     assert count_pending(store, "alice") == 0
@@ -575,7 +575,7 @@ def test_replace_media_points_a_created_upload_at_a_new_media(notifying: Store) 
     got = store.get("alice", "img-new", kind="image")
     assert got is not None
     assert got == Upload(
-        **{**image.__dict__, "video_id": "img-new", "credential_expires_at": at(7000), "updated_at": at(5)}
+        **{**image._asdict(), "video_id": "img-new", "credential_expires_at": at(7000), "updated_at": at(5)}
     )
     # Not a status change: no sequence number, no notification.
     assert got.notify_seq == image.notify_seq
@@ -777,7 +777,7 @@ def test_schedule_check_is_only_for_uploads_being_checked(store: Store) -> None:
         up = in_status(store, status)
         assert store.schedule_check(up.upload_id, check_at=at(100), now=at(1)), status
         got = store.get_by_video_id(up.video_id or "")
-        assert got == Upload(**{**up.__dict__, "check_at": at(100), "checks": 1})
+        assert got == Upload(**{**up._asdict(), "check_at": at(100), "checks": 1})
     up = in_status(store, PROCESSING)
     with pytest.raises(ValueError, match="timezone-aware"):
         store.schedule_check(up.upload_id, check_at=datetime(2024, 1, 1), now=at(1))
@@ -923,7 +923,7 @@ def test_informational_events_fill_only_empty_fields(store: Store) -> None:
     assert result is ApplyResult.APPLIED
     got = store.get_by_video_id(vid)
     assert got is not None
-    assert got == Upload(**{**gone.__dict__, "duration": 7.0, "updated_at": at(30)})
+    assert got == Upload(**{**gone._asdict(), "duration": 7.0, "updated_at": at(30)})
     # ... and never overwrites what is there, nor records itself as the last event.
     assert event(store, vid, "snap2", None, {"duration": 9.5, "size": 3}, now=at(40)) is ApplyResult.APPLIED
     got = store.get_by_video_id(vid)
@@ -1161,7 +1161,7 @@ def test_a_second_record_of_a_key_finds_the_first_row(store: Store) -> None:
     # Once the lease has ended, the next delivery owns it (a new lease, the first content kept).
     later, owned, _ = record(store, vid, "dup", now=at(80), lease_seconds=30)
     assert owned
-    assert later == InboxEvent(**{**first.__dict__, "claimed_until": at(110)})
+    assert later == InboxEvent(**{**first._asdict(), "claimed_until": at(110)})
     # Once the event is done, nobody owns it again, ever.
     assert (
         store.apply_event(
@@ -1285,7 +1285,7 @@ def test_defer_event_counts_the_attempt_drops_the_lease_and_makes_it_due_later(s
     deferred = inbox(store)["later"]
     assert deferred == InboxEvent(
         **{
-            **entry.__dict__,
+            **entry._asdict(),
             "attempts": 1,
             "claimed_until": None,
             "next_attempt_at": at(100),
@@ -1296,7 +1296,7 @@ def test_defer_event_counts_the_attempt_drops_the_lease_and_makes_it_due_later(s
     assert store.claim_events(limit=10, lease_seconds=LEASE, now=at(99)) == []
     # Due: a claim leases it, and deferring again counts a second attempt.
     (claimed,) = store.claim_events(limit=10, lease_seconds=LEASE, now=at(100))
-    assert claimed == InboxEvent(**{**deferred.__dict__, "claimed_until": at(160)})
+    assert claimed == InboxEvent(**{**deferred._asdict(), "claimed_until": at(160)})
     assert store.defer_event(claimed.event_id, next_attempt_at=at(300), error=None, now=at(101))
     again = inbox(store)["later"]
     assert (again.attempts, again.claimed_until, again.next_attempt_at, again.last_error) == (
@@ -1911,7 +1911,7 @@ def test_claim_notifications_for_one_upload_and_its_lease(notifying: Store) -> N
     (rest,) = store.claim_notifications(limit=10, lease_seconds=30, now=at(6))
     assert rest.notification_id == f"msg_{a.upload_id}_1"
     assert rest == Notification(
-        **{**rest.__dict__, "state": "pending", "attempts": 0, "claimed_until": at(36)}
+        **{**rest._asdict(), "state": "pending", "attempts": 0, "claimed_until": at(36)}
     )
     got = store.claim_notifications(limit=1, lease_seconds=30, now=at(36))
     assert [n.notification_id for n in got] == [f"msg_{a.upload_id}_1"]
@@ -2013,7 +2013,7 @@ def test_notification_failed_retries_then_dies_and_delivered_finishes(notifying:
     (retry,) = store.list_notifications()
     assert retry == Notification(
         **{
-            **claimed.__dict__,
+            **claimed._asdict(),
             "attempts": 1,
             "last_status": 503,
             "last_error": "x" * 500,
@@ -2066,7 +2066,7 @@ def test_requeue_notifications_by_id_and_since_keeps_their_ids_and_restarts_the_
     # The same id, pending again, its retry schedule started afresh; what it answered is kept.
     assert requeued[a2] == Notification(
         **{
-            **before[a2].__dict__,
+            **before[a2]._asdict(),
             "state": "pending",
             "attempts": 0,
             "next_attempt_at": at(30),
@@ -2252,7 +2252,7 @@ def test_migration_4_carries_version_3_data_over(store_url: str, tmp_path: Path)
     with version_3_database(store_url, tmp_path) as (url, direct):
         old_columns = ", ".join(
             c
-            for c in Upload.__dataclass_fields__
+            for c in Upload._fields
             if c not in ("kind", "media_type", "extend", "notify_seq", "check_at", "checks")
         )
         insert = f"INSERT INTO uploads ({old_columns}) VALUES ({', '.join('?' * 19)})"  # noqa: S608

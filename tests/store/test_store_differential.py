@@ -15,7 +15,6 @@ every conflicting insert), the webhook outbox (bodies as parsed JSON) and the we
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -399,12 +398,12 @@ class Driver:
 def normal(value: Any) -> Any:
     """``value`` comparable across dialects: events without their id, bodies as parsed JSON."""
     if isinstance(value, InboxEvent):
-        return dataclasses.replace(value, event_id=0)
+        return value._replace(event_id=0)
     if isinstance(value, Notification):
-        return {**value.__dict__, "body": json.loads(value.body)}
+        return {**value._asdict(), "body": json.loads(value.body)}
     if isinstance(value, Applied):
         return (value.result, normal(value.notification))
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list) or type(value) is tuple:  # not a record (a NamedTuple): kept whole
         return type(value)(normal(v) for v in value)
     return value
 

@@ -6,7 +6,6 @@ through ``parse_request``, as ``create_upload`` does.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
@@ -433,7 +432,7 @@ class TestFile:
 class TestChoices:
     def test_policy_is_frozen(self) -> None:
         policy = apply_policy(request(), make_settings())
-        with pytest.raises(dataclasses.FrozenInstanceError):
+        with pytest.raises(AttributeError):
             policy.app_id = "app-2000001"  # type: ignore[misc]
 
     def test_nothing_configured_nothing_chosen(self) -> None:
