@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shared import errors
-from shared.events import EVENT_TYPES, StreamInfo
+from shared.events import StreamInfo, event_model
 from shared.services.deps import get_deps, set_deps
 from shared.store import new_reservation
 from tests.functional.conftest import EVENTS, JWT_SECRET, Stack, load_event
@@ -296,7 +296,7 @@ _NESTED = {"StreamInfos", "SnapshotInfos", "DynamicImageJobInfo", "MediaContent"
 
 def _paths(name: str) -> list[tuple[str, ...]]:
     sample = load_event(f"vod/{name}.json")
-    top = sorted(set(sample) | set(EVENT_TYPES[name].model_fields))
+    top = sorted(set(sample) | set(event_model(name).model_fields))
     paths: list[tuple[str, ...]] = [(field,) for field in top]
     if name == "TranscodeComplete":
         paths += [("StreamInfos", "0", field) for field in StreamInfo.model_fields]
@@ -378,7 +378,7 @@ class Events:
 
     def body(self, name: str, path: tuple[str, ...], value: Any) -> dict[str, Any]:
         body = self.hostile.stack.vod_event(name, self.video_id, genuine=False)
-        id_field = EVENT_TYPES[name].MEDIA_ID_FIELD or "VideoId"
+        id_field = event_model(name).MEDIA_ID_FIELD or "VideoId"
         body[id_field] = self.video_id
         body["EventTime"] = f"2026-11-25T10:{self.hostile.n % 60:02d}:00Z"  # distinct events
         node: Any = body

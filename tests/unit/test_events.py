@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, ForwardRef, get_args
 
 import pytest
 from hypothesis import given, settings
@@ -14,22 +14,25 @@ from hypothesis import strategies as st
 from shared import errors
 from shared.events import (
     EVENT_TYPES,
-    AIMediaAuditComplete,
-    AIMediaDNAComplete,
-    AIVideoTagComplete,
     DeleteMediaComplete,
-    DynamicImageComplete,
     FileUploadComplete,
     GenericEvent,
     ImageUploadComplete,
-    MediaBaseChangeComplete,
-    SnapshotComplete,
     StreamTranscodeComplete,
     TranscodeComplete,
-    UploadByURLComplete,
     VideoAnalysisComplete,
     VodEvent,
+    event_model,
     parse_event,
+)
+from shared.vod_events_more import (
+    AIMediaAuditComplete,
+    AIMediaDNAComplete,
+    AIVideoTagComplete,
+    DynamicImageComplete,
+    MediaBaseChangeComplete,
+    SnapshotComplete,
+    UploadByURLComplete,
 )
 
 SAMPLES = Path(__file__).resolve().parents[2] / "events" / "vod"
@@ -89,7 +92,7 @@ def test_every_catalogue_type_has_a_model_and_a_sample() -> None:
 @pytest.mark.parametrize("event_type", sorted(CATALOGUE))
 def test_each_sample_parses_to_its_class(event_type: str) -> None:
     parsed = parse_event((SAMPLES / f"{event_type}.json").read_bytes())
-    assert type(parsed) is EVENT_TYPES[event_type]
+    assert type(parsed) is event_model(event_type)
     assert parsed.EventType == event_type
     assert parsed.media_id
     assert parsed.succeeded
@@ -99,7 +102,26 @@ def test_each_sample_parses_to_its_class(event_type: str) -> None:
 
 @pytest.mark.parametrize("event_type", sorted(CATALOGUE))
 def test_every_model_is_in_the_union(event_type: str) -> None:
-    assert EVENT_TYPES[event_type] in get_args(VodEvent)
+    # The informational models are named in the union (their module is imported on demand).
+    members = {m.__forward_arg__ if isinstance(m, ForwardRef) else m.__name__ for m in get_args(VodEvent)}
+    assert event_model(event_type).__name__ == event_type and event_type in members
+
+
+def test_a_lifecycle_event_does_not_import_the_informational_models() -> None:
+    """Only an informational event builds the classes of :mod:`shared.vod_events_more`."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from shared.events import parse_event;"
+        "parse_event(b'{\"EventType\": \"FileUploadComplete\", \"VideoId\": \"v1\"}');"
+        "print('shared.vod_events_more' in sys.modules);"
+        "parse_event(b'{\"EventType\": \"SnapshotComplete\", \"VideoId\": \"v1\"}');"
+        "print('shared.vod_events_more' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
 
 
 def test_unknown_types_parse_as_generic() -> None:
