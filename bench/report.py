@@ -103,10 +103,14 @@ def _table(headers: list[str], rows: list[list[str]], *, indent: str = "  ") -> 
     return lines
 
 
-def _ratios_and_goals(section: dict[str, Any], net: dict[str, Any] | None = None) -> list[str]:
+def _ratios_and_goals(
+    section: dict[str, Any], net: dict[str, Any] | None = None, paired: dict[str, Any] | None = None
+) -> list[str]:
     out = []
     for key, value in section.get("ratios", {}).items():
         extra = f"   (net of `python -c pass`: {_f(net.get(key), '{:.2f}')})" if net else ""
+        if paired:
+            extra = f"   paired {_f(paired.get(key), '{:.2f}')}" + extra
         out.append(f"  ratio {key:<40} {_f(value, '{:.2f}'):>6}{extra}")
     for goal, ok in section.get("goals", {}).items():
         out.append(f"  goal  {goal:<40} {_goal(ok)}")
@@ -135,7 +139,10 @@ def _cold(cold: dict[str, Any]) -> list[str]:
         )
     head = ["variant", "n", "wall ms (p25-p75)", "in-proc", "import", "1st call", "peak RSS MB", "err"]
     out += _table(head, rows)
-    out += _ratios_and_goals(cold, cold.get("ratios_net_of_floor"))
+    out.append(
+        "  ratio: of the medians; paired: the median of the rounds' own ratios (what the goals use)"
+    )
+    out += _ratios_and_goals(cold, cold.get("ratios_net_of_floor"), cold.get("ratios_paired"))
     diag = cold.get("importtime", {})
     if diag:
         out.append("  -X importtime, self ms by package (at import | on the first call):")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import statistics
 import subprocess
 import time
 import uuid
@@ -293,6 +294,7 @@ def run(bench: Bench) -> dict[str, Any]:
                 v.errors.append(str(exc)[-800:])
                 continue
             data["ok"] = v.expect(data)
+            data["round"] = r
             v.samples.append(data)
         if r == 0 or (r + 1) % 5 == 0:
             bench.log(f"cold start: round {r + 1}/{max_runs} done")
@@ -354,9 +356,24 @@ def run(bench: Bench) -> dict[str, Any]:
     }
     ratios = {k: ratio(med(a), med(b)) for k, (a, b) in pairs.items() if med(a) and med(b)}
     net_ratios = {k: ratio(net(a), net(b)) for k, (a, b) in pairs.items() if med(a) and med(b)}
+    by_name = {v.name: v for v in variants}
+
+    def paired(a: str, b: str) -> float | None:
+        # The median of the rounds' own ratios: both runs of a round are minutes closer in time
+        # than the rest, so a machine that slows down and speeds up again (a shared host) moves
+        # both alike, where it moves the two medians apart.
+        firsts = {x["round"]: x["wall_first_ms"] for x in by_name[b].samples} if b in by_name else {}
+        values = [
+            x["wall_first_ms"] / firsts[x["round"]]
+            for x in (by_name[a].samples if a in by_name else [])
+            if firsts.get(x["round"])
+        ]
+        return statistics.median(values) if values else None
+
+    paired_ratios = {k: paired(a, b) for k, (a, b) in pairs.items() if med(a) and med(b)}
 
     def le(key: str, limit: float) -> bool | None:
-        value = ratios.get(key)
+        value = paired_ratios.get(key)
         return None if value is None else value <= limit
 
     goals = {
@@ -376,6 +393,7 @@ def run(bench: Bench) -> dict[str, Any]:
         "variants": table,
         "ratios": ratios,
         "ratios_net_of_floor": net_ratios,
+        "ratios_paired": paired_ratios,
         "goals": goals,
         "preparation_errors": prep_errors,
         "importtime": diagnostics,
