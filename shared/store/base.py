@@ -600,12 +600,13 @@ class SqlStore(ABC):
         return self._write(fn)
 
     @contextmanager
-    def _together(self, cur: Cursor) -> Iterator[None]:
+    def _together(self, cur: Cursor) -> Iterator[bool]:
         """Let the statements run inside the block on ``cur``'s connection be sent together, in
         order, in the current transaction: their results are read only after the block, and one
-        that fails raises by its end. Here each runs at once; a dialect may queue them and send
-        them in one round trip when the block ends (PostgreSQL's pipeline mode)."""
-        yield
+        that fails raises by its end. Here each runs at once (the block is told ``False``: a
+        result may decide what to run next); a dialect may queue them and send them in one round
+        trip when the block ends (``True``: PostgreSQL's pipeline mode)."""
+        yield False
 
     @abstractmethod
     def _lock_owner(self, cur: Cursor, owner: str) -> None:
@@ -819,8 +820,9 @@ class SqlStore(ABC):
         # run again on their own, under the same lock (so their answer is the one the insert saw),
         # to say which failed when it did not. After the lock: a statement's snapshot is taken
         # when it starts, and only a snapshot taken under the lock sees every earlier reservation.
-        # The three are sent together (:meth:`_together`): on PostgreSQL the lock, the insert, the
-        # checks and psycopg's BEGIN are one round trip, and COMMIT a second.
+        # They are sent together (:meth:`_together`): on PostgreSQL the lock, the insert, the
+        # checks (queued whatever the insert does) and psycopg's BEGIN are one round trip, and
+        # COMMIT a second; on SQLite the checks run only after an insert that did not happen.
         guarded = (
             f"INSERT INTO uploads ({COLUMNS}) SELECT {marks(len(UPLOAD_COLUMNS))} WHERE NOT EXISTS ("  # noqa: S608
             "SELECT 1 FROM uploads WHERE owner = ? AND idempotency_key = ?)"
@@ -833,10 +835,11 @@ class SqlStore(ABC):
 
         def run(cur: Cursor) -> Upload:
             checked = cur.connection.cursor()
-            with self._together(cur):
+            with self._together(cur) as queued:
                 self._lock_owner(cur, upload.owner)
                 self._exec(cur, guarded, guarded_params)
-                self._exec(checked, checks, params)
+                if queued or cur.rowcount != 1:  # queued, the checks cost no round trip of their own
+                    self._exec(checked, checks, params)
             if cur.rowcount == 1:
                 return upload
             key_used, pending, id_used, reference_used, video_used = checked.fetchone()

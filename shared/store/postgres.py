@@ -387,7 +387,7 @@ class PostgresStore(SqlStore):
         return converted
 
     @contextlib.contextmanager
-    def _together(self, cur: Cursor) -> Iterator[None]:
+    def _together(self, cur: Cursor) -> Iterator[bool]:
         # Pipeline mode (https://www.psycopg.org/psycopg3/docs/advanced/pipeline.html): the
         # block's statements, and the BEGIN psycopg queues before the first, are sent with one
         # Sync when it ends, and their results come back in that round trip, under the deadline.
@@ -398,7 +398,7 @@ class PostgresStore(SqlStore):
         block.__enter__()  # local: libpq enters pipeline mode without a round trip
         failed: BaseException | None = None
         try:
-            yield
+            yield True
         except BaseException as exc:
             failed = exc
             raise
