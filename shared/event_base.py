@@ -29,7 +29,6 @@ from shared.validation import Invalid, loads_json, parse_vod_time
 __all__ = [
     "ID_MAX",
     "MEDIA_ID_FIELDS",
-    "TOLERANT",
     "Event",
     "JsonValue",
     "MediaEvent",
@@ -116,7 +115,7 @@ StrList = Annotated[list[str], BeforeValidator(_str_list)]
 ID_MAX = 64
 MediaId = Annotated[str, Field(min_length=1, max_length=ID_MAX, pattern=r"^[A-Za-z0-9_-]+$")]
 
-TOLERANT = ConfigDict(
+_TOLERANT = ConfigDict(
     extra="allow",
     defer_build=True,
     coerce_numbers_to_str=True,
@@ -125,7 +124,7 @@ TOLERANT = ConfigDict(
 
 
 class Tolerant(BaseModel):
-    model_config = TOLERANT
+    model_config = _TOLERANT
 
     @model_validator(mode="before")
     @classmethod
